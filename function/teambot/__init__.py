@@ -1,0 +1,1 @@
+"""teambot: the Slack <-> OpenAI bot behind the `slack_bot` Cloud Function."""

@@ -1,0 +1,108 @@
+"""Wiring: one App per process, built from the environment on the first request.
+
+    Slack --signed POST--> ingress: verify -> dedup -> enqueue -> 200 in ms
+                                         | Cloud Tasks (OIDC) / worker thread (local)
+                                         v
+                         /tasks/answer -> worker: thread context -> model stream -> Slack reply
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from . import logs
+from .env import Settings
+from .errors import BadRequest, BotError
+from .handoff import TASK_ROUTE, CloudTasksHandoff, InProcessHandoff
+from .ingress import Ingress, read_body
+from .jobs import Job
+from .secret_store import SecretStore
+from .signing import SIGNING_SECRET, SlackRequestVerifier
+from .task_auth import TaskAuthenticator
+
+INGRESS_PATHS = ("/", "/slack/events")
+
+
+class App:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.secrets = SecretStore(
+            settings.secret_refs, ttl_s=settings.secret_ttl_s, endpoint=settings.secret_manager_endpoint
+        )
+        if settings.tasks_queue:
+            if not (settings.function_url and settings.tasks_invoker_sa):
+                raise ValueError("TASKS_QUEUE needs FUNCTION_URL and TASKS_INVOKER_SA")
+            self.handoff = CloudTasksHandoff(
+                queue=settings.tasks_queue,
+                function_url=settings.function_url,
+                invoker_sa=settings.tasks_invoker_sa,
+                endpoint=settings.cloud_tasks_endpoint,
+            )
+        else:
+            self.handoff = InProcessHandoff(self.run_job, max_workers=settings.worker_threads)
+        self.ingress = Ingress(settings, SlackRequestVerifier(self.secrets), self.handoff)
+        self.task_auth = TaskAuthenticator(
+            audience=settings.function_url, invoker_email=settings.tasks_invoker_sa, certs_url=settings.oidc_certs_url
+        )
+        self._worker = None
+        self._worker_lock = threading.Lock()
+        self._warm = False
+
+    def worker(self):
+        with self._worker_lock:
+            if self._worker is None:
+                from .worker import Worker  # the heavy half (openai, slack_sdk.web) loads here
+
+                self._worker = Worker(self.settings, self.secrets)
+            return self._worker
+
+    def run_job(self, job: Job, *, delivery: int = 0) -> None:
+        self.worker().run(job, delivery=delivery)
+
+    def route(self, request):
+        try:
+            if not self._warm:
+                self._warm = True
+                self.secrets.load_all()  # cold start: all three at once; failures are logged
+            if request.path == TASK_ROUTE:
+                return self._task(request)
+            if request.path in INGRESS_PATHS:
+                self.secrets.get(SIGNING_SECRET)  # 503 now, rather than 401, if it is unreadable
+                return self.ingress.handle(request)
+            return "not found", 404
+        except BadRequest as refused:
+            logs.warning("refused", status=refused.status, reason=refused.reason, path=request.path)
+            return refused.reason, refused.status, {"X-Slack-No-Retry": "1"}
+        except BotError as failure:
+            logs.error("unavailable", status=failure.status, error=type(failure).__name__)
+            return "temporarily unavailable", failure.status
+        except Exception as exc:  # never crash the process; never echo details
+            logs.error("unhandled", error=type(exc).__name__, path=request.path)
+            return "internal error", 500
+
+    def _task(self, request):
+        if request.method != "POST":
+            raise BadRequest("method not allowed", 405)
+        self.task_auth.verify(request.headers.get("Authorization"))
+        body = read_body(request)
+        try:
+            job = Job.from_json(body)
+        except (ValueError, TypeError):
+            raise BadRequest("body is not a job") from None
+        delivery = int(request.headers.get("X-CloudTasks-TaskRetryCount") or 0)
+        self.run_job(job, delivery=delivery)
+        return json.dumps({"ok": True}), 200, {"Content-Type": "application/json"}
+
+
+_app: App | None = None
+_app_lock = threading.Lock()
+
+
+def get_app() -> App:
+    global _app
+    if _app is None:
+        with _app_lock:
+            if _app is None:
+                _app = App(Settings.from_env())
+    return _app

@@ -1,0 +1,52 @@
+"""Pure text helpers: mention stripping, token estimates, splitting long answers."""
+
+from __future__ import annotations
+
+import re
+
+# Slack's markdown_text limit is 12,000 characters; keep room for the stop / error suffixes.
+MESSAGE_LIMIT = 11_000
+CHARS_PER_TOKEN = 4  # a rough, conservative estimate; we never need the exact count
+
+
+def strip_mention(text: str, bot_user_id: str) -> str:
+    if not bot_user_id:
+        return text.strip()
+    return re.sub(rf"<@{re.escape(bot_user_id)}(\|[^>]*)?>", "", text).strip()
+
+
+def estimate_tokens(text: str) -> int:
+    return len(text) // CHARS_PER_TOKEN + 4
+
+
+def split_point(text: str, limit: int) -> int:
+    """Where to cut `text` (longer than `limit`): the last paragraph, line or word break that
+    keeps the head within the limit, so nothing is cut mid-word when it can be helped."""
+    window = text[:limit]
+    for sep in ("\n\n", "\n", " "):
+        cut = window.rfind(sep)
+        if cut > limit // 2:
+            return cut + len(sep)
+    return limit
+
+
+def inside_fence(text: str) -> bool:
+    """True when `text` ends inside a ``` code block (a split there must close and reopen it)."""
+    return text.count("```") % 2 == 1
+
+
+FENCE_CLOSE, FENCE_OPEN = "\n```", "```\n"
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split an answer into Slack-sized parts, closing and reopening code fences at the cuts."""
+    parts: list[str] = []
+    prefix = ""
+    while len(prefix) + len(text) > limit:
+        cut = split_point(text, limit - len(prefix) - len(FENCE_CLOSE))
+        head = prefix + text[:cut]
+        prefix = FENCE_OPEN if inside_fence(head) else ""
+        parts.append(head + (FENCE_CLOSE if prefix else ""))
+        text = text[cut:]
+    parts.append(prefix + text)
+    return parts

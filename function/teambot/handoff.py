@@ -1,0 +1,124 @@
+"""Step 3 of ingress: hand the job to the worker, so Slack gets its 200 in milliseconds.
+
+Two implementations of one interface, `enqueue(job) -> bool` (False = duplicate, already taken):
+  * CloudTasksHandoff (TASKS_QUEUE set): an HTTP task to POST {FUNCTION_URL}/tasks/answer with an
+    OIDC token for TASKS_INVOKER_SA. The task name is a hash of the dedup key, so Cloud Tasks
+    itself refuses a duplicate (409 ALREADY_EXISTS) across instances. It speaks the Cloud Tasks
+    REST API through google-auth's AuthorizedSession: the grpc Tasks client would add ~1 s of
+    imports to a cold start that Slack is waiting on.
+  * InProcessHandoff (local runs, tests): a worker thread, started once the response is sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Protocol
+
+from . import logs
+from .dedup import RecentKeys
+from .errors import HandoffFailed
+from .jobs import Job
+
+TASK_ROUTE = "/tasks/answer"
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+
+
+class Handoff(Protocol):
+    def enqueue(self, job: Job) -> bool: ...
+
+
+class InProcessHandoff:
+    def __init__(self, run_job: Callable[[Job], None], *, max_workers: int = 64, seen: RecentKeys | None = None):
+        self._run_job = run_job
+        self._max_workers = max_workers
+        self._seen = seen or RecentKeys()
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # Created on first use, never at import: gunicorn forks after the module is loaded.
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="worker")
+            return self._pool
+
+    def enqueue(self, job: Job) -> bool:
+        if not self._seen.add(job.dedup_key()):
+            return False
+        pool = self._executor()
+        try:
+            import flask
+
+            # Start the job once the response has been sent, as a separate worker would.
+            @flask.after_this_request
+            def _start_after_response(response):
+                response.call_on_close(lambda: pool.submit(self._run_job, job))
+                return response
+
+        except (ImportError, RuntimeError):  # not inside a request (bench, direct calls)
+            pool.submit(self._run_job, job)
+        return True
+
+
+class CloudTasksHandoff:
+    def __init__(self, *, queue: str, function_url: str, invoker_sa: str, endpoint: str, timeout_s: float = 5.0):
+        self._queue = queue
+        self._function_url = function_url
+        self._invoker_sa = invoker_sa
+        self._endpoint = endpoint
+        self._timeout_s = timeout_s
+        self._seen = RecentKeys()
+        self._session = None
+        self._lock = threading.Lock()
+
+    def _authorized_session(self):
+        with self._lock:
+            if self._session is None:
+                from google.auth.transport.requests import AuthorizedSession
+
+                if self._endpoint.startswith("http://"):  # a local emulator: no Google credentials
+                    from google.auth.credentials import AnonymousCredentials
+
+                    credentials = AnonymousCredentials()
+                else:
+                    import google.auth
+
+                    credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+                self._session = AuthorizedSession(credentials)
+            return self._session
+
+    def task_body(self, job: Job) -> dict:
+        return {
+            "task": {
+                "name": f"{self._queue}/tasks/{job.task_id()}",
+                "httpRequest": {
+                    "httpMethod": "POST",
+                    "url": self._function_url + TASK_ROUTE,
+                    "headers": {"Content-Type": "application/json"},
+                    "body": base64.b64encode(job.to_json()).decode(),
+                    "oidcToken": {"serviceAccountEmail": self._invoker_sa, "audience": self._function_url},
+                },
+            }
+        }
+
+    def enqueue(self, job: Job) -> bool:
+        key = job.dedup_key()
+        if not self._seen.add(key):
+            return False
+        try:
+            response = self._authorized_session().post(
+                f"{self._endpoint}/v2/{self._queue}/tasks", json=self.task_body(job), timeout=self._timeout_s
+            )
+        except Exception as exc:
+            self._seen.discard(key)  # let Slack's retry try again
+            logs.error("enqueue_failed", error=type(exc).__name__, kind=job.kind)
+            raise HandoffFailed("Cloud Tasks unreachable") from None
+        if response.status_code == 409:  # ALREADY_EXISTS: another instance took this message
+            return False
+        if response.status_code >= 300:
+            self._seen.discard(key)
+            logs.error("enqueue_failed", status=response.status_code, kind=job.kind)
+            raise HandoffFailed(f"Cloud Tasks answered {response.status_code}")
+        return True

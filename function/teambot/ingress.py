@@ -1,0 +1,121 @@
+"""The URL Slack calls: verify -> parse -> dedup -> hand off -> 200, in milliseconds.
+
+Nothing slow happens here: no Slack Web API call, no model call, no `import openai`.
+Order of checks (each a distinct status, see README "HTTP contract"):
+  405 method, 413 size, 401 signature, 415 content type, 400 shape, then 200.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs
+
+from . import logs
+from .env import Settings
+from .errors import BadRequest
+from .handoff import Handoff
+from .slack_payloads import envelope_team, job_from_event, job_from_interaction
+from .signing import SigningSecretUnset, SlackRequestVerifier
+
+MAX_BODY_BYTES = 1024 * 1024
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def read_body(request) -> bytes:
+    """The raw body, read once, refusing anything over 1 MiB before reading it all."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise BadRequest("body too large", 413)
+    body = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest("body too large", 413)
+    return body
+
+
+def _json_object(raw: bytes | str, what: str) -> dict:
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest(f"{what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{what} must be a JSON object")
+    return value
+
+
+def _challenge(envelope: dict):
+    challenge = envelope.get("challenge")
+    if not isinstance(challenge, str) or not challenge:
+        raise BadRequest("url_verification without a challenge")
+    return json.dumps({"challenge": challenge}), 200, JSON_HEADERS
+
+
+class Ingress:
+    def __init__(self, settings: Settings, verifier: SlackRequestVerifier, handoff: Handoff):
+        self._settings = settings
+        self._verifier = verifier
+        self._handoff = handoff
+
+    def handle(self, request):
+        if request.method != "POST":
+            raise BadRequest("method not allowed", 405)
+        body = read_body(request)
+        headers = request.headers
+        try:
+            self._verifier.verify(
+                body, headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")
+            )
+        except SigningSecretUnset:
+            # First deploy: Slack verifies the request URL before the operator can know the
+            # signing secret. Echoing a challenge reveals nothing and triggers nothing.
+            try:
+                envelope = _json_object(body, "body") if request.mimetype == "application/json" else {}
+            except BadRequest:
+                envelope = {}
+            if envelope.get("type") == "url_verification":
+                logs.warning("url_verification_unsigned", reason="signing secret not configured yet")
+                return _challenge(envelope)
+            raise
+        retry = headers.get("X-Slack-Retry-Num")
+        if request.mimetype == "application/json":
+            return self._on_envelope(_json_object(body, "body"), retry, headers.get("X-Slack-Retry-Reason"))
+        if request.mimetype == "application/x-www-form-urlencoded":
+            return self._on_form(body)
+        raise BadRequest("unsupported content type", 415)
+
+    def _on_envelope(self, envelope: dict, retry: str | None, retry_reason: str | None):
+        kind = envelope.get("type")
+        if kind == "url_verification":
+            return _challenge(envelope)
+        if kind != "event_callback":
+            return "", 200  # app_rate_limited and future envelope types: nothing to do
+        allowed_teams = self._settings.allowed_team_ids
+        if allowed_teams and envelope_team(envelope) not in allowed_teams:
+            logs.warning("team_not_allowed", team=envelope_team(envelope))
+            return "", 200
+        job = job_from_event(envelope)
+        if job is None:
+            return "", 200
+        return self._hand_off(job, retry=retry, retry_reason=retry_reason)
+
+    def _on_form(self, body: bytes):
+        try:
+            form = parse_qs(body.decode("utf-8"), strict_parsing=False)
+        except UnicodeDecodeError:
+            raise BadRequest("form body is not UTF-8") from None
+        if "payload" not in form:
+            raise BadRequest("form post without payload")
+        job = job_from_interaction(_json_object(form["payload"][0], "payload"))
+        if job is None:
+            return "", 200
+        if self._settings.allowed_team_ids and job.team not in self._settings.allowed_team_ids:
+            logs.warning("team_not_allowed", team=job.team)
+            return "", 200
+        return self._hand_off(job)
+
+    def _hand_off(self, job, *, retry=None, retry_reason=None):
+        accepted = self._handoff.enqueue(job)
+        logs.info(
+            "enqueued" if accepted else "duplicate",
+            kind=job.kind, team=job.team, channel=job.channel, user=job.user,
+            slack_retry=retry, slack_retry_reason=retry_reason,
+        )
+        return "", 200

@@ -1,0 +1,186 @@
+"""Step "Slack reply" of the worker: stream an answer into a Slack thread.
+
+Native streaming (chat.startStream / appendStream / stopStream) is preferred; when the workspace
+or channel refuses it, the reply falls back, within the same answer, to "placeholder +
+chat.update". Either way:
+  * the first text is shown as soon as the first token arrives, later writes at most once per
+    `interval_s` per message (Slack's rate tiers), 429s are retried by slack_sdk;
+  * answers longer than one message continue in follow-up messages, nothing is cut;
+  * if Slack says the message is no longer ours to write (stopped with the stop shortcut on
+    another instance, or deleted), `ReplyGone` tells the caller to stop the model.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from slack_sdk.errors import SlackApiError
+
+from .formatting import FENCE_CLOSE, FENCE_OPEN, MESSAGE_LIMIT, inside_fence, split_point
+from .jobs import Job
+from .slack_ops import SlackOps, slack_error
+from .thread_context import ANSWER_EVENT
+
+CURSOR = " ▍"  # marks an update-mode message that is still being written
+PLACEHOLDER = "_Thinking…_"
+NATIVE_GONE = frozenset({"message_not_in_streaming_state", "stopped_by_user", "message_not_found"})
+UPDATE_GONE = frozenset({"message_not_found", "cant_update_message"})
+_native_refused_channels: set[str] = set()  # per process: don't ask again where Slack said no
+
+
+class ReplyGone(Exception):
+    """The message was stopped or deleted in Slack: stop generating, write nothing more."""
+
+
+def metadata(job: Job, state: str) -> dict:
+    return {"event_type": ANSWER_EVENT, "event_payload": {"reply_to": job.message_ts, "state": state}}
+
+
+class SlackReply:
+    def __init__(
+        self,
+        slack: SlackOps,
+        job: Job,
+        *,
+        interval_s: float = 1.0,
+        native: bool = True,
+        on_message: Callable[[str], None] = lambda ts: None,
+        limit: int = MESSAGE_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._slack = slack
+        self._job = job
+        self._interval_s = interval_s
+        self._on_message = on_message
+        self._limit = limit
+        self._clock = clock
+        self.mode = "native" if native and job.channel not in _native_refused_channels else "update"
+        self.text = ""  # everything generated so far
+        self.message_ts: list[str] = []
+        self._ts: str | None = None  # the message being written
+        self._part_start = 0  # where in self.text the current message begins
+        self._prefix = ""  # a reopened code fence carried into the current message
+        self._shown = 0  # how much of self.text Slack has
+        self._last_write = 0.0
+
+    # -- public --------------------------------------------------------------------------
+    def begin(self) -> None:
+        """Update mode shows a placeholder at once; native mode starts with the first token."""
+        if self.mode == "update":
+            self._post(PLACEHOLDER, metadata(self._job, "streaming"))
+
+    def add(self, delta: str) -> None:
+        self.text += delta
+        if self._shown == self._part_start or self._clock() - self._last_write >= self._interval_s:
+            self._write()
+
+    def finish(self, note: str = "", state: str = "done") -> None:
+        """Write what is left, plus an optional note (stopped / error), and close the message."""
+        self._write(final=True, note=note, state=state)
+
+    # -- writing -------------------------------------------------------------------------
+    def _part_text(self, upto: int | None = None) -> str:
+        return self._prefix + self.text[self._part_start : upto]
+
+    def _write(self, *, final: bool = False, note: str = "", state: str = "done") -> None:
+        try:
+            self._roll_over_full_messages()
+            if final:
+                self._close(len(self.text), note, state)
+            elif self.mode == "native":
+                self._native_write()
+            else:
+                self._update(self._part_text() + CURSOR)
+                self._shown = len(self.text)
+        except _Fallback:  # native refused: the same write again, now in update mode
+            self._write(final=final, note=note, state=state)
+            return
+        self._last_write = self._clock()
+
+    def _roll_over_full_messages(self) -> None:
+        while len(self._part_text()) > self._limit:
+            room = self._limit - len(self._prefix) - len(FENCE_CLOSE)
+            cut = self._part_start + split_point(self.text[self._part_start :], room)
+            reopen = FENCE_OPEN if inside_fence(self._part_text(cut)) else ""
+            self._close(cut, FENCE_CLOSE if reopen else "", "continued")
+            self._part_start, self._shown, self._ts, self._prefix = cut, cut, None, reopen
+
+    def _close(self, upto: int, note: str, state: str) -> None:
+        """Finish the current message with the text up to `upto`, then `note`."""
+        done = metadata(self._job, state)
+        if self.mode == "native":
+            if self._ts is None:
+                if upto == self._part_start and not note:
+                    return
+                self._native_start(self._part_text(upto) + note)
+                self._native_call("chat_stopStream", metadata=done)
+            else:
+                rest = self.text[self._shown : upto] + note
+                self._native_call("chat_stopStream", markdown_text=rest or None, metadata=done)
+        else:
+            self._update((self._part_text(upto) + note) or "…", done)
+        self._shown = upto
+
+    def _native_write(self) -> None:
+        if self._ts is None:
+            self._native_start(self._part_text())
+        elif len(self.text) > self._shown:
+            self._native_call("chat_appendStream", markdown_text=self.text[self._shown :])
+        self._shown = len(self.text)
+
+    def _native_start(self, text: str) -> None:
+        job = self._job
+        try:
+            response = self._slack.call(
+                "chat_startStream", channel=job.channel, thread_ts=job.reply_thread_ts,
+                recipient_team_id=job.team, recipient_user_id=job.user, markdown_text=text,
+            )
+        except SlackApiError:
+            _native_refused_channels.add(job.channel)
+            self.mode = "update"
+            raise _Fallback() from None
+        self._new_message(response["ts"])
+
+    def _native_call(self, method: str, **kwargs) -> None:
+        try:
+            self._slack.call(method, channel=self._job.channel, ts=self._ts, **kwargs)
+        except SlackApiError as exc:
+            if slack_error(exc) in NATIVE_GONE:
+                raise ReplyGone() from None
+            # Refused mid-answer: close what was shown, continue in update mode, nothing lost.
+            try:
+                self._slack.call("chat_stopStream", channel=self._job.channel, ts=self._ts)
+            except SlackApiError:
+                pass
+            _native_refused_channels.add(self._job.channel)
+            self.mode, self._ts, self._part_start, self._prefix = "update", None, self._shown, ""
+            raise _Fallback() from None
+
+    def _update(self, text: str, meta: dict | None = None) -> None:
+        if self._ts is None:
+            self._post(text, meta or metadata(self._job, "streaming"))
+            return
+        extra = {"metadata": meta} if meta else {}
+        try:
+            self._slack.call("chat_update", channel=self._job.channel, ts=self._ts, markdown_text=text, **extra)
+        except SlackApiError as exc:
+            if slack_error(exc) in UPDATE_GONE:
+                raise ReplyGone() from None
+            raise
+
+    def _post(self, text: str, meta: dict) -> None:
+        response = self._slack.call(
+            "chat_postMessage", channel=self._job.channel, thread_ts=self._job.reply_thread_ts,
+            markdown_text=text, metadata=meta,
+        )
+        self._new_message(response["ts"])
+
+    def _new_message(self, ts: str) -> None:
+        self._ts = ts
+        self.message_ts.append(ts)
+        self._on_message(ts)
+
+
+class _Fallback(Exception):
+    """Internal: native streaming was refused; the write is redone in update mode."""

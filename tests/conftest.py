@@ -1,0 +1,56 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "function"), str(ROOT)]
+
+from tests.fakes.openai_api import FakeOpenAI  # noqa: E402
+from tests.fakes.slack_api import FakeSlack  # noqa: E402
+from tests.harness import SIGNING_SECRET, BotProcess  # noqa: E402
+
+
+@pytest.fixture
+def slack():
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def model():
+    fake = FakeOpenAI().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def start_bot(slack, model):
+    """start_bot(**env) -> a running function process wired to the loopback fakes."""
+    started = []
+
+    def start(**env):
+        base = {
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "OPENAI_API_KEY": "sk-test",
+            "SLACK_API_URL": slack.url + "/api/",
+            "OPENAI_BASE_URL": model.url + "/v1",
+            "OPENAI_MODEL": "test-model",
+        }
+        base.update({k: str(v) for k, v in env.items() if v is not None})
+        for k in [k for k, v in env.items() if v is None]:
+            base.pop(k, None)
+        bot = BotProcess(base).start()
+        started.append(bot)
+        return bot
+
+    yield start
+    for bot in started:
+        bot.stop()
+
+
+@pytest.fixture
+def bot(start_bot):
+    return start_bot()

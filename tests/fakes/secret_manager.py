@@ -1,0 +1,89 @@
+"""A fake Secret Manager REST API (v1), driven by the real google-cloud-secret-manager client
+with transport="rest": access (incl. `latest`), addVersion, list versions, disable."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+
+from .server import LoopbackServer
+
+ACCESS = re.compile(r"^/v1/(projects/[^/]+/secrets/[^/]+)/versions/([^/:]+):access$")
+ADD = re.compile(r"^/v1/(projects/[^/]+/secrets/[^/]+):addVersion$")
+LIST = re.compile(r"^/v1/(projects/[^/]+/secrets/[^/]+)/versions$")
+DISABLE = re.compile(r"^/v1/(projects/[^/]+/secrets/[^/]+)/versions/(\d+):disable$")
+
+
+def _error(code, status, message):
+    return code, {"error": {"code": code, "status": status, "message": message}}
+
+
+class FakeSecretManager(LoopbackServer):
+    def __init__(self, project="p"):
+        self.project = project
+        self.secrets: dict[str, list[dict]] = {}  # secret name -> versions
+        self.denied: set[str] = set()  # secrets the caller may not read
+        self.down = False  # answer 503 to everything
+        self.access_count: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def name(self, secret_id: str) -> str:
+        return f"projects/{self.project}/secrets/{secret_id}"
+
+    def ref(self, secret_id: str) -> str:
+        return f"{self.name(secret_id)}/versions/latest"
+
+    def set(self, secret_id: str, value: str) -> None:
+        with self.lock:
+            versions = self.secrets.setdefault(self.name(secret_id), [])
+            versions.append({"number": len(versions) + 1, "value": value, "state": "ENABLED"})
+
+    def _version(self, name, v):
+        return {"name": f"{name}/versions/{v['number']}", "state": v["state"]}
+
+    def handle(self, req, verb):
+        path = req.path.split("?")[0]
+        status, payload = self._route(verb, path, req.body() if verb == "POST" else b"")
+        req.send_json(status, payload)
+
+    def _route(self, verb, path, body):
+        if self.down:
+            return _error(503, "UNAVAILABLE", "service unavailable")
+        with self.lock:
+            if m := ACCESS.match(path):
+                name, which = m.groups()
+                self.access_count[name] = self.access_count.get(name, 0) + 1
+                if name in self.denied:
+                    return _error(403, "PERMISSION_DENIED", "Permission 'secretmanager.versions.access' denied")
+                versions = self.secrets.get(name)
+                if not versions:
+                    return _error(404, "NOT_FOUND", f"Secret [{name}] not found or has no versions.")
+                v = versions[-1] if which == "latest" else next((x for x in versions if str(x["number"]) == which), None)
+                if v is None:
+                    return _error(404, "NOT_FOUND", "version not found")
+                if v["state"] != "ENABLED":
+                    return _error(400, "FAILED_PRECONDITION", f"{name}/versions/{v['number']} is in DISABLED state.")
+                data = base64.b64encode(v["value"].encode()).decode()
+                return 200, {"name": f"{name}/versions/{v['number']}", "payload": {"data": data}}
+            if verb == "POST" and (m := ADD.match(path)):
+                name = m.group(1)
+                if name not in self.secrets:
+                    return _error(404, "NOT_FOUND", "secret not found")
+                value = base64.b64decode(json.loads(body)["payload"]["data"]).decode()
+                versions = self.secrets[name]
+                versions.append({"number": len(versions) + 1, "value": value, "state": "ENABLED"})
+                return 200, self._version(name, versions[-1])
+            if verb == "GET" and (m := LIST.match(path)):
+                name = m.group(1)
+                versions = sorted(self.secrets.get(name, []), key=lambda v: -v["number"])
+                return 200, {"versions": [self._version(name, v) for v in versions], "totalSize": len(versions)}
+            if verb == "POST" and (m := DISABLE.match(path)):
+                name, number = m.groups()
+                for v in self.secrets.get(name, []):
+                    if str(v["number"]) == number:
+                        v["state"] = "DISABLED"
+                        return 200, self._version(name, v)
+                return _error(404, "NOT_FOUND", "version not found")
+        return _error(404, "NOT_FOUND", f"no route {verb} {path}")

@@ -1,0 +1,210 @@
+"""A fake Slack Web API: the methods the bot uses, with Slack's documented errors and limits,
+a call log, and fault injection (429 storms, refusals, 500s, deletions while streaming)."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from urllib.parse import parse_qs
+
+from .server import LoopbackServer
+
+MARKDOWN_LIMIT = 12_000
+
+
+class FakeSlack(LoopbackServer):
+    def __init__(self, *, token="xoxb-test", bot_user_id="UBOT", bot_id="BBOT", team="T1"):
+        self.valid_tokens = {token}
+        self.bot_user_id, self.bot_id, self.team = bot_user_id, bot_id, team
+        self.lock = threading.Lock()
+        self.messages: dict[str, dict] = {}  # ts -> message (with "channel")
+        self.calls: list[dict] = []
+        self.ephemerals: list[dict] = []
+        self.native_refusal: str | None = None  # error code chat.startStream answers
+        self.native_refusal_after: int | None = None  # refuse appendStream after N successful appends
+        self.rate_limit: dict[str, float] = {}  # method -> probability of a 429
+        self.server_errors: dict[str, int] = {}  # method -> how many 500s to answer next
+        self.page_size = 200
+        self.rng = random.Random(7)
+        self._ts = 1_700_000_000_000_000
+
+    # -- helpers for tests ---------------------------------------------------------------
+    def _next_ts(self) -> str:  # callers hold self.lock
+        self._ts += 100
+        return f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"
+
+    def new_ts(self) -> str:
+        with self.lock:
+            return self._next_ts()
+
+    def add_message(self, channel, text, user="U1", thread_ts=None, **extra) -> str:
+        ts = self.new_ts()
+        self.messages[ts] = {"ts": ts, "channel": channel, "text": text, "user": user,
+                             "type": "message", **({"thread_ts": thread_ts} if thread_ts else {}), **extra}
+        return ts
+
+    def thread(self, channel, thread_ts) -> list[dict]:
+        with self.lock:
+            found = [m for m in self.messages.values() if m["channel"] == channel and not m.get("deleted")
+                     and (m["ts"] == thread_ts or m.get("thread_ts") == thread_ts)]
+        return sorted(found, key=lambda m: float(m["ts"]))
+
+    def bot_messages(self, channel, thread_ts) -> list[dict]:
+        return [m for m in self.thread(channel, thread_ts) if m.get("bot_id") == self.bot_id]
+
+    def count(self, method: str) -> int:
+        return sum(1 for c in self.calls if c["method"] == method and c["status"] == 200)
+
+    def calls_for(self, ts: str) -> list[dict]:
+        return [c for c in self.calls if c.get("ts") == ts]
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def handle(self, req, verb):
+        method = req.path.rsplit("/", 1)[-1]
+        raw = req.body()
+        if (req.headers.get("Content-Type") or "").startswith("application/json"):
+            params = json.loads(raw or b"{}")
+        else:
+            params = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+        for key in ("metadata", "chunks"):
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        token = (req.headers.get("Authorization") or "").removeprefix("Bearer ") or params.get("token")
+        record = {"method": method, "time": time.monotonic(), "ts": params.get("ts"), "status": 200}
+        self.calls.append(record)
+        if self.server_errors.get(method):
+            self.server_errors[method] -= 1
+            record["status"] = 500
+            return req.send_json(500, {"ok": False, "error": "internal_error"})
+        if self.rng.random() < self.rate_limit.get(method, 0.0):
+            record["status"] = 429
+            return req.send_json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+        if token not in self.valid_tokens:
+            return req.send_json(200, {"ok": False, "error": "invalid_auth"})
+        handler = getattr(self, "m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return req.send_json(200, {"ok": False, "error": "unknown_method"})
+        with self.lock:
+            result = handler(params)
+        record["ok"] = result.get("ok")
+        req.send_json(200, result)
+
+    # -- methods -----------------------------------------------------------------------------
+    def m_auth_test(self, p):
+        return {"ok": True, "user_id": self.bot_user_id, "bot_id": self.bot_id, "team_id": self.team}
+
+    def m_conversations_replies(self, p):
+        thread_ts = p["ts"]
+        found = sorted((m for m in self.messages.values() if m["channel"] == p["channel"] and not m.get("deleted")
+                        and (m["ts"] == thread_ts or m.get("thread_ts") == thread_ts)), key=lambda m: float(m["ts"]))
+        if not found:
+            return {"ok": False, "error": "thread_not_found"}
+        start = int(p.get("cursor") or 0)
+        size = min(int(p.get("limit") or 200), self.page_size)
+        page = found[start : start + size]
+        more = start + size < len(found)
+        keep_meta = str(p.get("include_all_metadata")).lower() in ("1", "true")
+        out = [{k: v for k, v in m.items() if k not in ("channel", "deleted", "streaming") and (keep_meta or k != "metadata")}
+               for m in page]
+        return {"ok": True, "messages": out, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + size) if more else ""}}
+
+    def _text(self, p):
+        if p.get("text") and p.get("markdown_text"):
+            return None, {"ok": False, "error": "markdown_text_conflict"}
+        text = p.get("markdown_text") or p.get("text") or ""
+        if len(text) > MARKDOWN_LIMIT:
+            return None, {"ok": False, "error": "msg_too_long"}
+        return text, None
+
+    def _bot_message(self, channel, text, thread_ts, **extra):
+        ts = self._next_ts()
+        self.messages[ts] = {"ts": ts, "channel": channel, "text": text, "user": self.bot_user_id,
+                             "bot_id": self.bot_id, "type": "message", "thread_ts": thread_ts, **extra}
+        return ts
+
+    def m_chat_postMessage(self, p):
+        text, err = self._text(p)
+        if err:
+            return err
+        ts = self._bot_message(p["channel"], text, p.get("thread_ts"), metadata=p.get("metadata"))
+        return {"ok": True, "channel": p["channel"], "ts": ts, "message": {"text": text, "ts": ts}}
+
+    def _existing(self, p):
+        m = self.messages.get(p.get("ts") or "")
+        if m is None or m.get("deleted") or m["channel"] != p.get("channel"):
+            return None
+        return m
+
+    def m_chat_update(self, p):
+        m = self._existing(p)
+        if m is None:
+            return {"ok": False, "error": "message_not_found"}
+        if m.get("bot_id") != self.bot_id:
+            return {"ok": False, "error": "cant_update_message"}
+        text, err = self._text(p)
+        if err:
+            return err
+        m["text"] = text
+        if p.get("metadata"):
+            m["metadata"] = p["metadata"]
+        m.setdefault("updates", []).append(time.monotonic())
+        return {"ok": True, "channel": p["channel"], "ts": m["ts"], "text": text}
+
+    def m_chat_delete(self, p):
+        m = self._existing(p)
+        if m is None:
+            return {"ok": False, "error": "message_not_found"}
+        if m.get("bot_id") != self.bot_id:
+            return {"ok": False, "error": "cant_delete_message"}
+        m["deleted"] = True
+        return {"ok": True, "channel": p["channel"], "ts": m["ts"]}
+
+    def m_chat_postEphemeral(self, p):
+        self.ephemerals.append({"channel": p["channel"], "user": p["user"], "text": p.get("text", "")})
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    @staticmethod
+    def _chunk_text(p):
+        if p.get("markdown_text"):
+            return p["markdown_text"]
+        return "".join(c.get("text", "") for c in p.get("chunks") or [] if c.get("type") == "markdown_text")
+
+    def m_chat_startStream(self, p):
+        if self.native_refusal:
+            return {"ok": False, "error": self.native_refusal}
+        if not p.get("thread_ts"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if p["channel"].startswith("C") and not (p.get("recipient_team_id") and p.get("recipient_user_id")):
+            return {"ok": False, "error": "missing_recipient_team_id"}
+        ts = self._bot_message(p["channel"], self._chunk_text(p), p["thread_ts"], streaming=True, appends=0)
+        return {"ok": True, "channel": p["channel"], "ts": ts}
+
+    def m_chat_appendStream(self, p):
+        m = self._existing(p)
+        if m is None:
+            return {"ok": False, "error": "message_not_found"}
+        if not m.get("streaming"):
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        if self.native_refusal_after is not None and m["appends"] >= self.native_refusal_after:
+            return {"ok": False, "error": "feature_not_enabled"}
+        m["appends"] += 1
+        m["text"] += self._chunk_text(p)
+        if len(m["text"]) > MARKDOWN_LIMIT:
+            return {"ok": False, "error": "msg_too_long"}
+        m.setdefault("updates", []).append(time.monotonic())
+        return {"ok": True, "channel": p["channel"], "ts": m["ts"]}
+
+    def m_chat_stopStream(self, p):
+        m = self._existing(p)
+        if m is None:
+            return {"ok": False, "error": "message_not_found"}
+        if not m.get("streaming"):
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        m["text"] += self._chunk_text(p)
+        m["streaming"] = False
+        if p.get("metadata"):
+            m["metadata"] = p["metadata"]
+        return {"ok": True, "channel": p["channel"], "ts": m["ts"]}

@@ -1,0 +1,153 @@
+"""Run the real function the way the README's local run does (functions-framework, gunicorn,
+loopback port) and talk to it the way Slack and Cloud Tasks do: signed HTTP requests."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+REPO = Path(__file__).resolve().parents[1]
+SIGNING_SECRET = "test-signing-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sign(body: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+class Response:
+    def __init__(self, status, body, headers):
+        self.status, self.body, self.headers = status, body, headers
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class BotProcess:
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+
+    def start(self) -> "BotProcess":
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+               "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **self.env}
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "functions_framework", "--target", "slack_bot",
+             "--source", str(REPO / "function" / "main.py"), "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("function exited:\n" + self.logs())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("function did not start")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def logs(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text()
+
+    def log_records(self) -> list[dict]:
+        out = []
+        for line in self.logs().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    # -- requests ----------------------------------------------------------------------------
+    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Response:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return Response(r.status, r.read(), dict(r.getheaders()))
+        finally:
+            conn.close()
+
+    def post_json(self, payload, *, secret=SIGNING_SECRET, retry: int | None = None, timestamp=None, path="/") -> Response:
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", **sign(body, secret, timestamp)}
+        if retry:
+            headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
+        return self.request("POST", path, body, headers)
+
+    def post_form(self, payload: dict, *, secret=SIGNING_SECRET) -> Response:
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, secret)}
+        return self.request("POST", "/", body, headers)
+
+
+# -- Slack payload builders ------------------------------------------------------------------
+def event_envelope(event: dict, *, team="T1", bot_user_id="UBOT", event_id="Ev1") -> dict:
+    return {"token": "legacy", "team_id": team, "api_app_id": "A1", "type": "event_callback",
+            "event_id": event_id, "event_time": int(time.time()), "event": {"team": team, **event},
+            "authorizations": [{"team_id": team, "user_id": bot_user_id, "is_bot": True}]}
+
+
+def dm(text: str, ts: str, *, user="U1", channel="D1", thread_ts=None, **extra) -> dict:
+    event = {"type": "message", "channel_type": "im", "channel": channel, "user": user, "text": text, "ts": ts,
+             "event_ts": ts, **extra}
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event_envelope(event, event_id=f"Ev{ts}")
+
+
+def mention(text: str, ts: str, *, user="U1", channel="C1", thread_ts=None) -> dict:
+    event = {"type": "app_mention", "channel": channel, "user": user, "text": text, "ts": ts, "event_ts": ts}
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event_envelope(event, event_id=f"Evm{ts}")
+
+
+def shortcut(callback_id: str, message: dict, *, user="U1", team="T1") -> dict:
+    return {"type": "message_action", "callback_id": callback_id, "trigger_id": "1.2.3",
+            "response_url": "https://hooks.slack.invalid/x", "team": {"id": team, "domain": "t"},
+            "channel": {"id": message["channel"], "name": "x"}, "user": {"id": user, "name": "u"},
+            "message_ts": message["ts"], "message": {k: v for k, v in message.items() if k not in ("channel", "streaming", "deleted", "updates", "appends")}}
