@@ -48,12 +48,15 @@ class FakeOpenAI(LoopbackServer):
         self.valid_keys = {key}
         self.plans: list[Plan] = []  # consumed in order; then default_plan
         self.default_plan = Plan()
+        self.responder = None  # optional: request body -> Plan, after the queued plans
         self.requests: list[Seen] = []
         self.lock = threading.Lock()
 
-    def next_plan(self) -> Plan:
+    def next_plan(self, body: dict) -> Plan:
         with self.lock:
-            return self.plans.pop(0) if self.plans else self.default_plan
+            if self.plans:
+                return self.plans.pop(0)
+        return self.responder(body) if self.responder else self.default_plan
 
     def handle(self, req, verb):
         if verb != "POST" or not req.path.endswith("/chat/completions"):
@@ -64,7 +67,7 @@ class FakeOpenAI(LoopbackServer):
         self.requests.append(seen)
         if key not in self.valid_keys:
             return req.send_json(401, {"error": {"message": "Incorrect API key", "type": "invalid_request_error", "code": "invalid_api_key"}})
-        plan = self.next_plan()
+        plan = self.next_plan(body)
         if plan.fail in ("429", "500"):
             return req.send_json(int(plan.fail), {"error": {"message": "upstream trouble", "type": "server_error"}})
         if plan.fail == "401":
