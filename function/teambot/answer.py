@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 
 from . import logs
+from .errors import ModelError
 from .generations import Generation
 from .jobs import Job
-from .openai_ops import ModelError
 from .prompts import instructions
 from .slack_ops import slack_error
 from .slack_reply import ReplyGone, SlackReply

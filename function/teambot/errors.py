@@ -43,3 +43,12 @@ class HandoffFailed(BotError):
     """The job could not be handed to the worker (Cloud Tasks down): 503, Slack retries."""
 
     status = 503
+
+
+class ModelError(BotError):
+    """A model failure, with the sentence the user sees in Slack (the worker shows it, never 5xx)."""
+
+    def __init__(self, user_message: str, kind: str):
+        super().__init__(user_message)
+        self.user_message = user_message
+        self.kind = kind

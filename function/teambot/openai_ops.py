@@ -12,19 +12,10 @@ import threading
 import openai
 
 from .env import Settings
-from .errors import SecretUnavailable
+from .errors import ModelError, SecretUnavailable
 from .secret_store import SecretStore, is_placeholder
 
 API_KEY = "OPENAI_API_KEY"
-
-
-class ModelError(Exception):
-    """A model failure, with the sentence the user sees in Slack."""
-
-    def __init__(self, user_message: str, kind: str):
-        super().__init__(user_message)
-        self.user_message = user_message
-        self.kind = kind
 
 
 def explain(exc: BaseException) -> ModelError:

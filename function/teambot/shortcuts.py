@@ -56,13 +56,12 @@ def stop(worker: "Worker", job: Job, delivery: int = 0) -> None:
 
 
 def _stop_elsewhere(worker: "Worker", job: Job) -> str:
-    try:
-        worker.slack.call("chat_stopStream", channel=job.channel, ts=job.message_ts, markdown_text=STOPPED_NOTE)
-        return "native_stream"
-    except SlackApiError:
-        pass  # not a live native stream: maybe an update-mode answer
-    if not _streaming_in_update_mode(job):
-        return "already_done"
+    if not _streaming_in_update_mode(job):  # update-mode answers carry metadata from the start
+        try:
+            worker.slack.call("chat_stopStream", channel=job.channel, ts=job.message_ts, markdown_text=STOPPED_NOTE)
+            return "native_stream"
+        except SlackApiError:
+            return "already_done"  # not a live native stream, and not an update-mode one either
     reply_to = ((job.target.get("metadata") or {}).get("event_payload") or {}).get("reply_to", "")
     partial = job.text.rstrip()
     partial = partial[: -len(CURSOR.strip())].rstrip() if partial.endswith(CURSOR.strip()) else partial

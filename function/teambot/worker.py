@@ -10,7 +10,6 @@ from .env import Settings
 from .errors import SecretUnavailable
 from .generations import Generations
 from .jobs import ANSWER, DELETE, STOP, Job
-from .openai_ops import ModelOps
 from .secret_store import SecretStore
 from .shortcuts import delete, stop
 from .slack_ops import SlackOps
@@ -23,8 +22,17 @@ class Worker:
         self.settings = settings
         self.secrets = secrets
         self.slack = SlackOps(settings, secrets)
-        self.model = ModelOps(settings, secrets)
         self.generations = Generations()
+        self._model = None
+
+    @property
+    def model(self):
+        """The model client, imported on first use: stop/delete jobs never pay for `import openai`."""
+        if self._model is None:
+            from .openai_ops import ModelOps
+
+            self._model = ModelOps(self.settings, self.secrets)
+        return self._model
 
     def run(self, job: Job, *, delivery: int = 0) -> None:
         try:

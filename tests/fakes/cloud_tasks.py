@@ -41,13 +41,16 @@ class FakeCloudTasks(LoopbackServer):
         threading.Thread(target=self._dispatch, args=(task,), daemon=True).start()
         req.send_json(200, {"name": task["name"]})
 
-    def _target_url(self, url: str) -> str:
+    def _target_url(self, url: str, function_url: str) -> str:
         if not self.targets:
             return url
         with self.lock:
             base = self.targets[self._next % len(self.targets)]
             self._next += 1
-        return base + urlsplit(url).path
+        # Like Google's front end for https://REGION-PROJECT.cloudfunctions.net/NAME/...: the
+        # function sees the path after its name.
+        path = url[len(function_url):] if url.startswith(function_url) else urlsplit(url).path
+        return base + (path or "/")
 
     def _dispatch(self, task):
         http = task["httpRequest"]
@@ -56,7 +59,7 @@ class FakeCloudTasks(LoopbackServer):
             for attempt in range(self.max_attempts):
                 token = self.oidc.token(audience=oidc["audience"], email=oidc["serviceAccountEmail"])
                 request = urllib.request.Request(
-                    self._target_url(http["url"]), data=base64.b64decode(http["body"]), method="POST",
+                    self._target_url(http["url"], oidc["audience"]), data=base64.b64decode(http["body"]), method="POST",
                     headers={**http.get("headers", {}), "Authorization": f"Bearer {token}",
                              "X-CloudTasks-TaskRetryCount": str(attempt + copy),
                              "X-CloudTasks-TaskName": task["name"].rsplit("/", 1)[-1]})
