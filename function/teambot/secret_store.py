@@ -24,12 +24,15 @@ from .errors import SecretUnavailable
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/[^/]+$")
 PLACEHOLDERS = frozenset({"", "unset"})  # what infra stores until the operator sets a key
 FAILURE_BACKOFF_S = 10.0
+READ_TIMEOUT_S = 2.5  # the signing secret is read before the first ack: Slack waits 3 s at most
 
+# By HTTP status (google-api-core exceptions carry it as `.code`, whatever the transport).
 _LIKELY_CAUSE = {
-    "NotFound": "the secret or version does not exist (set it with `pulumi config set --secret` and `pulumi up`)",
-    "PermissionDenied": "the runtime service account lacks roles/secretmanager.secretAccessor on it",
-    "FailedPrecondition": "the version is disabled or destroyed (add a new version)",
-    "Unauthenticated": "the function has no valid Google credentials",
+    404: "the secret or version does not exist (set it with `pulumi config set --secret` and `pulumi up`)",
+    403: "the runtime service account lacks roles/secretmanager.secretAccessor on it",
+    400: "the latest version is disabled or destroyed (add a new version)",
+    401: "the function has no valid Google credentials",
+    503: "Secret Manager is unavailable right now; Slack will retry",
 }
 
 
@@ -112,11 +115,14 @@ class SecretStore:
         if failed and self._clock() - failed[0] < FAILURE_BACKOFF_S:
             raise failed[1]
         try:
-            response = self._secret_client().access_secret_version(name=ref)
+            # No client-side retry loop (its default runs for a minute): a failed read answers
+            # 503 now, and Slack or Cloud Tasks retries later.
+            response = self._secret_client().access_secret_version(name=ref, retry=None, timeout=READ_TIMEOUT_S)
             value = response.payload.data.decode("utf-8").strip()
         except Exception as exc:  # the client raises many types; classify, never leak the value
             kind = type(exc).__name__
-            failure = SecretUnavailable(name, _LIKELY_CAUSE.get(kind, kind))
+            code = getattr(exc, "code", None)
+            failure = SecretUnavailable(name, _LIKELY_CAUSE.get(code, kind) if isinstance(code, int) else kind)
             self._failed[name] = (self._clock(), failure)
             logs.error(
                 "secret_unavailable", secret=name, resource=ref, error=kind, likely_cause=failure.cause

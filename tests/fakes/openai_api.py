@@ -59,6 +59,11 @@ class FakeOpenAI(LoopbackServer):
         return self.responder(body) if self.responder else self.default_plan
 
     def handle(self, req, verb):
+        if verb == "GET" and req.path.endswith("/models"):  # what the rotation check calls
+            key = (req.headers.get("Authorization") or "").removeprefix("Bearer ")
+            if key not in self.valid_keys:
+                return req.send_json(401, {"error": {"message": "Incorrect API key", "code": "invalid_api_key"}})
+            return req.send_json(200, {"object": "list", "data": [{"id": "test-model", "object": "model", "created": 0, "owned_by": "x"}]})
         if verb != "POST" or not req.path.endswith("/chat/completions"):
             return req.send_json(404, {"error": {"message": "not found"}})
         body = json.loads(req.body() or b"{}")
