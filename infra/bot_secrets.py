@@ -1,0 +1,61 @@
+"""BotSecrets: the three Secret Manager secrets, their versions, and secretAccessor for the
+runtime identity only, granted per secret.
+
+Values come from `pulumi config set --secret`. They are written with `secret_data_wo`
+(write-only: sent to Google, never stored in Pulumi state). A changed value bumps
+`secret_data_wo_version`, which adds a new version; the function reads `versions/latest`,
+so the function itself is never replaced by a key change. Until a value is set (first deploy,
+before the Slack app exists) the version holds the placeholder "unset", which the function
+treats as "not configured".
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.naming import SECRET_KINDS, secret_id
+
+PLACEHOLDER = "unset"
+
+
+def wo_version(value: str) -> int:
+    """A stable number for a value, so only a changed value adds a version. A 40-bit prefix of
+    the SHA-256 of a high-entropy key reveals nothing useful about it."""
+    return int(hashlib.sha256(value.encode()).hexdigest()[:10], 16)
+
+
+class BotSecrets(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, *, project: str, values: dict[str, pulumi.Output | None], accessor: pulumi.Input[str],
+        depends_on: list | None = None, opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("teambot:infra:BotSecrets", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, depends_on=depends_on or [])
+        self.version_names: dict[str, pulumi.Output] = {}  # env var -> projects/P/secrets/S/versions/latest
+        self.secret_ids: dict[str, pulumi.Output] = {}
+        self.grants = []
+        for kind, (_, env_var) in SECRET_KINDS.items():
+            sid = secret_id(name, kind)
+            secret = gcp.secretmanager.Secret(
+                sid, project=project, secret_id=sid, replication={"auto": {}},
+                labels={"app": name}, opts=child,
+            )
+            value = values.get(env_var)
+            data = pulumi.Output.secret(value if value is not None else "").apply(lambda v: v or PLACEHOLDER)
+            gcp.secretmanager.SecretVersion(
+                f"{sid}-version", secret=secret.id,
+                secret_data_wo=data,
+                secret_data_wo_version=pulumi.Output.from_input(data).apply(wo_version),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.grants.append(gcp.secretmanager.SecretIamMember(
+                f"{sid}-accessor", project=project, secret_id=secret.secret_id,
+                role="roles/secretmanager.secretAccessor", member=accessor,
+                opts=pulumi.ResourceOptions(parent=self),
+            ))
+            self.secret_ids[env_var] = secret.secret_id
+            self.version_names[env_var] = pulumi.Output.concat("projects/", project, "/secrets/", secret.secret_id, "/versions/latest")
+        self.register_outputs({"secrets": self.secret_ids})

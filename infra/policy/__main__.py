@@ -1,0 +1,30 @@
+"""Policy pack: `pulumi preview --policy-pack infra/policy`. The rules live in infra/policies.py
+as plain functions (unit-tested in tests/test_policies.py); this file only adapts them."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from pulumi_policy import EnforcementLevel, PolicyPack, StackValidationPolicy  # noqa: E402
+
+from infra.policies import VALIDATORS  # noqa: E402
+
+
+def _adapt(validator):
+    def validate(args, report_violation):
+        graph = [{"type": r.resource_type, "name": r.name, "props": r.props} for r in args.resources]
+        for violation in validator(graph):
+            report_violation(violation)
+
+    return validate
+
+
+PolicyPack(
+    name="slack-bot-security",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=[
+        StackValidationPolicy(name=name, description=(validator.__doc__ or name).strip(), validate=_adapt(validator))
+        for name, validator in VALIDATORS.items()
+    ],
+)

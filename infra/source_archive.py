@@ -1,0 +1,59 @@
+"""FunctionSource: the source bucket and the archive of function/.
+
+The object name carries a SHA-256 of the files, so a code change uploads a new object and
+redeploys the function, and nothing else does (a fixed name never redeploys; a timestamp always
+would).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pulumi
+import pulumi_gcp as gcp
+
+EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".venv"}
+
+
+def source_files(root: Path) -> list[Path]:
+    return sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and not EXCLUDED_PARTS.intersection(p.parts) and p.suffix not in (".pyc", ".pyo")
+    )
+
+
+def source_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in source_files(root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def object_name(root: Path) -> str:
+    return f"src-{source_hash(root)[:20]}.zip"
+
+
+class FunctionSource(pulumi.ComponentResource):
+    def __init__(self, name: str, *, project: str, region: str, root: Path, retention_days: int,
+                 build_member: pulumi.Input[str], depends_on: list | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("teambot:infra:FunctionSource", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.bucket = gcp.storage.Bucket(
+            f"{name}-source", project=project, location=region, uniform_bucket_level_access=True,
+            public_access_prevention="enforced", force_destroy=True,
+            lifecycle_rules=[{"action": {"type": "Delete"}, "condition": {"age": retention_days}}],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
+        )
+        self.build_reader = gcp.storage.BucketIAMMember(
+            f"{name}-source-build-reader", bucket=self.bucket.name, role="roles/storage.objectViewer",
+            member=build_member, opts=child,
+        )
+        files = {p.relative_to(root).as_posix(): pulumi.FileAsset(str(p)) for p in source_files(root)}
+        self.object = gcp.storage.BucketObject(
+            f"{name}-source-archive", bucket=self.bucket.name, name=object_name(root),
+            source=pulumi.AssetArchive(files), opts=child,
+        )
+        self.register_outputs({"bucket": self.bucket.name, "object": self.object.name})

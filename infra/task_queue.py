@@ -1,0 +1,42 @@
+"""AnswerQueue: the Cloud Tasks queue between the ack and the answer.
+
+Retries fit "answer once": the task route answers 2xx for anything it showed the user (even an
+error message), so a retry only happens when nothing was shown (a secret unreadable, an instance
+lost); the worker also checks the thread before answering a redelivered task. The runtime
+identity may enqueue (roles/cloudtasks.enqueuer on this queue only) and act as the invoker
+(iam.serviceAccountUser on that one account only) so its tasks can carry the invoker's token.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+
+
+class AnswerQueue(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, *, project: str, region: str, runtime_member: pulumi.Input[str],
+        invoker_account_id: pulumi.Input[str], max_dispatches_per_second: float,
+        max_concurrent_dispatches: int, max_attempts: int, depends_on: list | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("teambot:infra:AnswerQueue", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.queue = gcp.cloudtasks.Queue(
+            f"{name}-answers", project=project, location=region, name=f"{name}-answers",
+            rate_limits={"max_dispatches_per_second": max_dispatches_per_second,
+                         "max_concurrent_dispatches": max_concurrent_dispatches},
+            retry_config={"max_attempts": max_attempts, "min_backoff": "5s", "max_backoff": "60s",
+                          "max_doublings": 3, "max_retry_duration": "600s"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
+        )
+        self.enqueuer = gcp.cloudtasks.QueueIamMember(
+            f"{name}-enqueuer", project=project, location=region, name=self.queue.name,
+            role="roles/cloudtasks.enqueuer", member=runtime_member, opts=child,
+        )
+        self.act_as = gcp.serviceaccount.IAMMember(
+            f"{name}-act-as-invoker", service_account_id=invoker_account_id,
+            role="roles/iam.serviceAccountUser", member=runtime_member, opts=child,
+        )
+        self.path = pulumi.Output.concat("projects/", project, "/locations/", region, "/queues/", self.queue.name)
+        self.register_outputs({"queue": self.path})

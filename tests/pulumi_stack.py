@@ -1,0 +1,87 @@
+"""Run the real Pulumi program (infra/__main__.py) under pulumi.runtime.set_mocks and return
+the resource graph it registered: no CLI, no cloud."""
+
+from __future__ import annotations
+
+import runpy
+from dataclasses import dataclass
+
+import pulumi
+
+from tests.harness import REPO
+
+PROJECT = "slack-gpt-bot"
+GCP_PROJECT = "acme-bots"
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker for a secret value in mocks
+
+
+def reveal(value):
+    """The plain value of a (possibly secret-wrapped) mock input; raises if it was not secret."""
+    assert isinstance(value, dict) and value.get(SECRET_SIG), f"not a secret: {value!r}"
+    return value["value"]
+
+
+@dataclass
+class Res:
+    type: str
+    name: str
+    inputs: dict
+    state: dict
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self):
+        self.resources: list[Res] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        t = args.typ
+        if t == "gcp:serviceaccount/account:Account":
+            state["email"] = f"{args.inputs['accountId']}@{GCP_PROJECT}.iam.gserviceaccount.com"
+            state["name"] = f"projects/{GCP_PROJECT}/serviceAccounts/{state['email']}"
+        elif t == "gcp:cloudfunctionsv2/function:Function":
+            state["url"] = f"https://{args.inputs['name']}-xyz-uc.a.run.app"
+        elif t == "gcp:storage/bucket:Bucket":
+            state["name"] = f"{args.name}-bucket"
+        self.resources.append(Res(t, args.name, dict(args.inputs), state))
+        return f"{args.name}_id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+    # -- queries ---------------------------------------------------------------------------
+    def of_type(self, suffix: str) -> list[Res]:
+        return [r for r in self.resources if r.type.endswith(suffix)]
+
+    def one(self, suffix: str) -> Res:
+        found = self.of_type(suffix)
+        assert len(found) == 1, (suffix, [r.name for r in found])
+        return found[0]
+
+
+def run_stack(config: dict[str, str] | None = None) -> tuple[RecordingMocks, dict]:
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False)
+    values = {"gcp:project": GCP_PROJECT, f"{PROJECT}:region": "europe-west1"}
+    values.update({(k if ":" in k else f"{PROJECT}:{k}"): v for k, v in (config or {}).items()})
+    secret_keys = [k for k in values if k.split(":")[-1] in ("openaiApiKey", "slackBotToken", "slackSigningSecret")]
+    pulumi.runtime.set_all_config(values, secret_keys)
+    outputs: dict = {}
+
+    @pulumi.runtime.test
+    def program():
+        namespace = runpy.run_path(str(REPO / "infra" / "__main__.py"), run_name="__main__")
+        return namespace["function"].function.id
+
+    original_export = pulumi.export
+    pulumi.export = lambda name, value: outputs.__setitem__(name, value)
+    try:
+        program()
+    finally:
+        pulumi.export = original_export
+    resolved = {}
+    for name, value in outputs.items():
+        resolved[name] = value
+    return mocks, resolved

@@ -1,0 +1,72 @@
+"""Each policy validator catches what it is for (and the real stack passes: test_infra.py)."""
+
+from infra import policies
+
+FN = "gcp:cloudfunctionsv2/function:Function"
+GOOD_FN = {"type": FN, "name": "fn", "props": {
+    "serviceConfig": {"serviceAccountEmail": "run@p.iam.gserviceaccount.com",
+                      "environmentVariables": {"OPENAI_API_KEY": "projects/p/secrets/k/versions/latest"}},
+    "buildConfig": {"serviceAccount": "projects/p/serviceAccounts/build@p.iam.gserviceaccount.com"}}}
+
+
+def with_props(resource, **changes):
+    props = {**resource["props"], **changes}
+    return {**resource, "props": props}
+
+
+def test_a_compliant_graph_passes():
+    assert policies.check_all([GOOD_FN]) == []
+
+
+def test_default_service_accounts_are_caught():
+    no_runtime = with_props(GOOD_FN, serviceConfig={})
+    assert policies.no_default_service_accounts([no_runtime])
+    compute = {"type": "gcp:projects/iAMMember:IAMMember", "name": "g",
+               "props": {"member": "serviceAccount:123-compute@developer.gserviceaccount.com", "role": "roles/editor"}}
+    assert policies.no_default_service_accounts([GOOD_FN, compute])
+
+
+def test_public_grants_other_than_run_invoker_are_caught():
+    bucket_public = {"type": "gcp:storage/bucketIAMMember:BucketIAMMember", "name": "b",
+                     "props": {"member": "allUsers", "role": "roles/storage.objectViewer"}}
+    ok = {"type": "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "name": "p",
+          "props": {"member": "allUsers", "role": "roles/run.invoker"}}
+    assert policies.only_function_public([ok]) == []
+    assert policies.only_function_public([ok, bucket_public])
+    assert policies.only_function_public([{"type": "gcp:storage/bucket:Bucket", "name": "b", "props": {}}])
+
+
+def test_runtime_grants_outside_the_list_are_caught():
+    editor = {"type": "gcp:projects/iAMMember:IAMMember", "name": "e",
+              "props": {"member": "serviceAccount:run@p.iam.gserviceaccount.com", "role": "roles/editor"}}
+    assert policies.runtime_least_privilege([GOOD_FN, editor])
+    accessor = {"type": "gcp:secretmanager/secretIamMember:SecretIamMember", "name": "a",
+                "props": {"member": "serviceAccount:run@p.iam.gserviceaccount.com", "role": "roles/secretmanager.secretAccessor"}}
+    assert policies.runtime_least_privilege([GOOD_FN, accessor]) == []
+
+
+def test_secret_values_in_env_are_caught():
+    leaky = with_props(GOOD_FN, serviceConfig={"serviceAccountEmail": "run@p.iam.gserviceaccount.com",
+                                               "environmentVariables": {"OPENAI_API_KEY": "sk-abc", "X": "xoxb-1"}})
+    assert len(policies.no_secrets_in_function_env([leaky])) == 3
+
+
+def test_unhashed_source_and_unbounded_retries_are_caught():
+    obj = {"type": "gcp:storage/bucketObject:BucketObject", "name": "o", "props": {"name": "source.zip"}}
+    assert policies.hashed_source_object([obj])
+    assert policies.hashed_source_object([with_props(obj, name="src-" + "a" * 20 + ".zip")]) == []
+    queue = {"type": "gcp:cloudtasks/queue:Queue", "name": "q", "props": {"retryConfig": {"maxAttempts": -1}}}
+    assert policies.bounded_queue_retries([queue])
+    assert policies.bounded_queue_retries([with_props(queue, retryConfig={"maxAttempts": 3})]) == []
+
+
+def test_the_policy_pack_loads_every_validator():
+    import runpy
+    from unittest import mock
+
+    from tests.harness import REPO
+
+    with mock.patch("pulumi_policy.PolicyPack") as pack:
+        runpy.run_path(str(REPO / "infra" / "policy" / "__main__.py"))
+    names = [p.name for p in pack.call_args.kwargs["policies"]]
+    assert names == list(policies.VALIDATORS)
