@@ -3,7 +3,8 @@ runtime identity only, granted per secret.
 
 Values come from `pulumi config set --secret`. They are written with `secret_data_wo`
 (write-only: sent to Google, never stored in Pulumi state). A changed value bumps
-`secret_data_wo_version`, which adds a new version; the function reads `versions/latest`,
+`secret_data_wo_version`, which adds a new version (the old one is disabled, not destroyed);
+the function reads `versions/latest`,
 so the function itself is never replaced by a key change. Until a value is set (first deploy,
 before the Slack app exists) the version holds the placeholder "unset", which the function
 treats as "not configured".
@@ -49,6 +50,7 @@ class BotSecrets(pulumi.ComponentResource):
                 f"{sid}-version", secret=secret.id,
                 secret_data_wo=data,
                 secret_data_wo_version=pulumi.Output.from_input(data).apply(wo_version),
+                deletion_policy="DISABLE",  # a replaced version is disabled, not destroyed: rollback stays possible
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.grants.append(gcp.secretmanager.SecretIamMember(

@@ -76,6 +76,7 @@ def test_secret_values_never_reach_the_function(stack):
     assert "SECRET_MANAGER_ENDPOINT" not in env
     versions = mocks.of_type("secretmanager/secretVersion:SecretVersion")
     assert len(versions) == 3 and all("secretData" not in v.inputs for v in versions)  # write-only only
+    assert all(v.inputs["deletionPolicy"] == "DISABLE" for v in versions)
     assert sorted(reveal(v.inputs["secretDataWo"]) for v in versions) == sorted(KEYS.values())  # and marked secret
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Protocol
+from typing import Protocol
 
 from . import logs
 from .dedup import RecentKeys

@@ -14,8 +14,8 @@ from . import logs
 from .env import Settings
 from .errors import BadRequest
 from .handoff import Handoff
-from .slack_payloads import envelope_team, job_from_event, job_from_interaction
 from .signing import SigningSecretUnset, SlackRequestVerifier
+from .slack_payloads import envelope_team, job_from_event, job_from_interaction
 
 MAX_BODY_BYTES = 1024 * 1024
 JSON_HEADERS = {"Content-Type": "application/json"}

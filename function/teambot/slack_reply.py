@@ -13,7 +13,7 @@ chat.update". Either way:
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from slack_sdk.errors import SlackApiError
 

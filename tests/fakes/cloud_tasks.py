@@ -26,6 +26,7 @@ class FakeCloudTasks(LoopbackServer):
         self.created: list[dict] = []
         self.deliveries: list[dict] = []
         self.down = False
+        self.dispatch = True  # False: accept tasks but never deliver them (ack-path tests)
         self._next = 0
         self.lock = threading.Lock()
 
@@ -38,7 +39,8 @@ class FakeCloudTasks(LoopbackServer):
                 return req.send_json(409, {"error": {"code": 409, "status": "ALREADY_EXISTS", "message": "task exists"}})
             self.names.add(task["name"])
             self.created.append(task)
-        threading.Thread(target=self._dispatch, args=(task,), daemon=True).start()
+        if self.dispatch:
+            threading.Thread(target=self._dispatch, args=(task,), daemon=True).start()
         req.send_json(200, {"name": task["name"]})
 
     def _target_url(self, url: str, function_url: str) -> str:
