@@ -26,7 +26,21 @@ CURSOR = " ▍"  # marks an update-mode message that is still being written
 PLACEHOLDER = "_Thinking…_"
 NATIVE_GONE = frozenset({"message_not_in_streaming_state", "stopped_by_user", "message_not_found"})
 UPDATE_GONE = frozenset({"message_not_found", "cant_update_message"})
-_native_refused_channels: set[str] = set()  # per process: don't ask again where Slack said no
+# Per process: don't ask again where Slack said no. Some refusals are about one channel (type),
+# the others about the whole workspace (feature off, unknown method, token type).
+CHANNEL_REFUSALS = frozenset({"channel_type_not_supported", "missing_recipient_team_id", "missing_recipient_user_id"})
+WORKSPACE_REFUSALS = frozenset({"feature_not_enabled", "unknown_method", "not_allowed_token_type", "missing_scope"})
+_native_refused_channels: set[str] = set()
+_native_refused_everywhere = False
+
+
+def _remember_refusal(channel: str, error: str) -> None:
+    global _native_refused_everywhere
+    if error in CHANNEL_REFUSALS:
+        _native_refused_channels.add(channel)
+    elif error in WORKSPACE_REFUSALS:
+        _native_refused_everywhere = True
+    # anything else (a passing failure): fall back for this answer only
 
 
 class ReplyGone(Exception):
@@ -55,7 +69,8 @@ class SlackReply:
         self._on_message = on_message
         self._limit = limit
         self._clock = clock
-        self.mode = "native" if native and job.channel not in _native_refused_channels else "update"
+        refused = _native_refused_everywhere or job.channel in _native_refused_channels
+        self.mode = "native" if native and not refused else "update"
         self.text = ""  # everything generated so far
         self.message_ts: list[str] = []
         self._ts: str | None = None  # the message being written
@@ -136,8 +151,8 @@ class SlackReply:
                 "chat_startStream", channel=job.channel, thread_ts=job.reply_thread_ts,
                 recipient_team_id=job.team, recipient_user_id=job.user, markdown_text=text,
             )
-        except SlackApiError:
-            _native_refused_channels.add(job.channel)
+        except SlackApiError as exc:
+            _remember_refusal(job.channel, slack_error(exc))
             self.mode = "update"
             raise _Fallback() from None
         self._new_message(response["ts"])
@@ -153,7 +168,7 @@ class SlackReply:
                 self._slack.call("chat_stopStream", channel=self._job.channel, ts=self._ts)
             except SlackApiError:
                 pass
-            _native_refused_channels.add(self._job.channel)
+            _remember_refusal(self._job.channel, slack_error(exc))
             self.mode, self._ts, self._part_start, self._prefix = "update", None, self._shown, ""
             raise _Fallback() from None
 

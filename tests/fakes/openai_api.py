@@ -41,6 +41,7 @@ class Seen:
     finished: bool = False
     hung_up: bool = False
     ended_at: float = 0.0
+    first_token_at: float = 0.0
 
 
 class FakeOpenAI(LoopbackServer):
@@ -103,6 +104,8 @@ class FakeOpenAI(LoopbackServer):
                 if plan.delay_s:
                     time.sleep(plan.delay_s)
                 send(chunk({"content": token}))
+                if i == 0:
+                    seen.first_token_at = time.monotonic()
                 seen.tokens_sent = i + 1
             send(chunk({}, "stop"))
             if (body.get("stream_options") or {}).get("include_usage"):

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Handler(BaseHTTPRequestHandler):
     fake = None  # set per server class
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs allow (responses carry Content-Length)
+
+    def setup(self):
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle + delayed ACK add ~40 ms.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, *args):  # keep test output clean
         pass

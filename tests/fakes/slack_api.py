@@ -72,7 +72,10 @@ class FakeSlack(LoopbackServer):
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         token = (req.headers.get("Authorization") or "").removeprefix("Bearer ") or params.get("token")
-        record = {"method": method, "time": time.monotonic(), "ts": params.get("ts"), "status": 200}
+        text = params.get("markdown_text") or params.get("text") or "".join(
+            c.get("text", "") for c in params.get("chunks") or [] if isinstance(c, dict))
+        record = {"method": method, "time": time.monotonic(), "ts": params.get("ts"), "status": 200, "text_len": len(text),
+                  "placeholder": text.startswith("_Thinking")}
         self.calls.append(record)
         if self.server_errors.get(method):
             self.server_errors[method] -= 1

@@ -1,0 +1,45 @@
+"""Import cost of the ack path vs the worker path, each in a fresh interpreter (median of 5),
+and the size of the deployed source archive."""
+
+from __future__ import annotations
+
+import io
+import statistics
+import subprocess
+import sys
+import zipfile
+
+from bench.common import ROOT
+
+SNIPPETS = {
+    "functions_framework (baseline)": "import functions_framework",
+    "ack path (main.py)": "import functions_framework, main",
+    "worker path (+ worker, openai)": "import functions_framework, main, teambot.worker, teambot.openai_ops",
+}
+
+
+def wall_ms(code: str) -> float:
+    script = f"import time, sys; sys.path.insert(0, 'function'); t = time.perf_counter(); {code}; print((time.perf_counter() - t) * 1000)"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def archive_bytes() -> int:
+    sys.path.insert(0, str(ROOT))
+    from infra.source_archive import source_files
+
+    root = ROOT / "function"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in source_files(root):
+            zf.write(path, path.relative_to(root).as_posix())
+    return len(buffer.getvalue())
+
+
+def run(k: int = 5) -> dict:
+    return {"import_ms": {name: statistics.median(wall_ms(code) for _ in range(k)) for name, code in SNIPPETS.items()},
+            "archive_bytes": archive_bytes()}
+
+
+if __name__ == "__main__":
+    print(run(3))

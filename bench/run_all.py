@@ -1,0 +1,58 @@
+"""Run every benchmark, print the table; the full run also writes BENCHMARKS.md and the plot.
+
+    python -m bench.run_all            # full (a few minutes), rewrites BENCHMARKS.md
+    python -m bench.run_all --smoke    # seconds, CI: checks the scripts still run, no timing claims
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+from bench import ack_latency, cold_start, concurrency, imports, streaming
+from bench.common import ROOT
+from bench.report import plot_ack, table, write_markdown
+
+OUT = ROOT / "bench" / "out"
+SMOKE = {"ack": 20, "cold": 1, "first": 2, "tokens": 60, "storm": (3, 20), "conc": (5, 20), "imports": 1}
+FULL = {"ack": 500, "cold": 7, "first": 10, "tokens": 400, "storm": (10, 100), "conc": (50, 200), "imports": 5}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    p = SMOKE if args.smoke else FULL
+    started = time.time()
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "ack": ack_latency.run(p["ack"]),
+        "cold": cold_start.run(p["cold"]),
+        "first_visible": streaming.first_visible(p["first"]),
+        "calls": streaming.calls_per_answer(p["tokens"]),
+        "storm": streaming.storm(*p["storm"]),
+        "concurrency": concurrency.run(*p["conc"]),
+        "imports": imports.run(p["imports"]),
+    }
+    results["seconds"] = time.time() - started
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / ("smoke.json" if args.smoke else "results.json")).write_text(json.dumps(results, indent=1))
+    rows = table(results)
+    for row in rows:
+        print(" | ".join(str(c) for c in row))
+    if not args.smoke:
+        plot_ack(results, ROOT / "bench" / "ack_latency.png")
+        write_markdown(results, rows, ROOT / "BENCHMARKS.md")
+        print("wrote BENCHMARKS.md and bench/ack_latency.png")
+    complete = results["concurrency"]["correct"] == results["concurrency"]["answers"] and all(
+        s["correct"] == s["answers"] for s in results["storm"].values())
+    print(f"{'all answers correct' if complete else 'SOME ANSWERS WRONG'} in {results['seconds']:.0f} s")
+    return 0 if complete else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
