@@ -60,6 +60,10 @@ def plot_ack(r: dict, path: Path) -> None:
             ax.plot(values, ys, style, color=color if mode == "in_process" else ("tab:orange" if who == "bot" else "silver"), label=label)
     ax.axvline(30, color="red", linewidth=0.8, linestyle=":", label="target p99 30 ms")
     ax.set_xscale("log")
+    ticks = [1, 2, 3, 5, 10, 20, 30, 50]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(t) for t in ticks])
+    ax.minorticks_off()
     ax.set_xlabel("ack latency (ms, log scale)")
     ax.set_ylabel("fraction of requests")
     ax.set_title(f"Ack latency of signed DM events, {r['ack']['in_process']['bot']['n']} requests per series, {r['machine']}")

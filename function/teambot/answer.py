@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 STOPPED_NOTE = "\n\n_⏹ Stopped._"
 EMPTY_NOTE = "_The model returned an empty answer. Please rephrase and try again._"
+INTERRUPTED = "Something went wrong while writing this answer. Please try again."
 NOT_ALLOWED = "Sorry, I'm not enabled for you in this conversation. Ask a workspace admin if you need access."
 
 
@@ -92,6 +93,9 @@ def answer(worker: "Worker", job: Job, delivery: int = 0) -> None:
     except SlackApiError as exc:
         outcome = f"slack_{slack_error(exc)}"
         _notice_quietly(worker, job, f":warning: I couldn't finish writing this answer in Slack ({slack_error(exc)}).")
+    except Exception as exc:  # a Slack timeout, a bug: still end visibly, never leave a spinner
+        outcome = f"error_{type(exc).__name__}"
+        _finish_quietly(worker, job, reply, f"\n\n:warning: {INTERRUPTED}", "error")
     finally:
         if stream is not None:
             stream.close()
@@ -107,16 +111,18 @@ def answer(worker: "Worker", job: Job, delivery: int = 0) -> None:
 
 
 def _finish_quietly(worker: "Worker", job: Job, reply: SlackReply, note: str, state: str) -> None:
+    """End the answer with `note`; if the answer itself can't be written, post the note alone."""
     try:
         reply.finish(note, state)
     except ReplyGone:
         pass
-    except SlackApiError as exc:
-        _notice_quietly(worker, job, f":warning: {note.strip()} (Slack: {slack_error(exc)})")
+    except Exception:
+        _notice_quietly(worker, job, note.strip())
 
 
 def _notice_quietly(worker: "Worker", job: Job, text: str) -> None:
     try:
         post_notice(worker, job, text)
-    except SlackApiError as exc:  # Slack itself is failing: the log is all that is left
-        logs.error("notice_failed", error=slack_error(exc), channel=job.channel)
+    except Exception as exc:  # Slack itself is failing: the log is all that is left
+        error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+        logs.error("notice_failed", error=error, channel=job.channel)

@@ -58,6 +58,7 @@ class Settings:
     allowed_channel_ids: frozenset[str] = frozenset()
     allowed_user_ids: frozenset[str] = frozenset()
     update_interval_s: float = 1.0
+    slack_timeout_s: float = 10.0
     worker_threads: int = 64
     secret_refs: dict[str, str] = field(default_factory=dict)
 
@@ -85,6 +86,7 @@ class Settings:
             allowed_channel_ids=_ids(get("ALLOWED_CHANNEL_IDS", "")),
             allowed_user_ids=_ids(get("ALLOWED_USER_IDS", "")),
             update_interval_s=float(get("SLACK_UPDATE_INTERVAL_SECONDS") or 1.0),
+            slack_timeout_s=float(get("SLACK_TIMEOUT_SECONDS") or 10),
             worker_threads=int(get("WORKER_THREADS") or 64),
             secret_refs={name: get(name, "") for name in SECRET_VARS},
         )

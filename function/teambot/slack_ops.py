@@ -35,7 +35,7 @@ class SlackOps:
         self._client = WebClient(
             token=None,
             base_url=settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/",
-            timeout=15,
+            timeout=settings.slack_timeout_s,
             retry_handlers=[
                 RateLimitErrorRetryHandler(max_retry_count=10),
                 ServerErrorRetryHandler(max_retry_count=2),

@@ -27,6 +27,8 @@ class FakeSlack(LoopbackServer):
         self.rate_limit: dict[str, float] = {}  # method -> probability of a 429
         self.server_errors: dict[str, int] = {}  # method -> how many 500s to answer next
         self.page_size = 200
+        self.hang: dict[str, int] = {}  # method -> how many of the next calls stall for hang_s first
+        self.hang_s = 2.0
         self.rng = random.Random(7)
         self._ts = 1_700_000_000_000_000
 
@@ -77,6 +79,9 @@ class FakeSlack(LoopbackServer):
         record = {"method": method, "time": time.monotonic(), "ts": params.get("ts"), "status": 200, "text_len": len(text),
                   "placeholder": text.startswith("_Thinking")}
         self.calls.append(record)
+        if self.hang.get(method):
+            self.hang[method] -= 1
+            time.sleep(self.hang_s)  # the client times out; the call is still applied, as it may be for real
         if self.server_errors.get(method):
             self.server_errors[method] -= 1
             record["status"] = 500
