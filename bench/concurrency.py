@@ -3,11 +3,10 @@ CPU per answer of the function's worker process."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 from bench.common import Fakes, Plan, children, proc_stats
-from bench.streaming import ask
+from bench.streaming import ask, ask_many
 
 
 def run(n: int = 50, tokens: int = 200, delay_s: float = 0.01) -> dict:
@@ -19,14 +18,8 @@ def run(n: int = 50, tokens: int = 200, delay_s: float = 0.01) -> dict:
         before = proc_stats(worker_pid)
         fakes.model.responder = lambda body: Plan(
             tokens=[f" {body['messages'][-1]['content']}:{j}" for j in range(tokens)], delay_s=delay_s)
-        results = [None] * n
         started = time.monotonic()
-        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, ask(fakes, bot, f"D{i}", f"c{i}", timeout=120)))
-                   for i in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(150)
+        results = ask_many(fakes, bot, [(f"D{i}", f"c{i}") for i in range(n)])
         wall = time.monotonic() - started
         after = proc_stats(worker_pid)
         correct = sum(1 for i, r in enumerate(results)

@@ -34,6 +34,21 @@ def ask(fakes, bot, channel: str, text: str, timeout: float = 60) -> tuple[str, 
     return ts, time.monotonic() - start, msgs
 
 
+def ask_many(fakes, bot, questions: list[tuple[str, str]], timeout: float = 120) -> list:
+    """Ask every (channel, text) at once; results in order, None for an answer that never came."""
+    results: list = [None] * len(questions)
+
+    def one(i: int, channel: str, text: str) -> None:
+        results[i] = ask(fakes, bot, channel, text, timeout=timeout)
+
+    threads = [threading.Thread(target=one, args=(i, c, t)) for i, (c, t) in enumerate(questions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 30)
+    return results
+
+
 def first_visible(k: int = 10) -> dict:
     out = {}
     for mode in ("native", "update"):
@@ -105,12 +120,7 @@ def storm(n: int = 10, tokens: int = 100, delay_s: float = 0.02) -> dict:
             ask(fakes, bot, "Dwarm", "warm up")
             fakes.slack.rate_limit = {m: ratio for m in STORM_METHODS}
             fakes.model.responder = lambda body: Plan(tokens=[f" {body['messages'][-1]['content']}-{j}" for j in range(tokens)], delay_s=delay_s)
-            results = [None] * n
-            threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, ask(fakes, bot, f"D{i}", f"q{i}", timeout=120))) for i in range(n)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(150)
+            results = ask_many(fakes, bot, [(f"D{i}", f"q{i}") for i in range(n)])
             complete = [r for r in results if r is not None]
             correct = sum(1 for i, r in enumerate(results) if r and "".join(m["text"] for m in r[2]) == "".join(f" q{i}-{j}" for j in range(tokens)))
             out[label] = {"answers": n, "completed": len(complete), "correct": correct,
