@@ -36,9 +36,15 @@ def archive_bytes() -> int:
     return len(buffer.getvalue())
 
 
+def openai_on_ack_path() -> bool:
+    script = "import sys; sys.path.insert(0, 'function'); import functions_framework, main; print('openai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1] == "True"
+
+
 def run(k: int = 5) -> dict:
     return {"import_ms": {name: statistics.median(wall_ms(code) for _ in range(k)) for name, code in SNIPPETS.items()},
-            "archive_bytes": archive_bytes()}
+            "openai_on_ack_path": openai_on_ack_path(), "archive_bytes": archive_bytes()}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+import urllib.request
+from contextlib import contextmanager
 
 from bench.common import Fakes, Plan, post, signed_dm, summary
 from tests.harness import wait_for
@@ -49,16 +51,34 @@ def ask_many(fakes, bot, questions: list[tuple[str, str]], timeout: float = 120)
     return results
 
 
+@contextmanager
+def warm_bot(mode: str = "native"):
+    """Fakes + the function, warmed by one answer (auth.test and imports are once per process).
+    In update mode the fake Slack refuses native streaming for the channel type."""
+    fakes = Fakes()
+    if mode == "update":
+        fakes.slack.native_refusal = "channel_type_not_supported"
+    bot = fakes.start_bot()
+    try:
+        ask(fakes, bot, "Dwarm", "warm up")
+        yield fakes, bot
+    finally:
+        bot.stop()
+        fakes.stop()
+
+
+def fake_round_trip_ms(fakes) -> float:
+    started = time.monotonic()
+    request = urllib.request.Request(fakes.slack.url + "/api/auth.test", data=b"token=xoxb-test")
+    urllib.request.urlopen(request, timeout=5).read()
+    return (time.monotonic() - started) * 1000
+
+
 def first_visible(k: int = 10) -> dict:
     out = {}
     for mode in ("native", "update"):
-        fakes = Fakes()
-        if mode == "update":
-            fakes.slack.native_refusal = "channel_type_not_supported"
-        bot = fakes.start_bot()
         lags, round_trips = [], []
-        try:
-            ask(fakes, bot, "Dwarm", "warm up")
+        with warm_bot(mode) as (fakes, bot):
             for i in range(k):
                 fakes.model.default_plan = Plan(tokens=[f" w{j}" for j in range(30)], delay_s=0.02)
                 calls_before = len(fakes.slack.calls)
@@ -68,14 +88,7 @@ def first_visible(k: int = 10) -> dict:
                 first_write = next(c for c in fakes.slack.calls[calls_before:]
                                    if c["method"] in WRITES and c.get("ok") and c["text_len"] and not c["placeholder"])
                 lags.append((first_write["time"] - seen.first_token_at) * 1000)
-                t0 = time.monotonic()
-                import urllib.request
-
-                urllib.request.urlopen(urllib.request.Request(fakes.slack.url + "/api/auth.test", data=b"token=xoxb-test"), timeout=5).read()
-                round_trips.append((time.monotonic() - t0) * 1000)
-        finally:
-            bot.stop()
-            fakes.stop()
+                round_trips.append(fake_round_trip_ms(fakes))
         out[mode] = {"lag_ms": summary(lags), "fake_round_trip_ms": statistics.median(round_trips)}
     return out
 
@@ -83,12 +96,7 @@ def first_visible(k: int = 10) -> dict:
 def calls_per_answer(tokens: int = 400, delay_s: float = 0.02) -> dict:
     out = {}
     for mode in ("native", "update"):
-        fakes = Fakes()
-        if mode == "update":
-            fakes.slack.native_refusal = "channel_type_not_supported"
-        bot = fakes.start_bot()
-        try:
-            ask(fakes, bot, "Dwarm", "warm up")  # auth.test happens once per process, not per answer
+        with warm_bot(mode) as (fakes, bot):
             fakes.model.default_plan = Plan(tokens=[f" w{j}" for j in range(tokens)], delay_s=delay_s)
             before = len(fakes.slack.calls)
             _, seconds, msgs = ask(fakes, bot, "D1", "a 400-token answer please")
@@ -96,9 +104,6 @@ def calls_per_answer(tokens: int = 400, delay_s: float = 0.02) -> dict:
             writes = sorted(msgs[0].get("updates") or [])
             max_in_1s = max(sum(1 for t in writes if w <= t < w + 1.0) for w in writes) if writes else 0
             correct = "".join(m["text"] for m in msgs) == fakes.model.default_plan.text
-        finally:
-            bot.stop()
-            fakes.stop()
         out[mode] = {"slack_calls": len(calls), "by_method": _count(calls), "answer_s": seconds,
                      "max_writes_in_any_1s": max_in_1s, "correct": correct}
     return out
@@ -111,23 +116,26 @@ def _count(calls):
     return counts
 
 
+def echo_answers(fakes, bot, n: int, tokens: int, delay_s: float, tag: str) -> tuple[list, int]:
+    """n conversations at once; the model echoes each question in `tokens` tokens. Returns the
+    results and how many answers arrived complete and exactly right."""
+    fakes.model.responder = lambda body: Plan(
+        tokens=[f" {body['messages'][-1]['content']}:{j}" for j in range(tokens)], delay_s=delay_s)
+    results = ask_many(fakes, bot, [(f"D{i}", f"{tag}{i}") for i in range(n)])
+    expected = ["".join(f" {tag}{i}:{j}" for j in range(tokens)) for i in range(n)]
+    correct = sum(1 for r, want in zip(results, expected) if r and "".join(m["text"] for m in r[2]) == want)
+    return results, correct
+
+
 def storm(n: int = 10, tokens: int = 100, delay_s: float = 0.02) -> dict:
     out = {}
     for label, ratio in (("baseline", 0.0), ("storm", 0.3)):
-        fakes = Fakes()
-        bot = fakes.start_bot()
-        try:
-            ask(fakes, bot, "Dwarm", "warm up")
+        with warm_bot() as (fakes, bot):
             fakes.slack.rate_limit = {m: ratio for m in STORM_METHODS}
-            fakes.model.responder = lambda body: Plan(tokens=[f" {body['messages'][-1]['content']}-{j}" for j in range(tokens)], delay_s=delay_s)
-            results = ask_many(fakes, bot, [(f"D{i}", f"q{i}") for i in range(n)])
+            results, correct = echo_answers(fakes, bot, n, tokens, delay_s, "q")
             complete = [r for r in results if r is not None]
-            correct = sum(1 for i, r in enumerate(results) if r and "".join(m["text"] for m in r[2]) == "".join(f" q{i}-{j}" for j in range(tokens)))
             out[label] = {"answers": n, "completed": len(complete), "correct": correct,
                           "mean_s": statistics.fmean(r[1] for r in complete) if complete else None,
                           "max_s": max(r[1] for r in complete) if complete else None,
                           "429s": sum(1 for c in fakes.slack.calls if c["status"] == 429)}
-        finally:
-            bot.stop()
-            fakes.stop()
     return out

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from tests.fakes.openai_api import Plan
 from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import SIGNING_SECRET, dm, wait_for
 from tests.test_answer_e2e import finished
@@ -137,11 +138,13 @@ def test_no_secret_value_or_message_text_in_logs(start_sm_bot, sm, slack, model)
     sm.set(IDS["OPENAI_API_KEY"], "sk-rotated-value")
     model.valid_keys = {"sk-rotated-value"}
     answer_once(bot, slack, "another private thing", channel="D2")
+    model.plans = [Plan(fail="500")] * 3  # an error answer (the SDK retries twice)
+    assert ":warning:" in answer_once(bot, slack, "a secret plan that fails", channel="D3")[-1]["text"]
     sm.denied.add(sm.name(IDS["SLACK_BOT_TOKEN"]))
     bot.post_json(dm("x", "1700000000.000001"), secret="wrong-secret-value")
     logs = bot.logs()
     for secret in ["xoxb-test", "sk-test", "sk-rotated-value", SIGNING_SECRET, "wrong-secret-value"]:
         assert secret not in logs
-    for text in ["confidential", "private thing", model.default_plan.text]:
+    for text in ["confidential", "private thing", "secret plan", model.default_plan.text]:
         assert text not in logs
     assert '"message":"answer"' in logs  # the check looked at real logs
