@@ -71,6 +71,7 @@ CASES = {
     "event is not an object": ("POST", "/", envelope(event="message"), signed(envelope(event="message")), 400),
     "event.user of the wrong type": ("POST", "/", event_with(user=42), signed(event_with(user=42)), 400),
     "event.ts missing": ("POST", "/", event_with(ts=None), signed(event_with(ts=None)), 400),
+    "event.ts not a Slack timestamp": ("POST", "/", event_with(ts="yesterday"), signed(event_with(ts="yesterday")), 400),
     "event.text of the wrong type": ("POST", "/", event_with(text=["hi"]), signed(event_with(text=["hi"])), 400),
     "url_verification without challenge": ("POST", "/", b'{"type":"url_verification"}', signed(b'{"type":"url_verification"}'), 400),
     "form without payload": ("POST", "/", b"command=%2Fx", signed(b"command=%2Fx", "application/x-www-form-urlencoded"), 400),
@@ -91,6 +92,10 @@ CASES = {
                              signed(form({"type": "block_actions", "actions": []}), "application/x-www-form-urlencoded"), 200),
     "unknown shortcut": ("POST", "/", form({"type": "message_action", "callback_id": "nope"}),
                          signed(form({"type": "message_action", "callback_id": "nope"}), "application/x-www-form-urlencoded"), 200),
+    # found by the long fuzz run: a non-string callback_id used to raise TypeError (500)
+    "callback_id of the wrong type": ("POST", "/", form({"type": "message_action", "callback_id": []}),
+                                      signed(form({"type": "message_action", "callback_id": []}), "application/x-www-form-urlencoded"), 200),
+    "envelope type of the wrong type": ("POST", "/", b'{"type": {"a": 1}}', signed(b'{"type": {"a": 1}}'), 200),
     "unknown envelope type": ("POST", "/", b'{"type":"app_rate_limited"}', signed(b'{"type":"app_rate_limited"}'), 200),
     "unknown event type": ("POST", "/", event_with(type="reaction_added"), signed(event_with(type="reaction_added")), 200),
     "message subtype": ("POST", "/", event_with(subtype="message_changed"), signed(event_with(subtype="message_changed")), 200),

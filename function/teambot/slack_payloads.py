@@ -6,11 +6,14 @@ own messages); raises BadRequest for payloads that are not of Slack's shape.
 
 from __future__ import annotations
 
+import re
+
 from .errors import BadRequest
 from .jobs import ANSWER, DELETE, STOP, Job
 from .shortcut_ids import DELETE_MESSAGE, STOP_GENERATION
 
 SHORTCUT_KINDS = {STOP_GENERATION: STOP, DELETE_MESSAGE: DELETE}
+TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
 
 
 def _obj(value, what: str) -> dict:
@@ -24,6 +27,13 @@ def _str(value, what: str, *, required: bool = True) -> str:
         return ""
     if not isinstance(value, str) or (required and not value):
         raise BadRequest(f"{what} must be a non-empty string")
+    return value
+
+
+def _ts(value, what: str) -> str:
+    """Slack timestamps are "seconds.micros" strings; they are ids and ordering keys downstream."""
+    if not isinstance(value, str) or not TS.match(value):
+        raise BadRequest(f"{what} must be a Slack timestamp")
     return value
 
 
@@ -58,8 +68,8 @@ def job_from_event(envelope: dict) -> Job | None:
         team=envelope_team(envelope) or _str(event.get("team"), "team_id"),
         channel=_str(event.get("channel"), "event.channel"),
         user=user,
-        message_ts=_str(event.get("ts"), "event.ts"),
-        thread_ts=_str(thread_ts, "event.thread_ts") if thread_ts is not None else None,
+        message_ts=_ts(event.get("ts"), "event.ts"),
+        thread_ts=_ts(thread_ts, "event.thread_ts") if thread_ts is not None else None,
         text=text,
         channel_type=event.get("channel_type") if isinstance(event.get("channel_type"), str) else "",
         bot_user_id=bot_user_id,
@@ -70,7 +80,8 @@ def job_from_interaction(payload: dict) -> Job | None:
     """A `message_action` (message shortcut) payload -> a stop/delete Job; other types -> None."""
     if payload.get("type") != "message_action":
         return None
-    kind = SHORTCUT_KINDS.get(payload.get("callback_id"))
+    callback_id = payload.get("callback_id")
+    kind = SHORTCUT_KINDS.get(callback_id) if isinstance(callback_id, str) else None
     if kind is None:
         return None
     message = _obj(payload.get("message"), "message")
@@ -80,8 +91,8 @@ def job_from_interaction(payload: dict) -> Job | None:
         team=_str(_obj(payload.get("team"), "team").get("id"), "team.id"),
         channel=_str(_obj(payload.get("channel"), "channel").get("id"), "channel.id"),
         user=_str(_obj(payload.get("user"), "user").get("id"), "user.id"),
-        message_ts=_str(message.get("ts") or payload.get("message_ts"), "message.ts"),
-        thread_ts=thread_ts if isinstance(thread_ts, str) and thread_ts else None,
+        message_ts=_ts(message.get("ts") or payload.get("message_ts"), "message.ts"),
+        thread_ts=_ts(thread_ts, "message.thread_ts") if thread_ts else None,
         text=message.get("text") if isinstance(message.get("text"), str) else "",
         target={
             "user": message.get("user") if isinstance(message.get("user"), str) else "",
