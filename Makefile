@@ -39,7 +39,7 @@ bench-smoke:  ## a short run so the scripts don't rot (CI)
 	$(BIN)/python -m bench.run_all --smoke
 
 fuzz:  ## the long fuzz run quoted in SECURITY.md
-	FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q tests/test_fuzz_ingress.py -p no:randomly
+	FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -o timeout=3600 tests/test_fuzz_ingress.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

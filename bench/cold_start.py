@@ -10,7 +10,8 @@ import sys
 import time
 
 from bench.common import ROOT, Fakes, post, signed_dm, wait_port
-from tests.harness import free_port
+from tests.fakes.secret_manager import FakeSecretManager
+from tests.harness import SIGNING_SECRET, free_port
 
 
 def one(cmd: list[str], env: dict, port: int, body: bytes, headers: dict) -> float:
@@ -26,23 +27,37 @@ def one(cmd: list[str], env: dict, port: int, body: bytes, headers: dict) -> flo
         proc.wait(10)
 
 
+def _cli(target: str, source: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "functions_framework", "--target", target, "--source", source,
+            "--host", "127.0.0.1", "--port", str(port)]
+
+
 def run(k: int = 7) -> dict:
+    """Three series, alternating: the bot with literal secrets (the local run), the bot reading its
+    three secrets from Secret Manager (the real client, REST, a loopback fake: the deployed
+    shape minus network latency), and the bare hello reference."""
     fakes = Fakes()
+    sm = FakeSecretManager().start()
+    refs = {}
+    for name, value in (("SLACK_SIGNING_SECRET", SIGNING_SECRET), ("SLACK_BOT_TOKEN", "xoxb-test"), ("OPENAI_API_KEY", "sk-test")):
+        sm.set(name.lower(), value)
+        refs[name] = sm.ref(name.lower())
     base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-    bot_s, ref_s = [], []
+    series = {"bot_s": [], "bot_sm_s": [], "ref_s": []}
     try:
         for i in range(k):
-            body, headers = signed_dm("hello", f"1700000001.{i + 1:06d}")
-            port = free_port()
-            bot_s.append(one([sys.executable, "-m", "functions_framework", "--target", "slack_bot", "--source",
-                              "function/main.py", "--host", "127.0.0.1", "--port", str(port)],
-                             {**base, **fakes.bot_env()}, port, body, headers))
-            port = free_port()
-            ref_s.append(one([sys.executable, "-m", "functions_framework", "--target", "hello", "--source",
-                              "bench/hello/main.py", "--host", "127.0.0.1", "--port", str(port)], base, port, body, headers))
+            for key, target, source, env in (
+                ("bot_s", "slack_bot", "function/main.py", {**base, **fakes.bot_env()}),
+                ("bot_sm_s", "slack_bot", "function/main.py", {**base, **fakes.bot_env(**refs, SECRET_MANAGER_ENDPOINT=sm.url)}),
+                ("ref_s", "hello", "bench/hello/main.py", base),
+            ):
+                body, headers = signed_dm("hello", f"1700000001.{i + 1:06d}")
+                port = free_port()
+                series[key].append(one(_cli(target, source, port), env, port, body, headers))
     finally:
         fakes.stop()
-    return {"bot_s": statistics.median(bot_s), "ref_s": statistics.median(ref_s), "bot_all": bot_s, "ref_all": ref_s}
+        sm.stop()
+    return {**{key: statistics.median(values) for key, values in series.items()}, "all": series}
 
 
 if __name__ == "__main__":

@@ -178,3 +178,20 @@ def test_render_is_pure_and_names_the_bot():
 def test_policy_pack_validators_pass_on_the_stack(stack):
     mocks, _ = stack
     assert policies.check_all(policies.as_graph(mocks.resources)) == []
+
+
+def test_every_config_key_read_is_declared_with_type_description_and_default():
+    import re
+
+    project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+    declared = project["config"]
+    read = set(re.findall(r'cfg\.get(?:_int|_float|_secret)?\("(\w+)"\)', (REPO / "infra" / "config.py").read_text()))
+    from infra.config import FUNCTION_ENV_KEYS
+
+    read |= set(FUNCTION_ENV_KEYS)
+    assert read and read <= set(declared), read - set(declared)
+    for key, spec in declared.items():
+        assert spec["type"] in ("string", "integer", "boolean", "array"), key  # what Pulumi.yaml accepts
+        assert spec["description"] and "default" in spec, key
+    assert project["main"] == "infra/" and project["runtime"]["name"] == "python"
+    assert project["backend"]["url"].startswith("file://")

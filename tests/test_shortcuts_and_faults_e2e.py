@@ -136,6 +136,8 @@ def test_model_failures_end_with_a_visible_error(bot, slack, model, plan, words_
     assert msgs[-1]["metadata"]["event_payload"]["state"] == "error"
     if plan.fail == "cut":
         assert msgs[-1]["text"].startswith("this answer")
+    else:
+        assert msgs[-1]["text"].startswith(":warning:")  # the note alone, no blank lines above it
     assert bot.alive()
 
 

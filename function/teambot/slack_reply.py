@@ -43,6 +43,11 @@ def _remember_refusal(channel: str, error: str) -> None:
     # anything else (a passing failure): fall back for this answer only
 
 
+def _with_note(body: str, note: str) -> str:
+    """A note under the text, or alone without its leading blank lines when there is no text."""
+    return body + note if body.strip() else note.lstrip()
+
+
 class ReplyGone(Exception):
     """The message was stopped or deleted in Slack: stop generating, write nothing more."""
 
@@ -128,13 +133,13 @@ class SlackReply:
             if self._ts is None:
                 if upto == self._part_start and not note:
                     return
-                self._native_start(self._part_text(upto) + note)
+                self._native_start(_with_note(self._part_text(upto), note))
                 self._native_call("chat_stopStream", metadata=done)
             else:
                 rest = self.text[self._shown : upto] + note
                 self._native_call("chat_stopStream", markdown_text=rest or None, metadata=done)
         else:
-            self._update((self._part_text(upto) + note) or "…", done)
+            self._update(_with_note(self._part_text(upto), note) or "…", done)
         self._shown = upto
 
     def _native_write(self) -> None:
