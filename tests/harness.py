@@ -3,6 +3,7 @@ loopback port) and talk to it the way Slack and Cloud Tasks do: signed HTTP requ
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import http.client
@@ -50,6 +51,10 @@ class Response:
         return json.loads(self.body)
 
 
+_running: list["BotProcess"] = []
+atexit.register(lambda: [bot.stop() for bot in list(_running)])  # even when a test is cut short
+
+
 class BotProcess:
     def __init__(self, env: dict[str, str]):
         self.env = env
@@ -66,6 +71,7 @@ class BotProcess:
              "--source", str(REPO / "function" / "main.py"), "--host", "127.0.0.1", "--port", str(self.port)],
             env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
         )
+        _running.append(self)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -81,6 +87,8 @@ class BotProcess:
         return self.proc.poll() is None
 
     def stop(self) -> None:
+        if self in _running:
+            _running.remove(self)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
