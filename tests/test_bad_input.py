@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
-from tests.harness import SIGNING_SECRET, BotProcess, dm, sign
+from tests.harness import SIGNING_SECRET, BotProcess, dm, sign, wait_for
 
 NOW = int(time.time())
 EVENT = json.dumps(dm("hello", "1700000000.000100")).encode()
@@ -135,5 +135,6 @@ def test_replay_inside_the_window_is_answered_once(start_bot, slack, model):
     headers = signed(body)
     for _ in range(5):  # a captured request replayed within 5 minutes: accepted, deduplicated
         assert bot.request("POST", "/", body, headers).status == 200
-    time.sleep(1.0)
-    assert len(model.requests) == 1
+    wait_for(lambda: slack.bot_messages("D1", ts) and not slack.bot_messages("D1", ts)[-1].get("streaming"), timeout=20)
+    time.sleep(0.5)
+    assert len(model.requests) == 1 and len(slack.bot_messages("D1", ts)) == 1

@@ -21,8 +21,13 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def body(self) -> bytes:
+        return self._body
+
+    def _read_body(self) -> None:
+        # Always consume the request body, whatever the fake answers: with keep-alive, an unread
+        # body would be parsed as the next request on the connection.
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        self._body = self.rfile.read(length) if length else b""
 
     def send_json(self, status: int, payload, headers: dict | None = None) -> None:
         data = json.dumps(payload).encode()
@@ -35,9 +40,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
+        self._read_body()
         self.fake.handle(self, "GET")
 
     def do_POST(self):
+        self._read_body()
         self.fake.handle(self, "POST")
 
 
