@@ -49,30 +49,37 @@ FUNCTION_ENV_KEYS = {
     "allowedChannelIds": "ALLOWED_CHANNEL_IDS",
     "allowedUserIds": "ALLOWED_USER_IDS",
 }
+# StackConfig field -> (config key, type); unset keys keep the dataclass default.
+SETTING_KEYS = {
+    "region": ("region", str),
+    "name": ("name", str),
+    "bot_name": ("botName", str),
+    "runtime": ("runtime", str),
+    "memory": ("memory", str),
+    "cpu": ("cpu", str),
+    "timeout_seconds": ("timeoutSeconds", int),
+    "concurrency": ("concurrency", int),
+    "min_instances": ("minInstances", int),
+    "max_instances": ("maxInstances", int),
+    "queue_max_dispatches_per_second": ("queueMaxDispatchesPerSecond", float),
+    "queue_max_concurrent_dispatches": ("queueMaxConcurrentDispatches", int),
+    "queue_max_attempts": ("queueMaxAttempts", int),
+    "source_retention_days": ("sourceRetentionDays", int),
+}
+SECRET_KEYS = {"openai_api_key": "openaiApiKey", "slack_bot_token": "slackBotToken", "slack_signing_secret": "slackSigningSecret"}
 
 
 def load() -> StackConfig:
     cfg = pulumi.Config()
     gcp = pulumi.Config("gcp")
-    defaults = StackConfig(project="")
+    getters = {str: cfg.get, int: cfg.get_int, float: cfg.get_float}
+    settings = {field: getters[kind](key) for field, (key, kind) in SETTING_KEYS.items()}
+    settings = {field: value for field, value in settings.items() if value not in (None, "")}
+    if "region" not in settings and gcp.get("region"):
+        settings["region"] = gcp.get("region")
     return StackConfig(
         project=gcp.require("project"),
-        region=cfg.get("region") or gcp.get("region") or defaults.region,
-        name=cfg.get("name") or defaults.name,
-        bot_name=cfg.get("botName") or defaults.bot_name,
-        runtime=cfg.get("runtime") or defaults.runtime,
-        memory=cfg.get("memory") or defaults.memory,
-        cpu=cfg.get("cpu") or defaults.cpu,
-        timeout_seconds=cfg.get_int("timeoutSeconds") or defaults.timeout_seconds,
-        concurrency=cfg.get_int("concurrency") or defaults.concurrency,
-        min_instances=cfg.get_int("minInstances") or defaults.min_instances,
-        max_instances=cfg.get_int("maxInstances") or defaults.max_instances,
-        queue_max_dispatches_per_second=cfg.get_float("queueMaxDispatchesPerSecond") or defaults.queue_max_dispatches_per_second,
-        queue_max_concurrent_dispatches=cfg.get_int("queueMaxConcurrentDispatches") or defaults.queue_max_concurrent_dispatches,
-        queue_max_attempts=cfg.get_int("queueMaxAttempts") or defaults.queue_max_attempts,
-        source_retention_days=cfg.get_int("sourceRetentionDays") or defaults.source_retention_days,
-        openai_api_key=cfg.get_secret("openaiApiKey"),
-        slack_bot_token=cfg.get_secret("slackBotToken"),
-        slack_signing_secret=cfg.get_secret("slackSigningSecret"),
+        **settings,
+        **{field: cfg.get_secret(key) for field, key in SECRET_KEYS.items()},
         function_env={env: cfg.get(key) for key, env in FUNCTION_ENV_KEYS.items() if cfg.get(key)},
     )

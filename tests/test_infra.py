@@ -181,17 +181,26 @@ def test_policy_pack_validators_pass_on_the_stack(stack):
 
 
 def test_every_config_key_read_is_declared_with_type_description_and_default():
-    import re
+    from infra.config import FUNCTION_ENV_KEYS, SECRET_KEYS, SETTING_KEYS
 
     project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
     declared = project["config"]
-    read = set(re.findall(r'cfg\.get(?:_int|_float|_secret)?\("(\w+)"\)', (REPO / "infra" / "config.py").read_text()))
-    from infra.config import FUNCTION_ENV_KEYS
-
-    read |= set(FUNCTION_ENV_KEYS)
-    assert read and read <= set(declared), read - set(declared)
+    read = {key for key, _ in SETTING_KEYS.values()} | set(SECRET_KEYS.values()) | set(FUNCTION_ENV_KEYS)
+    assert read == set(declared), read ^ set(declared)
     for key, spec in declared.items():
         assert spec["type"] in ("string", "integer", "boolean", "array"), key  # what Pulumi.yaml accepts
         assert spec["description"] and "default" in spec, key
     assert project["main"] == "infra/" and project["runtime"]["name"] == "python"
     assert project["backend"]["url"].startswith("file://")
+
+
+def test_config_values_reach_the_resources():
+    mocks, outputs = run_stack({**KEYS, "name": "helper", "minInstances": "1", "memory": "1Gi",
+                                "queueMaxAttempts": "2", "openaiModel": "gpt-x", "allowedTeamIds": "T1,T2"})
+    fn = mocks.one("cloudfunctionsv2/function:Function").inputs
+    assert fn["name"] == "helper" and fn["serviceConfig"]["minInstanceCount"] == 1
+    assert fn["serviceConfig"]["availableMemory"] == "1Gi"
+    env = fn["serviceConfig"]["environmentVariables"]
+    assert env["OPENAI_MODEL"] == "gpt-x" and env["ALLOWED_TEAM_IDS"] == "T1,T2"
+    assert mocks.one("cloudtasks/queue:Queue").inputs["retryConfig"]["maxAttempts"] == 2
+    assert outputs["function_url"].endswith("/helper")
