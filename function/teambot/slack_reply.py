@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from slack_sdk.errors import SlackApiError
 
-from .formatting import FENCE_CLOSE, FENCE_OPEN, MESSAGE_LIMIT, inside_fence, split_point
+from .formatting import FENCE_CLOSE, MESSAGE_LIMIT, next_cut
 from .jobs import Job
 from .slack_ops import SlackOps, slack_error
 from .thread_context import ANSWER_EVENT
@@ -120,9 +120,8 @@ class SlackReply:
 
     def _roll_over_full_messages(self) -> None:
         while len(self._part_text()) > self._limit:
-            room = self._limit - len(self._prefix) - len(FENCE_CLOSE)
-            cut = self._part_start + split_point(self.text[self._part_start :], room)
-            reopen = FENCE_OPEN if inside_fence(self._part_text(cut)) else ""
+            offset, reopen = next_cut(self.text[self._part_start :], self._prefix, self._limit)
+            cut = self._part_start + offset
             self._close(cut, FENCE_CLOSE if reopen else "", "continued")
             self._part_start, self._shown, self._ts, self._prefix = cut, cut, None, reopen
 
