@@ -158,3 +158,18 @@ def test_twenty_concurrent_conversations_are_all_correct(bot, slack, model):
         msgs = wait_for(finished(slack, channel, ts), timeout=30)
         assert [m["text"] for m in msgs] == [f"Answer for [question {i}] done."]
     assert len(model.requests) == 20
+
+
+def test_stream_recipient_is_the_asking_users_own_team(bot, slack, model):
+    """Slack Connect / Enterprise Grid: the user's team (event.user_team) differs from the
+    workspace the app is installed in (envelope team_id); the stream is addressed to the user."""
+    slack.user_teams["U9"] = "T9"
+    ts = slack.add_message("C1", "<@UBOT> hello from another org", user="U9")
+    envelope = mention("<@UBOT> hello from another org", ts, user="U9")
+    envelope["event"].update({"team": "T9", "user_team": "T9"})
+    assert bot.post_json(envelope).status == 200
+    msgs = wait_for(finished(slack, "C1", ts))
+    assert [m["text"] for m in msgs] == [model.default_plan.text]
+    start = next(c for c in slack.calls if c["method"] == "chat.startStream")
+    assert start.get("ok") is True  # streamed natively, no fallback to update mode
+    assert slack.count("chat.update") == 0

@@ -153,3 +153,17 @@ def test_certs_are_cached_between_tasks(start_tasks_bot, oidc, slack):
     for _ in range(3):
         assert _task_post(bot, oidc.token(audience=AUDIENCE, email=INVOKER)).status == 200
     assert oidc.cert_fetches == 1
+
+
+@pytest.mark.parametrize("stripped", [True, False], ids=["front-end strips /NAME", "function sees /NAME"])
+def test_routes_work_with_or_without_the_function_name_in_the_path(start_tasks_bot, tasks, slack, model, stripped):
+    tasks.strip_function_name = stripped
+    bot = start_tasks_bot(K_SERVICE="slack-bot")
+    for i, path in enumerate(["/", "/slack/events", "/slack-bot", "/slack-bot/", "/slack-bot/slack/events"]):
+        ts = slack.add_message("D1", f"question {i}")
+        assert bot.post_json(dm(f"question {i}", ts), path=path).status == 200, path
+        assert [m["text"] for m in wait_for(finished(slack, "D1", ts))] == [model.default_plan.text]
+    delivered = {d["status"] for d in tasks.deliveries}
+    assert delivered == {200}
+    assert bot.request("POST", "/slack-bot/nope").status == 404
+    assert bot.request("POST", "/other-service/tasks/answer").status == 404

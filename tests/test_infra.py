@@ -11,7 +11,7 @@ import yaml
 from infra import policies
 from infra.manifest import TEMPLATE, render
 from infra.source_archive import object_name, source_hash
-from teambot.shortcut_ids import DELETE_MESSAGE, STOP_GENERATION
+from teambot.registry import load_handlers
 from tests.harness import REPO
 from tests.pulumi_stack import GCP_PROJECT, reveal, run_stack
 
@@ -159,7 +159,7 @@ def test_manifest_urls_and_shortcuts_match_the_function_and_the_code(stack):
     settings = manifest["settings"]
     assert settings["event_subscriptions"]["request_url"] == FUNCTION_URL
     assert settings["interactivity"]["request_url"] == FUNCTION_URL and settings["interactivity"]["is_enabled"]
-    assert {s["callback_id"] for s in manifest["features"]["shortcuts"]} == {STOP_GENERATION, DELETE_MESSAGE}
+    assert {s["callback_id"] for s in manifest["features"]["shortcuts"]} == load_handlers().shortcuts
     assert all(len(s["name"]) <= 24 and s["type"] == "message" for s in manifest["features"]["shortcuts"])
     assert set(settings["event_subscriptions"]["bot_events"]) == {"message.im", "app_mention"}
     assert {"chat:write", "im:history", "im:read", "im:write", "app_mentions:read", "channels:history",

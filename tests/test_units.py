@@ -9,11 +9,21 @@ from teambot.dedup import RecentKeys
 from teambot.errors import BadRequest, SecretUnavailable, Unauthorized
 from teambot.formatting import split_message, strip_mention
 from teambot.jobs import Job
+from teambot.registry import load_handlers
 from teambot.secret_store import SecretStore
 from teambot.signing import SigningSecretUnset, SlackRequestVerifier
-from teambot.slack_payloads import job_from_event, job_from_interaction
+from teambot.slack_payloads import job_from_event as parse_event
+from teambot.slack_payloads import job_from_interaction as parse_interaction
 from teambot.thread_context import build_messages
 from tests.harness import dm, shortcut, sign
+
+
+def job_from_event(envelope):
+    return parse_event(envelope, load_handlers())
+
+
+def job_from_interaction(payload):
+    return parse_interaction(payload, load_handlers())
 
 
 class FixedClock:
@@ -70,7 +80,7 @@ def test_event_parsing_filters_and_shapes():
 def test_shortcut_parsing():
     message = {"channel": "C1", "ts": "2.0", "user": "UBOT", "bot_id": "BBOT", "text": "answer", "thread_ts": "1.0"}
     job = job_from_interaction(shortcut("stop_generation", message))
-    assert (job.kind, job.message_ts, job.thread_ts, job.target["bot_id"]) == ("stop", "2.0", "1.0", "BBOT")
+    assert (job.kind, job.message_ts, job.thread_ts, job.target["bot_id"]) == ("stop_generation", "2.0", "1.0", "BBOT")
     assert job_from_interaction(shortcut("unknown_callback", message)) is None
     assert job_from_interaction({"type": "block_actions"}) is None
 

@@ -17,11 +17,25 @@ from .errors import BadRequest, BotError
 from .handoff import TASK_ROUTE, CloudTasksHandoff, InProcessHandoff
 from .ingress import Ingress, read_body
 from .jobs import Job
+from .registry import load_handlers
 from .secret_store import SecretStore
 from .signing import SIGNING_SECRET, SlackRequestVerifier
 from .task_auth import TaskAuthenticator
 
-INGRESS_PATHS = ("/", "/slack/events")
+
+def local_path(path: str, service: str | None) -> str:
+    """The route a request is for, with or without a leading `/<K_SERVICE>`.
+
+    Whether Google strips `/NAME` from `https://REGION-PROJECT.cloudfunctions.net/NAME/...`
+    before a gen2 function (a Cloud Run service) sees the path is not documented first-hand, so
+    both forms are accepted. Exact routes win, so a service named like a route segment still works.
+    """
+    if path in ROUTES or not service:
+        return path
+    prefix = "/" + service
+    if path == prefix or path == prefix + "/":
+        return "/"
+    return path[len(prefix):] if path.startswith(prefix + "/") else path
 
 
 class App:
@@ -41,7 +55,7 @@ class App:
             )
         else:
             self.handoff = InProcessHandoff(self.run_job, max_workers=settings.worker_threads)
-        self.ingress = Ingress(settings, SlackRequestVerifier(self.secrets), self.handoff)
+        self.ingress = Ingress(settings, SlackRequestVerifier(self.secrets), self.handoff, load_handlers())
         self.task_auth = TaskAuthenticator(
             audience=settings.function_url, invoker_email=settings.tasks_invoker_sa, certs_url=settings.oidc_certs_url
         )
@@ -65,12 +79,10 @@ class App:
             if not self._warm:
                 self._warm = True
                 self.secrets.load_all()  # cold start: all three at once; failures are logged
-            if request.path == TASK_ROUTE:
-                return self._task(request)
-            if request.path in INGRESS_PATHS:
-                self.secrets.get(SIGNING_SECRET)  # 503 now, rather than 401, if it is unreadable
-                return self.ingress.handle(request)
-            return "not found", 404
+            route = ROUTES.get(local_path(request.path, self.settings.service_name))
+            if route is None:
+                return "not found", 404
+            return route(self, request)
         except BadRequest as refused:
             logs.warning("refused", status=refused.status, reason=refused.reason, path=request.path)
             return refused.reason, refused.status, {"X-Slack-No-Retry": "1"}
@@ -81,6 +93,10 @@ class App:
             logs.error("unhandled", error=type(exc).__name__, path=request.path)
             return "internal error", 500
 
+    def _slack(self, request):
+        self.secrets.get(SIGNING_SECRET)  # 503 now, rather than 401, if it is unreadable
+        return self.ingress.handle(request)
+
     def _task(self, request):
         if request.method != "POST":
             raise BadRequest("method not allowed", 405)
@@ -90,10 +106,19 @@ class App:
             job = Job.from_json(body)
         except (ValueError, TypeError):
             raise BadRequest("body is not a job") from None
+        if self.ingress.registry.get(job.kind) is None:
+            raise BadRequest("unknown job kind")
         delivery = int(request.headers.get("X-CloudTasks-TaskRetryCount") or 0)
         self.run_job(job, delivery=delivery)
         return json.dumps({"ok": True}), 200, {"Content-Type": "application/json"}
 
+
+# path (after local_path) -> App method. Every route the function serves, in one table.
+ROUTES = {
+    "/": App._slack,
+    "/slack/events": App._slack,
+    TASK_ROUTE: App._task,
+}
 
 _app: App | None = None
 _app_lock = threading.Lock()

@@ -61,6 +61,7 @@ class Settings:
     slack_timeout_s: float = 10.0
     worker_threads: int = 64
     secret_refs: dict[str, str] = field(default_factory=dict)
+    service_name: str | None = None  # K_SERVICE, set by Cloud Run: the function's name
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -89,4 +90,5 @@ class Settings:
             slack_timeout_s=float(get("SLACK_TIMEOUT_SECONDS") or 10),
             worker_threads=int(get("WORKER_THREADS") or 64),
             secret_refs={name: get(name, "") for name in SECRET_VARS},
+            service_name=get("K_SERVICE") or None,
         )

@@ -14,6 +14,7 @@ from . import logs
 from .env import Settings
 from .errors import BadRequest
 from .handoff import Handoff
+from .registry import Registry
 from .signing import SigningSecretUnset, SlackRequestVerifier
 from .slack_payloads import envelope_team, job_from_event, job_from_interaction
 
@@ -49,8 +50,9 @@ def _challenge(envelope: dict):
 
 
 class Ingress:
-    def __init__(self, settings: Settings, verifier: SlackRequestVerifier, handoff: Handoff):
+    def __init__(self, settings: Settings, verifier: SlackRequestVerifier, handoff: Handoff, registry: Registry):
         self._settings = settings
+        self.registry = registry
         self._verifier = verifier
         self._handoff = handoff
 
@@ -91,7 +93,7 @@ class Ingress:
         if allowed_teams and envelope_team(envelope) not in allowed_teams:
             logs.warning("team_not_allowed", team=envelope_team(envelope))
             return "", 200
-        job = job_from_event(envelope)
+        job = job_from_event(envelope, self.registry)
         if job is None:
             return "", 200
         return self._hand_off(job, retry=retry, retry_reason=retry_reason)
@@ -103,7 +105,7 @@ class Ingress:
             raise BadRequest("form body is not UTF-8") from None
         if "payload" not in form:
             raise BadRequest("form post without payload")
-        job = job_from_interaction(_json_object(form["payload"][0], "payload"))
+        job = job_from_interaction(_json_object(form["payload"][0], "payload"), self.registry)
         if job is None:
             return "", 200
         if self._settings.allowed_team_ids and job.team not in self._settings.allowed_team_ids:

@@ -1,7 +1,9 @@
 """Pure parsing of what Slack posts: Events API envelopes and interactivity payloads -> Job.
 
-Returns None for traffic we accept but do not act on (other event types, subtypes, the bot's
-own messages); raises BadRequest for payloads that are not of Slack's shape.
+Which inputs exist is the registry's business (registry.py): an event goes to the handlers that
+declared its type, a message shortcut to the one that declared its callback id, a block action to
+the one that declared its action id. Returns None for traffic we accept but do not act on; raises
+BadRequest for payloads that are not of Slack's shape.
 """
 
 from __future__ import annotations
@@ -9,20 +11,19 @@ from __future__ import annotations
 import re
 
 from .errors import BadRequest
-from .jobs import ANSWER, DELETE, STOP, Job
-from .shortcut_ids import DELETE_MESSAGE, STOP_GENERATION
+from .jobs import Job
+from .registry import Registry
 
-SHORTCUT_KINDS = {STOP_GENERATION: STOP, DELETE_MESSAGE: DELETE}
 TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
 
 
-def _obj(value, what: str) -> dict:
+def obj(value, what: str) -> dict:
     if not isinstance(value, dict):
         raise BadRequest(f"{what} must be an object")
     return value
 
 
-def _str(value, what: str, *, required: bool = True) -> str:
+def string(value, what: str, *, required: bool = True) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value):
@@ -30,7 +31,11 @@ def _str(value, what: str, *, required: bool = True) -> str:
     return value
 
 
-def _ts(value, what: str) -> str:
+def optional_string(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def slack_ts(value, what: str) -> str:
     """Slack timestamps are "seconds.micros" strings; they are ids and ordering keys downstream."""
     if not isinstance(value, str) or not TS.match(value):
         raise BadRequest(f"{what} must be a Slack timestamp")
@@ -38,65 +43,85 @@ def _ts(value, what: str) -> str:
 
 
 def envelope_team(envelope: dict) -> str:
-    team = envelope.get("team_id")
-    return team if isinstance(team, str) else ""
+    return optional_string(envelope.get("team_id"))
 
 
-def job_from_event(envelope: dict) -> Job | None:
-    """An `event_callback` envelope -> an answer Job, or None when there is nothing to answer."""
-    event = _obj(envelope.get("event"), "event")
-    kind = _str(event.get("type"), "event.type")
-    if kind not in ("message", "app_mention"):
-        return None
-    if "subtype" in event or event.get("bot_id") or event.get("app_id"):
-        return None  # edits, deletes, joins, bot messages (our own included): never answered
-    if kind == "message" and event.get("channel_type") != "im":
-        return None
-    bot_user_id = ""
+def bot_user_id(envelope: dict) -> str:
     auths = envelope.get("authorizations")
     if isinstance(auths, list) and auths and isinstance(auths[0], dict):
-        bot_user_id = auths[0].get("user_id") if isinstance(auths[0].get("user_id"), str) else ""
-    user = _str(event.get("user"), "event.user")
-    if bot_user_id and user == bot_user_id:
-        return None
-    text = _str(event.get("text", ""), "event.text", required=False)
-    if not text.strip():
-        return None
-    thread_ts = event.get("thread_ts")
+        return optional_string(auths[0].get("user_id"))
+    return ""
+
+
+def user_team(event: dict, envelope: dict) -> str:
+    """The asking user's own team. For Slack Connect and Enterprise Grid users it differs from
+    the envelope's team_id (the workspace the app is installed in); streams address the user."""
+    return optional_string(event.get("user_team")) or optional_string(event.get("team")) or envelope_team(envelope)
+
+
+def job_from_event(envelope: dict, registry: Registry) -> Job | None:
+    """An `event_callback` envelope -> a Job for the first handler that wants it, or None."""
+    event = obj(envelope.get("event"), "event")
+    kind = string(event.get("type"), "event.type")
+    for handler in registry.for_event(kind):
+        job = handler.parse(envelope) if handler.parse else None
+        if job is not None:
+            return job
+    return None
+
+
+def job_from_interaction(payload: dict, registry: Registry) -> Job | None:
+    """A message shortcut or block action -> the Job of the handler that declared it, or None."""
+    kind = payload.get("type")
+    if kind == "message_action":
+        callback_id = payload.get("callback_id")
+        handler = registry.for_shortcut(callback_id) if isinstance(callback_id, str) else None
+        return _message_action(payload, handler.kind) if handler else None
+    if kind == "block_actions":
+        for action in payload.get("actions") or []:
+            action_id = action.get("action_id") if isinstance(action, dict) else None
+            handler = registry.for_action(action_id) if isinstance(action_id, str) else None
+            if handler:
+                return _block_action(payload, action, handler.kind)
+    return None
+
+
+def _message_action(payload: dict, kind: str) -> Job:
+    message = obj(payload.get("message"), "message")
+    thread_ts = message.get("thread_ts")
+    user = string(obj(payload.get("user"), "user").get("id"), "user.id")
     return Job(
-        kind=ANSWER,
-        team=envelope_team(envelope) or _str(event.get("team"), "team_id"),
-        channel=_str(event.get("channel"), "event.channel"),
+        kind=kind,
+        team=string(obj(payload.get("team"), "team").get("id"), "team.id"),
+        channel=string(obj(payload.get("channel"), "channel").get("id"), "channel.id"),
         user=user,
-        message_ts=_ts(event.get("ts"), "event.ts"),
-        thread_ts=_ts(thread_ts, "event.thread_ts") if thread_ts is not None else None,
-        text=text,
-        channel_type=event.get("channel_type") if isinstance(event.get("channel_type"), str) else "",
-        bot_user_id=bot_user_id,
+        message_ts=slack_ts(message.get("ts") or payload.get("message_ts"), "message.ts"),
+        thread_ts=slack_ts(thread_ts, "message.thread_ts") if thread_ts else None,
+        text=optional_string(message.get("text")),
+        user_team=optional_string(obj(payload.get("user"), "user").get("team_id")),
+        target={
+            "user": optional_string(message.get("user")),
+            "bot_id": optional_string(message.get("bot_id")),
+            "metadata": message.get("metadata") if isinstance(message.get("metadata"), dict) else {},
+        },
+        nonce=user,  # two people may use the same shortcut on one message
     )
 
 
-def job_from_interaction(payload: dict) -> Job | None:
-    """A `message_action` (message shortcut) payload -> a stop/delete Job; other types -> None."""
-    if payload.get("type") != "message_action":
-        return None
-    callback_id = payload.get("callback_id")
-    kind = SHORTCUT_KINDS.get(callback_id) if isinstance(callback_id, str) else None
-    if kind is None:
-        return None
-    message = _obj(payload.get("message"), "message")
-    thread_ts = message.get("thread_ts")
+def _block_action(payload: dict, action: dict, kind: str) -> Job:
+    container = obj(payload.get("container"), "container")
+    message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
+    channel = obj(payload.get("channel"), "channel").get("id") or container.get("channel_id")
+    thread_ts = message.get("thread_ts") or container.get("thread_ts")
+    user = string(obj(payload.get("user"), "user").get("id"), "user.id")
     return Job(
         kind=kind,
-        team=_str(_obj(payload.get("team"), "team").get("id"), "team.id"),
-        channel=_str(_obj(payload.get("channel"), "channel").get("id"), "channel.id"),
-        user=_str(_obj(payload.get("user"), "user").get("id"), "user.id"),
-        message_ts=_ts(message.get("ts") or payload.get("message_ts"), "message.ts"),
-        thread_ts=_ts(thread_ts, "message.thread_ts") if thread_ts else None,
-        text=message.get("text") if isinstance(message.get("text"), str) else "",
-        target={
-            "user": message.get("user") if isinstance(message.get("user"), str) else "",
-            "bot_id": message.get("bot_id") if isinstance(message.get("bot_id"), str) else "",
-            "metadata": message.get("metadata") if isinstance(message.get("metadata"), dict) else {},
-        },
+        team=string(obj(payload.get("team"), "team").get("id"), "team.id"),
+        channel=string(channel, "channel.id"),
+        user=user,
+        message_ts=slack_ts(container.get("message_ts") or message.get("ts"), "container.message_ts"),
+        thread_ts=slack_ts(thread_ts, "message.thread_ts") if thread_ts else None,
+        user_team=optional_string(obj(payload.get("user"), "user").get("team_id")),
+        extra={"action_id": action["action_id"], "value": optional_string(action.get("value"))},
+        nonce=f"{user}:{optional_string(action.get('action_ts'))}",  # every click counts once
     )

@@ -19,28 +19,12 @@ from slack_sdk.errors import SlackApiError
 
 from .formatting import FENCE_CLOSE, MESSAGE_LIMIT, next_cut
 from .jobs import Job
+from .marks import CURSOR, DONE, PLACEHOLDER, STREAMING, answer_metadata
 from .slack_ops import SlackOps, slack_error
-from .thread_context import ANSWER_EVENT
+from .stream_refusals import StreamRefusals
 
-CURSOR = " ▍"  # marks an update-mode message that is still being written
-PLACEHOLDER = "_Thinking…_"
 NATIVE_GONE = frozenset({"message_not_in_streaming_state", "stopped_by_user", "message_not_found"})
 UPDATE_GONE = frozenset({"message_not_found", "cant_update_message"})
-# Per process: don't ask again where Slack said no. Some refusals are about one channel (type),
-# the others about the whole workspace (feature off, unknown method, token type).
-CHANNEL_REFUSALS = frozenset({"channel_type_not_supported", "missing_recipient_team_id", "missing_recipient_user_id"})
-WORKSPACE_REFUSALS = frozenset({"feature_not_enabled", "unknown_method", "not_allowed_token_type", "missing_scope"})
-_native_refused_channels: set[str] = set()
-_native_refused_everywhere = False
-
-
-def _remember_refusal(channel: str, error: str) -> None:
-    global _native_refused_everywhere
-    if error in CHANNEL_REFUSALS:
-        _native_refused_channels.add(channel)
-    elif error in WORKSPACE_REFUSALS:
-        _native_refused_everywhere = True
-    # anything else (a passing failure): fall back for this answer only
 
 
 def _with_note(body: str, note: str) -> str:
@@ -53,7 +37,7 @@ class ReplyGone(Exception):
 
 
 def metadata(job: Job, state: str) -> dict:
-    return {"event_type": ANSWER_EVENT, "event_payload": {"reply_to": job.message_ts, "state": state}}
+    return answer_metadata(job.message_ts, state)
 
 
 class SlackReply:
@@ -64,6 +48,7 @@ class SlackReply:
         *,
         interval_s: float = 1.0,
         native: bool = True,
+        refusals: StreamRefusals | None = None,
         on_message: Callable[[str], None] = lambda ts: None,
         limit: int = MESSAGE_LIMIT,
         clock: Callable[[], float] = time.monotonic,
@@ -74,8 +59,8 @@ class SlackReply:
         self._on_message = on_message
         self._limit = limit
         self._clock = clock
-        refused = _native_refused_everywhere or job.channel in _native_refused_channels
-        self.mode = "native" if native and not refused else "update"
+        self._refusals = refusals or StreamRefusals()
+        self.mode = "native" if native and not self._refusals.refused(job.channel) else "update"
         self.text = ""  # everything generated so far
         self.message_ts: list[str] = []
         self._ts: str | None = None  # the message being written
@@ -88,14 +73,14 @@ class SlackReply:
     def begin(self) -> None:
         """Update mode shows a placeholder at once; native mode starts with the first token."""
         if self.mode == "update":
-            self._post(PLACEHOLDER, metadata(self._job, "streaming"))
+            self._post(PLACEHOLDER, metadata(self._job, STREAMING))
 
     def add(self, delta: str) -> None:
         self.text += delta
         if self._shown == self._part_start or self._clock() - self._last_write >= self._interval_s:
             self._write()
 
-    def finish(self, note: str = "", state: str = "done") -> None:
+    def finish(self, note: str = "", state: str = DONE) -> None:
         """Write what is left, plus an optional note (stopped / error), and close the message."""
         self._write(final=True, note=note, state=state)
 
@@ -103,7 +88,7 @@ class SlackReply:
     def _part_text(self, upto: int | None = None) -> str:
         return self._prefix + self.text[self._part_start : upto]
 
-    def _write(self, *, final: bool = False, note: str = "", state: str = "done") -> None:
+    def _write(self, *, final: bool = False, note: str = "", state: str = DONE) -> None:
         try:
             self._roll_over_full_messages()
             if final:
@@ -153,10 +138,10 @@ class SlackReply:
         try:
             response = self._slack.call(
                 "chat_startStream", channel=job.channel, thread_ts=job.reply_thread_ts,
-                recipient_team_id=job.team, recipient_user_id=job.user, markdown_text=text,
+                recipient_team_id=job.recipient_team, recipient_user_id=job.user, markdown_text=text,
             )
         except SlackApiError as exc:
-            _remember_refusal(job.channel, slack_error(exc))
+            self._refusals.remember(job.channel, slack_error(exc))
             self.mode = "update"
             raise _Fallback() from None
         self._new_message(response["ts"])
@@ -172,13 +157,13 @@ class SlackReply:
                 self._slack.call("chat_stopStream", channel=self._job.channel, ts=self._ts)
             except SlackApiError:
                 pass
-            _remember_refusal(self._job.channel, slack_error(exc))
+            self._refusals.remember(self._job.channel, slack_error(exc))
             self.mode, self._ts, self._part_start, self._prefix = "update", None, self._shown, ""
             raise _Fallback() from None
 
     def _update(self, text: str, meta: dict | None = None) -> None:
         if self._ts is None:
-            self._post(text, meta or metadata(self._job, "streaming"))
+            self._post(text, meta or metadata(self._job, STREAMING))
             return
         extra = {"metadata": meta} if meta else {}
         try:

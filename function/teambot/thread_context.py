@@ -9,27 +9,15 @@ from __future__ import annotations
 
 from .formatting import CHARS_PER_TOKEN, estimate_tokens, strip_mention
 from .jobs import Job
+from .marks import answer_mark, is_notice, is_own
 
-ANSWER_EVENT = "teambot_answer"  # metadata event_type on every answer message
-NOTICE_EVENT = "teambot_notice"  # errors / refusals: shown to people, not to the model
 SKIPPED_SUBTYPES_ALLOWED = (None, "thread_broadcast", "file_share")
-
-
-def is_own(message: dict, bot_user_id: str, bot_id: str) -> bool:
-    return bool(
-        (bot_user_id and message.get("user") == bot_user_id) or (bot_id and message.get("bot_id") == bot_id)
-    )
 
 
 def answered_already(replies: list[dict], message_ts: str, bot_user_id: str, bot_id: str) -> bool:
     """True when one of our answers to `message_ts` is already in the thread (task redelivery)."""
     for message in replies:
-        metadata = message.get("metadata") or {}
-        if (
-            is_own(message, bot_user_id, bot_id)
-            and metadata.get("event_type") == ANSWER_EVENT
-            and (metadata.get("event_payload") or {}).get("reply_to") == message_ts
-        ):
+        if is_own(message, bot_user_id, bot_id) and (answer_mark(message) or {}).get("reply_to") == message_ts:
             return True
     return False
 
@@ -47,7 +35,7 @@ def build_messages(
             continue
         text = message.get("text") or ""
         if is_own(message, bot_user_id, bot_id):
-            if (message.get("metadata") or {}).get("event_type") == NOTICE_EVENT or not text.strip():
+            if is_notice(message) or not text.strip():
                 continue
             turns.append(("assistant", "", text))
             continue

@@ -29,6 +29,7 @@ class FakeSlack(LoopbackServer):
         self.page_size = 200
         self.hang: dict[str, int] = {}  # method -> how many of the next calls stall for hang_s first
         self.hang_s = 2.0
+        self.user_teams: dict[str, str] = {}  # user id -> their own team (Slack Connect / Grid users)
         self.rng = random.Random(7)
         self._ts = 1_700_000_000_000_000
 
@@ -187,6 +188,12 @@ class FakeSlack(LoopbackServer):
             return {"ok": False, "error": "invalid_arguments"}
         if p["channel"].startswith("C") and not (p.get("recipient_team_id") and p.get("recipient_user_id")):
             return {"ok": False, "error": "missing_recipient_team_id"}
+        # chat.startStream: recipient_team_id is "the encoded ID of the team the user receiving the
+        # streaming text belongs to" -- the user's own team, which differs from the installing
+        # workspace for Slack Connect and Enterprise Grid users. The error code is our assumption.
+        home = self.user_teams.get(p.get("recipient_user_id"))
+        if home and p.get("recipient_team_id") not in (None, home):
+            return {"ok": False, "error": "invalid_arguments"}
         ts = self._bot_message(p["channel"], self._chunk_text(p), p["thread_ts"], streaming=True, appends=0)
         return {"ok": True, "channel": p["channel"], "ts": ts}
 

@@ -1,0 +1,72 @@
+"""What a handler gets: a small context, not the whole worker.
+
+`Services` are built once per process by the worker (the Slack client, the model client on
+first use, answers in progress, the native-streaming memory); a `Context` is those services
+plus what is particular to one run (the Cloud Tasks delivery count).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .env import Settings
+from .generations import Generations
+from .secret_store import SecretStore
+from .stream_refusals import StreamRefusals
+
+if TYPE_CHECKING:
+    from .slack_ops import SlackOps
+
+
+@dataclass
+class Services:
+    settings: Settings
+    secrets: SecretStore
+    slack: "SlackOps"
+    generations: Generations = field(default_factory=Generations)
+    refusals: StreamRefusals = field(default_factory=StreamRefusals)
+    _model: object = None
+    _model_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def model(self):
+        """The model client, imported on first use: jobs that never call the model never pay
+        for `import openai`."""
+        with self._model_lock:
+            if self._model is None:
+                from .openai_ops import ModelOps
+
+                self._model = ModelOps(self.settings, self.secrets)
+            return self._model
+
+
+@dataclass(frozen=True)
+class Context:
+    services: Services
+    delivery: int = 0  # Cloud Tasks' retry count: > 0 means an earlier attempt may have written
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def secrets(self) -> SecretStore:
+        return self.services.secrets
+
+    @property
+    def slack(self) -> "SlackOps":
+        return self.services.slack
+
+    @property
+    def model(self):
+        return self.services.model
+
+    @property
+    def generations(self) -> Generations:
+        return self.services.generations
+
+    @property
+    def refusals(self) -> StreamRefusals:
+        return self.services.refusals

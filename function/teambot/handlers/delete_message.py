@@ -1,0 +1,39 @@
+"""Message shortcut "Delete bot message" (`delete_message`): delete one of the bot's messages,
+stopping it first if it is still being written here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..jobs import Job
+from ..marks import is_own
+from ..registry import message_shortcut
+
+if TYPE_CHECKING:
+    from ..context import Context
+
+NOT_MINE = "I can only delete my own messages."
+
+
+@message_shortcut("delete_message")
+def delete_message(ctx: "Context", job: Job) -> None:
+    from slack_sdk.errors import SlackApiError
+
+    from .. import logs
+    from ..slack_ops import slack_error
+
+    if not is_own(job.target, *ctx.slack.identity()):
+        ctx.slack.tell(job.channel, job.user, NOT_MINE, job.thread_ts)
+        return
+    generation = ctx.generations.get(job.message_ts)
+    if generation is not None:
+        generation.cancel()
+    try:
+        ctx.slack.call("chat_delete", channel=job.channel, ts=job.message_ts)
+        confirmation = "Deleted."
+    except SlackApiError as exc:
+        if slack_error(exc) != "message_not_found":
+            raise
+        confirmation = "That message is already gone."
+    logs.info("delete", team=job.team, channel=job.channel, user=job.user)
+    ctx.slack.tell(job.channel, job.user, confirmation, job.thread_ts)
