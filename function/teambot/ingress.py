@@ -93,7 +93,7 @@ class Ingress:
         if allowed_teams and envelope_team(envelope) not in allowed_teams:
             logs.warning("team_not_allowed", team=envelope_team(envelope))
             return "", 200
-        job = job_from_event(envelope, self.registry)
+        job = job_from_event(envelope, self.registry, self._settings)
         if job is None:
             return "", 200
         return self._hand_off(job, retry=retry, retry_reason=retry_reason)

@@ -25,9 +25,10 @@ from .jobs import Job
 
 if TYPE_CHECKING:
     from .context import Context
+    from .env import Settings
 
 Run = Callable[["Context", Job], None]
-Parse = Callable[[dict], "Job | None"]
+Parse = Callable[[dict, "Settings"], "Job | None"]  # (envelope, settings) -> Job or None
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Handler:
     kind: str  # the Job kind; travels in the Cloud Tasks body
     run: Run
     events: tuple[str, ...] = ()
-    parse: Parse | None = None  # events only: envelope -> Job (None: not for us)
+    parse: Parse | None = None  # events only: (envelope, settings) -> Job (None: not for us)
     shortcut: str | None = None  # message shortcut callback id
     action: str | None = None  # block action id
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from .env import Settings
 from .errors import BadRequest
 from .jobs import Job
 from .registry import Registry
@@ -59,12 +60,12 @@ def user_team(event: dict, envelope: dict) -> str:
     return optional_string(event.get("user_team")) or optional_string(event.get("team")) or envelope_team(envelope)
 
 
-def job_from_event(envelope: dict, registry: Registry) -> Job | None:
+def job_from_event(envelope: dict, registry: Registry, settings: Settings | None = None) -> Job | None:
     """An `event_callback` envelope -> a Job for the first handler that wants it, or None."""
     event = obj(envelope.get("event"), "event")
     kind = string(event.get("type"), "event.type")
     for handler in registry.for_event(kind):
-        job = handler.parse(envelope) if handler.parse else None
+        job = handler.parse(envelope, settings or Settings()) if handler.parse else None
         if job is not None:
             return job
     return None

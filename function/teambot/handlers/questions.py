@@ -11,11 +11,12 @@ from ..slack_payloads import bot_user_id, envelope_team, obj, optional_string, s
 
 if TYPE_CHECKING:
     from ..context import Context
+    from ..env import Settings
 
 ANSWER = "answer"  # the job kind (also in logs and Cloud Tasks bodies)
 
 
-def question_from_event(envelope: dict) -> Job | None:
+def question_from_event(envelope: dict, settings: "Settings") -> Job | None:
     event = obj(envelope.get("event"), "event")
     kind = event.get("type")
     if "subtype" in event or event.get("bot_id") or event.get("app_id"):
