@@ -55,7 +55,7 @@ function = BotFunction(
     },
     memory=cfg.memory, cpu=cfg.cpu, timeout_seconds=cfg.timeout_seconds, concurrency=cfg.concurrency,
     min_instances=cfg.min_instances, max_instances=cfg.max_instances,
-    depends_on=[*apis.services, *secrets.grants, queue.enqueuer, queue.act_as, ids.build_ready],
+    depends_on=[*apis.services, *secrets.grants, queue.enqueuer, queue.act_as, *ids.build_grants, ids.build_ready],
 )
 
 pulumi.export("function_url", cfg.function_url)

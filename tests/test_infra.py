@@ -228,7 +228,7 @@ def test_build_identity_holds_exactly_run_builder_and_the_function_waits_for_it(
     wait = mocks.one("time:index/sleep:Sleep")
     assert wait.inputs["createDuration"] == "60s" and grant.name in wait.deps
     fn = mocks.one("cloudfunctionsv2/function:Function")
-    assert wait.name in fn.deps
+    assert wait.name in fn.deps and grant.name in fn.deps
     assert not mocks.of_type("BucketIAMMember")  # no identity of ours reads the source bucket
     graph = policies.as_graph(mocks.resources)
     assert policies.build_identity_least_privilege(graph) == [] and policies.function_waits_for_build_iam(graph) == []

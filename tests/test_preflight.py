@@ -119,3 +119,10 @@ def test_without_credentials_one_clear_line(tmp_path):
 def test_a_bad_region_is_refused_before_any_call(google):
     code, lines = run(google, "--region", "Europe West")
     assert code == 1 and lines[0].startswith("PROBLEM  region") and google.calls == []
+
+
+def test_the_public_access_modes_are_the_stacks():
+    from infra.config import PUBLIC_ACCESS_MODES
+    from infra.preflight import MODES
+
+    assert MODES == PUBLIC_ACCESS_MODES  # preflight keeps its own copy to avoid importing pulumi
