@@ -105,12 +105,19 @@ def hashed_source_object(graph) -> list[str]:
 
 
 def bounded_queue_retries(graph) -> list[str]:
+    """1..5 attempts, and a retry window that can't add more (Cloud Tasks keeps retrying until
+    both maxAttempts and maxRetryDuration are reached: infra/task_queue.py)."""
     out = []
     for r in graph:
         if r["type"] == "gcp:cloudtasks/queue:Queue":
-            attempts = (r["props"].get("retryConfig") or {}).get("maxAttempts")
+            retry = r["props"].get("retryConfig") or {}
+            attempts = retry.get("maxAttempts")
             if not isinstance(attempts, (int, float)) or not 1 <= attempts <= 5:  # the engine sends numbers as floats
                 out.append(f"{r['name']}: retries must be bounded (1..5 attempts) so an answer is posted once")
+            window, backoff = _seconds(retry.get("maxRetryDuration")), _seconds(retry.get("minBackoff"))
+            if retry.get("maxRetryDuration") is None or window > backoff:
+                out.append(f"{r['name']}: maxRetryDuration must be set and at most minBackoff, or Cloud Tasks "
+                           f"retries past maxAttempts until it runs out")
     return out
 
 

@@ -105,6 +105,8 @@ def test_queue_audience_and_task_url_match_the_function_url(stack):
     assert env["TASKS_INVOKER_SA"] == f"slack-bot-tasks@{GCP_PROJECT}.iam.gserviceaccount.com"
     queue = mocks.one("cloudtasks/queue:Queue")
     assert queue.inputs["retryConfig"]["maxAttempts"] == 3
+    # Cloud Tasks retries until maxAttempts AND maxRetryDuration are reached: the window must not add attempts.
+    assert queue.inputs["retryConfig"]["maxRetryDuration"] == queue.inputs["retryConfig"]["minBackoff"] == "5s"
     assert queue.inputs["rateLimits"]["maxConcurrentDispatches"] == 50
     # No run.invoker for the tasks identity: the service is public anyway, and the task route
     # checks the OIDC token itself (infra/bot_function.py says why a private service can't work).

@@ -92,9 +92,13 @@ def test_unhashed_source_and_unbounded_retries_are_caught():
     obj = {"type": "gcp:storage/bucketObject:BucketObject", "name": "o", "props": {"name": "source.zip"}}
     assert policies.hashed_source_object([obj])
     assert policies.hashed_source_object([with_props(obj, name="src-" + "a" * 20 + ".zip")]) == []
-    queue = {"type": "gcp:cloudtasks/queue:Queue", "name": "q", "props": {"retryConfig": {"maxAttempts": -1}}}
+    bounded = {"maxAttempts": 3, "minBackoff": "5s", "maxRetryDuration": "5s"}
+    queue = {"type": "gcp:cloudtasks/queue:Queue", "name": "q", "props": {"retryConfig": {**bounded, "maxAttempts": -1}}}
     assert policies.bounded_queue_retries([queue])
-    assert policies.bounded_queue_retries([with_props(queue, retryConfig={"maxAttempts": 3})]) == []
+    assert policies.bounded_queue_retries([with_props(queue, retryConfig=bounded)]) == []
+    # Cloud Tasks retries until both limits are reached: a long window means more than 3 attempts.
+    assert policies.bounded_queue_retries([with_props(queue, retryConfig={**bounded, "maxRetryDuration": "600s"})])
+    assert policies.bounded_queue_retries([with_props(queue, retryConfig={"maxAttempts": 3, "minBackoff": "5s"})])
 
 
 def test_the_policy_pack_loads_every_validator():
