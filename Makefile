@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: install test test-fast lint run deploy manifest bench bench-smoke fuzz clean
+.PHONY: install test test-fast lint run preflight deploy manifest bench bench-smoke fuzz clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint:
 
 run:  ## the local run: the same code, no cloud (set the env vars in README "Local run")
 	$(BIN)/functions-framework --source function/main.py --target slack_bot --port $(PORT)
+
+preflight:  ## before the first deploy: make preflight PROJECT=your-project [REGION=europe-west1] [PUBLIC_ACCESS=invokerIamCheckDisabled]
+	@test -n "$(PROJECT)" || { echo "usage: make preflight PROJECT=your-project [REGION=...] [PUBLIC_ACCESS=...]"; exit 2; }
+	$(BIN)/python -m infra.preflight --project $(PROJECT) $(if $(REGION),--region $(REGION)) $(if $(PUBLIC_ACCESS),--public-access $(PUBLIC_ACCESS))
 
 deploy: install  ## first time: see README "Deploy"
 	pulumi up

@@ -39,14 +39,15 @@ queue = AnswerQueue(
 )
 source = FunctionSource(
     cfg.name, project=cfg.project, region=cfg.region, root=ROOT / "function",
-    retention_days=cfg.source_retention_days, build_member=member(ids.build), depends_on=apis.services,
+    retention_days=cfg.source_retention_days, depends_on=apis.services,
 )
 function = BotFunction(
     cfg.name, project=cfg.project, region=cfg.region, runtime=cfg.runtime,
     source_bucket=source.bucket.name, source_object=source.object.name,
-    runtime_email=ids.runtime.email, build_account_id=ids.build.name, invoker_member=member(ids.invoker),
+    runtime_email=ids.runtime.email, build_account_id=ids.build.name, public_access=cfg.public_access,
     environment={
         **cfg.function_env,
+        **config.function_runtime_env(cfg),
         **secrets.version_names,
         "TASKS_QUEUE": queue.path,
         "TASKS_INVOKER_SA": ids.invoker.email,
@@ -54,7 +55,7 @@ function = BotFunction(
     },
     memory=cfg.memory, cpu=cfg.cpu, timeout_seconds=cfg.timeout_seconds, concurrency=cfg.concurrency,
     min_instances=cfg.min_instances, max_instances=cfg.max_instances,
-    depends_on=[*apis.services, *secrets.grants, queue.enqueuer, queue.act_as, *ids.build_grants, source.build_reader],
+    depends_on=[*apis.services, *secrets.grants, queue.enqueuer, queue.act_as, *ids.build_grants, ids.build_ready],
 )
 
 pulumi.export("function_url", cfg.function_url)

@@ -6,16 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-REQUIRED_APIS = (
-    "cloudfunctions.googleapis.com",
-    "run.googleapis.com",
-    "cloudbuild.googleapis.com",
-    "artifactregistry.googleapis.com",
-    "secretmanager.googleapis.com",
-    "cloudtasks.googleapis.com",
-    "iam.googleapis.com",
-    "storage.googleapis.com",
-)
+from infra.naming import REQUIRED_APIS
 
 
 class ProjectApis(pulumi.ComponentResource):

@@ -1,8 +1,16 @@
 """BotFunction: the gen2 Cloud Function `slack_bot`, public to Slack and to nothing else.
 
-Gen2 functions are Cloud Run services; only roles/run.invoker for allUsers on that service makes
-it reachable by Slack (FunctionIamMember rejects that role). The invoker identity gets
-run.invoker too, so tasks keep working if a team later makes the function private.
+Slack calls it without credentials, so its Cloud Run service must be public, in one of two ways
+(config `publicAccess`):
+  allUsers                 roles/run.invoker for allUsers on the service (FunctionIamMember
+                           rejects that role for gen2). Refused where the organization enforces
+                           domain-restricted sharing (iam.allowedPolicyMemberDomains).
+  invokerIamCheckDisabled  Cloud Run's invoker IAM check turned off on the service
+                           (infra/run_invoker_check.py), no IAM binding at all.
+Either way every route checks its caller itself: Slack's signature, or the Cloud Tasks OIDC
+token (function/teambot/task_auth.py). No run.invoker grant for the tasks identity: on a public
+service it changes nothing, and on a private one Google verifies the token and strips its
+signature before the function sees it, so the function's own check would refuse every task.
 """
 
 from __future__ import annotations
@@ -10,15 +18,19 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.config import PUBLIC_ALL_USERS, PUBLIC_INVOKER_CHECK_DISABLED
+from infra.run_invoker_check import RunInvokerCheckDisabled
+
 ENTRY_POINT = "slack_bot"
 
 
 class BotFunction(pulumi.ComponentResource):
     def __init__(
         self, name: str, *, project: str, region: str, runtime: str, source_bucket, source_object,
-        runtime_email, build_account_id, invoker_member, environment: dict, memory: str, cpu: str,
+        runtime_email, build_account_id, environment: dict, memory: str, cpu: str,
         timeout_seconds: int, concurrency: int, min_instances: int, max_instances: int,
-        depends_on: list | None = None, opts: pulumi.ResourceOptions | None = None,
+        public_access: str = PUBLIC_ALL_USERS, depends_on: list | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("teambot:infra:BotFunction", name, None, opts)
         self.function = gcp.cloudfunctionsv2.Function(
@@ -45,12 +57,16 @@ class BotFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
         )
         child = pulumi.ResourceOptions(parent=self)
-        self.public = gcp.cloudrunv2.ServiceIamMember(
-            f"{name}-public", project=project, location=region, name=self.function.name,
-            role="roles/run.invoker", member="allUsers", opts=child,
-        )
-        self.tasks_invoker = gcp.cloudrunv2.ServiceIamMember(
-            f"{name}-tasks-invoker", project=project, location=region, name=self.function.name,
-            role="roles/run.invoker", member=invoker_member, opts=child,
-        )
+        if public_access == PUBLIC_INVOKER_CHECK_DISABLED:
+            self.public = RunInvokerCheckDisabled(
+                f"{name}-invoker-check-disabled", function=self.function.name,
+                service=self.function.service_config.apply(lambda sc: sc.service if sc else None),
+                function_updated=self.function.update_time,
+                opts=child,
+            )
+        else:
+            self.public = gcp.cloudrunv2.ServiceIamMember(
+                f"{name}-public", project=project, location=region, name=self.function.name,
+                role="roles/run.invoker", member="allUsers", opts=child,
+            )
         self.register_outputs({"name": self.function.name, "service_url": self.function.url})

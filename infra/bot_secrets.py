@@ -2,7 +2,12 @@
 runtime identity only, granted per secret.
 
 Values come from `pulumi config set --secret`. They are written with `secret_data_wo`
-(write-only: sent to Google, never stored in Pulumi state). A changed value bumps
+(write-only: the GCP provider keeps no copy in the resource's outputs). That does not keep them
+out of Pulumi: the stack config holds them, and Pulumi's docs on write-only fields say the
+initial value is still written to the state's inputs, encrypted as a secret
+(pulumi-terraform-bridge#3201). Anyone who can decrypt the stack can read them; to keep a key out
+of Pulumi entirely, leave the config key unset and add versions with `python -m infra.rotate`.
+A changed value bumps
 `secret_data_wo_version`, which adds a new version (the old one is disabled, not destroyed);
 the function reads `versions/latest`,
 so the function itself is never replaced by a key change. Until a value is set (first deploy,

@@ -1,5 +1,12 @@
-"""The only reader of `pulumi.Config`. Every key is declared, with its default and a
-description, in Pulumi.yaml; README "Configuration" lists them too."""
+"""The only reader of `pulumi.Config`. `KEYS` is the one table of config keys: name, type, default
+and where each value goes. Pulumi.yaml declares the same keys (tests/test_infra.py checks type
+and default against this table); README "Configuration" lists them. Adding a key = one line here
+plus its declaration in Pulumi.yaml.
+
+`check()` refuses at preview, with the keys named, a config Google would reject or that would
+break "answer once"; `function_runtime_env()` is how the stack configures the function's server
+(also imported by the benchmark to run an instance "exactly as the stack does").
+"""
 
 from __future__ import annotations
 
@@ -7,24 +14,100 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+# Cloud Tasks HTTP targets accept a dispatch deadline of 15 s to 30 min
+# (cloud.google.com/tasks/docs/reference/rest/v2/projects.locations.queues.tasks#Task.FIELDS.dispatch_deadline).
+DISPATCH_DEADLINE_RANGE = (15, 1800)
+# Gen2 HTTP functions: timeout up to 60 min (cloud.google.com/functions/docs/configuring/timeout).
+TIMEOUT_RANGE = (1, 3600)
+# Cloud Tasks starts its deadline clock when it dispatches; the function's timeout starts when an
+# instance gets the request. A cold start and Cloud Run's wait for a free instance come in
+# between, so the deadline must exceed the timeout by a margin, or Cloud Tasks counts a
+# still-running answer as failed and delivers the task again (a second answer beside the first).
+# 30 s covers a cold start (about 1 s measured here, BENCHMARKS.md) with a wide margin.
+DISPATCH_MARGIN_SECONDS = 30
+# functions-framework serves with gunicorn `THREADS` threads (functions_framework/_http/gunicorn.py,
+# default os.cpu_count() * 4 = 4 on one vCPU) while Cloud Run sends up to `concurrency` requests to
+# an instance. A task holds its request (and its thread) for the whole answer, so with fewer
+# threads than requests, Slack's acks queue behind answers. One thread per request Cloud Run may
+# send, plus a few for the moment between Cloud Run counting a request done (response sent) and
+# its thread returning to the pool (after-response callbacks, connection teardown). An idle
+# thread costs a stack and no CPU.
+THREAD_HEADROOM = 4
+CONCURRENCY_RANGE = (1, 1000)  # Cloud Run's maximum requests per instance
+
+PUBLIC_ALL_USERS = "allUsers"
+PUBLIC_INVOKER_CHECK_DISABLED = "invokerIamCheckDisabled"
+PUBLIC_ACCESS_MODES = (PUBLIC_ALL_USERS, PUBLIC_INVOKER_CHECK_DISABLED)
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key. `field`: the StackConfig attribute it sets; `env`: the function env var it
+    sets (only when set); `secret`: read with get_secret. Float keys are declared `type: string`
+    in Pulumi.yaml: a project file knows string, integer, boolean and array, and an `integer`
+    declaration makes Pulumi refuse `0.5`."""
+
+    name: str
+    kind: type
+    default: object
+    field: str | None = None
+    env: str | None = None
+    secret: bool = False
+
+
+KEYS: tuple[Key, ...] = (
+    Key("region", str, "us-central1", field="region"),
+    Key("name", str, "slack-bot", field="name"),
+    Key("botName", str, "TeamBot", field="bot_name"),
+    Key("openaiApiKey", str, "", field="openai_api_key", secret=True),
+    Key("slackBotToken", str, "", field="slack_bot_token", secret=True),
+    Key("slackSigningSecret", str, "", field="slack_signing_secret", secret=True),
+    Key("openaiModel", str, "gpt-5-mini", env="OPENAI_MODEL"),
+    Key("openaiBaseUrl", str, "", env="OPENAI_BASE_URL"),
+    Key("systemPrompt", str, "", env="SYSTEM_PROMPT"),
+    Key("channelPrompts", str, "", env="CHANNEL_PROMPTS"),
+    Key("maxContextTokens", int, 24000, env="MAX_CONTEXT_TOKENS"),
+    Key("allowedTeamIds", str, "", env="ALLOWED_TEAM_IDS"),
+    Key("allowedChannelIds", str, "", env="ALLOWED_CHANNEL_IDS"),
+    Key("allowedUserIds", str, "", env="ALLOWED_USER_IDS"),
+    Key("runtime", str, "python312", field="runtime"),
+    Key("memory", str, "512Mi", field="memory"),
+    Key("cpu", str, "1", field="cpu"),
+    Key("timeoutSeconds", int, 540, field="timeout_seconds"),
+    Key("taskDispatchDeadlineSeconds", int, 600, field="task_dispatch_deadline_seconds"),
+    Key("concurrency", int, 40, field="concurrency"),
+    Key("minInstances", int, 0, field="min_instances"),
+    Key("maxInstances", int, 10, field="max_instances"),
+    Key("publicAccess", str, PUBLIC_ALL_USERS, field="public_access"),
+    Key("queueMaxDispatchesPerSecond", float, 10.0, field="queue_max_dispatches_per_second"),
+    Key("queueMaxConcurrentDispatches", int, 50, field="queue_max_concurrent_dispatches"),
+    Key("queueMaxAttempts", int, 3, field="queue_max_attempts"),
+    Key("sourceRetentionDays", int, 30, field="source_retention_days"),
+)
+KEYS_BY_NAME = {key.name: key for key in KEYS}
+
 
 @dataclass(frozen=True)
 class StackConfig:
+    """Every value the program uses; unset keys hold the table's default (see `defaults()`)."""
+
     project: str
-    region: str = "us-central1"
-    name: str = "slack-bot"
-    bot_name: str = "TeamBot"
-    runtime: str = "python312"
-    memory: str = "512Mi"
-    cpu: str = "1"
-    timeout_seconds: int = 540
-    concurrency: int = 40
-    min_instances: int = 0
-    max_instances: int = 10
-    queue_max_dispatches_per_second: float = 10.0
-    queue_max_concurrent_dispatches: int = 50
-    queue_max_attempts: int = 3
-    source_retention_days: int = 30
+    region: str
+    name: str
+    bot_name: str
+    runtime: str
+    memory: str
+    cpu: str
+    timeout_seconds: int
+    task_dispatch_deadline_seconds: int
+    concurrency: int
+    min_instances: int
+    max_instances: int
+    public_access: str
+    queue_max_dispatches_per_second: float
+    queue_max_concurrent_dispatches: int
+    queue_max_attempts: int
+    source_retention_days: int
     # Secret values: pulumi.Output (secret) when set, None before the Slack app exists.
     openai_api_key: pulumi.Output | None = None
     slack_bot_token: pulumi.Output | None = None
@@ -38,48 +121,67 @@ class StackConfig:
         return f"https://{self.region}-{self.project}.cloudfunctions.net/{self.name}"
 
 
-# config key -> env var of the function (only set when the key is set)
-FUNCTION_ENV_KEYS = {
-    "openaiModel": "OPENAI_MODEL",
-    "openaiBaseUrl": "OPENAI_BASE_URL",
-    "systemPrompt": "SYSTEM_PROMPT",
-    "channelPrompts": "CHANNEL_PROMPTS",
-    "maxContextTokens": "MAX_CONTEXT_TOKENS",
-    "allowedTeamIds": "ALLOWED_TEAM_IDS",
-    "allowedChannelIds": "ALLOWED_CHANNEL_IDS",
-    "allowedUserIds": "ALLOWED_USER_IDS",
-}
-# StackConfig field -> (config key, type); unset keys keep the dataclass default.
-SETTING_KEYS = {
-    "region": ("region", str),
-    "name": ("name", str),
-    "bot_name": ("botName", str),
-    "runtime": ("runtime", str),
-    "memory": ("memory", str),
-    "cpu": ("cpu", str),
-    "timeout_seconds": ("timeoutSeconds", int),
-    "concurrency": ("concurrency", int),
-    "min_instances": ("minInstances", int),
-    "max_instances": ("maxInstances", int),
-    "queue_max_dispatches_per_second": ("queueMaxDispatchesPerSecond", float),
-    "queue_max_concurrent_dispatches": ("queueMaxConcurrentDispatches", int),
-    "queue_max_attempts": ("queueMaxAttempts", int),
-    "source_retention_days": ("sourceRetentionDays", int),
-}
-SECRET_KEYS = {"openai_api_key": "openaiApiKey", "slack_bot_token": "slackBotToken", "slack_signing_secret": "slackSigningSecret"}
+def defaults(project: str, **overrides) -> StackConfig:
+    """The config of a stack where only gcp:project is set (plus `overrides`, by field name)."""
+    values = {key.field: key.default for key in KEYS if key.field and not key.secret}
+    return StackConfig(project=project, **{**values, **overrides})
+
+
+class ConfigError(pulumi.RunError):
+    """A config value the stack refuses; Pulumi prints the message without a traceback."""
+
+
+def check(cfg: StackConfig) -> list[str]:
+    """Problems with a config, each naming its keys (empty = fine)."""
+    problems = []
+    lo, hi = DISPATCH_DEADLINE_RANGE
+    deadline = cfg.task_dispatch_deadline_seconds
+    if not lo <= deadline <= hi:
+        problems.append(f"taskDispatchDeadlineSeconds is {deadline}; Cloud Tasks accepts {lo} to {hi} for HTTP tasks.")
+    if not TIMEOUT_RANGE[0] <= cfg.timeout_seconds <= TIMEOUT_RANGE[1]:
+        problems.append(f"timeoutSeconds is {cfg.timeout_seconds}; gen2 HTTP functions accept {TIMEOUT_RANGE[0]} to {TIMEOUT_RANGE[1]}.")
+    elif cfg.timeout_seconds + DISPATCH_MARGIN_SECONDS > deadline:
+        problems.append(
+            f"timeoutSeconds ({cfg.timeout_seconds}) must be at least {DISPATCH_MARGIN_SECONDS} s below "
+            f"taskDispatchDeadlineSeconds ({deadline}): otherwise Cloud Tasks gives up on an answer that is still "
+            f"running and delivers the task again. Lower timeoutSeconds or raise taskDispatchDeadlineSeconds "
+            f"(at most {hi})."
+        )
+    if not CONCURRENCY_RANGE[0] <= cfg.concurrency <= CONCURRENCY_RANGE[1]:
+        problems.append(f"concurrency is {cfg.concurrency}; Cloud Run accepts {CONCURRENCY_RANGE[0]} to {CONCURRENCY_RANGE[1]}.")
+    if not 0 < cfg.queue_max_dispatches_per_second <= 500:
+        problems.append(f"queueMaxDispatchesPerSecond is {cfg.queue_max_dispatches_per_second}; Cloud Tasks accepts more than 0, at most 500.")
+    if cfg.public_access not in PUBLIC_ACCESS_MODES:
+        problems.append(f"publicAccess is {cfg.public_access!r}; use one of {', '.join(PUBLIC_ACCESS_MODES)}.")
+    return problems
+
+
+def function_runtime_env(cfg: StackConfig) -> dict[str, str]:
+    """Env vars that configure the function's server and task handling, from the same config as
+    the Cloud Run settings they must match."""
+    return {
+        "THREADS": str(int(cfg.concurrency) + THREAD_HEADROOM),
+        "TASKS_DISPATCH_DEADLINE_SECONDS": str(int(cfg.task_dispatch_deadline_seconds)),
+    }
+
+
+def _read(cfg: pulumi.Config, key: Key):
+    if key.secret:
+        return cfg.get_secret(key.name)
+    value = {str: cfg.get, int: cfg.get_int, float: cfg.get_float, bool: cfg.get_bool}[key.kind](key.name)
+    return None if value in (None, "") else value
 
 
 def load() -> StackConfig:
     cfg = pulumi.Config()
     gcp = pulumi.Config("gcp")
-    getters = {str: cfg.get, int: cfg.get_int, float: cfg.get_float}
-    settings = {field: getters[kind](key) for field, (key, kind) in SETTING_KEYS.items()}
-    settings = {field: value for field, value in settings.items() if value not in (None, "")}
+    values = {key: _read(cfg, key) for key in KEYS}
+    settings = {key.field: value for key, value in values.items() if key.field and value is not None}
     if "region" not in settings and gcp.get("region"):
         settings["region"] = gcp.get("region")
-    return StackConfig(
-        project=gcp.require("project"),
-        **settings,
-        **{field: cfg.get_secret(key) for field, key in SECRET_KEYS.items()},
-        function_env={env: cfg.get(key) for key, env in FUNCTION_ENV_KEYS.items() if cfg.get(key)},
-    )
+    function_env = {key.env: str(value) for key, value in values.items() if key.env and value is not None}
+    stack = defaults(gcp.require("project"), **settings, function_env=function_env)
+    problems = check(stack)
+    if problems:
+        raise ConfigError("Stack config refused:\n  " + "\n  ".join(problems))
+    return stack

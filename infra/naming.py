@@ -1,4 +1,17 @@
-"""Resource names shared by the Pulumi program and the rotation command."""
+"""Names shared by the Pulumi program, the rotation command and the preflight check (kept free of
+heavy imports: the commands import it without pulumi)."""
+
+# The Google APIs the stack enables (infra/apis.py) and the preflight looks up.
+REQUIRED_APIS = (
+    "cloudfunctions.googleapis.com",
+    "run.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "artifactregistry.googleapis.com",
+    "secretmanager.googleapis.com",
+    "cloudtasks.googleapis.com",
+    "iam.googleapis.com",
+    "storage.googleapis.com",
+)
 
 SECRET_KINDS = {
     "openai": ("openai-api-key", "OPENAI_API_KEY"),

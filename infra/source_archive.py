@@ -2,7 +2,8 @@
 
 The object name carries a SHA-256 of the files, so a code change uploads a new object and
 redeploys the function, and nothing else does (a fixed name never redeploys; a timestamp always
-would).
+would). No identity of ours reads this bucket: Cloud Functions copies the archive into its own
+staging bucket and the build reads it there (see infra/identities.py).
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ def object_name(root: Path) -> str:
 
 class FunctionSource(pulumi.ComponentResource):
     def __init__(self, name: str, *, project: str, region: str, root: Path, retention_days: int,
-                 build_member: pulumi.Input[str], depends_on: list | None = None,
-                 opts: pulumi.ResourceOptions | None = None):
+                 depends_on: list | None = None, opts: pulumi.ResourceOptions | None = None):
         super().__init__("teambot:infra:FunctionSource", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = gcp.storage.Bucket(
@@ -46,10 +46,6 @@ class FunctionSource(pulumi.ComponentResource):
             public_access_prevention="enforced", force_destroy=True,
             lifecycle_rules=[{"action": {"type": "Delete"}, "condition": {"age": retention_days}}],
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
-        )
-        self.build_reader = gcp.storage.BucketIAMMember(
-            f"{name}-source-build-reader", bucket=self.bucket.name, role="roles/storage.objectViewer",
-            member=build_member, opts=child,
         )
         files = {p.relative_to(root).as_posix(): pulumi.FileAsset(str(p)) for p in source_files(root)}
         self.object = gcp.storage.BucketObject(

@@ -12,6 +12,13 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
+# Cloud Tasks stops retrying only when max_attempts AND max_retry_duration are both reached
+# (RetryConfig reference, cloud.google.com/tasks/docs/reference/rest/v2/projects.locations.queues#RetryConfig).
+# A long max_retry_duration would therefore retry a quickly failing task far more than
+# max_attempts times (600 s with these backoffs: about a dozen attempts). A duration no longer
+# than the first backoff has always passed by the first retry, so max_attempts alone decides.
+MIN_BACKOFF = "5s"
+
 
 class AnswerQueue(pulumi.ComponentResource):
     def __init__(
@@ -26,8 +33,8 @@ class AnswerQueue(pulumi.ComponentResource):
             f"{name}-answers", project=project, location=region, name=f"{name}-answers",
             rate_limits={"max_dispatches_per_second": max_dispatches_per_second,
                          "max_concurrent_dispatches": max_concurrent_dispatches},
-            retry_config={"max_attempts": max_attempts, "min_backoff": "5s", "max_backoff": "60s",
-                          "max_doublings": 3, "max_retry_duration": "600s"},
+            retry_config={"max_attempts": max_attempts, "min_backoff": MIN_BACKOFF, "max_backoff": "60s",
+                          "max_doublings": 3, "max_retry_duration": MIN_BACKOFF},
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
         )
         self.enqueuer = gcp.cloudtasks.QueueIamMember(

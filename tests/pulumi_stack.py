@@ -4,7 +4,7 @@ the resource graph it registered: no CLI, no cloud."""
 from __future__ import annotations
 
 import runpy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 
@@ -29,6 +29,18 @@ class Res:
     name: str
     inputs: dict
     state: dict
+    deps: list[str] = field(default_factory=list)  # names of the resources it depends on
+
+
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """Also records each registration's dependencies (explicit depends_on and implicit, through
+    inputs), which `Mocks.new_resource` does not see."""
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if self.mocks.resources and self.mocks.resources[-1].name == request.name:
+            self.mocks.resources[-1].deps = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
+        return response
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -43,6 +55,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["name"] = f"projects/{GCP_PROJECT}/serviceAccounts/{state['email']}"
         elif t == "gcp:cloudfunctionsv2/function:Function":
             state["url"] = f"https://{args.inputs['name']}-xyz-uc.a.run.app"
+            # What Google reports once deployed: the Cloud Run service behind the function
+            # (cloudfunctions v2 ServiceConfig.service) and when it was last deployed.
+            state["serviceConfig"] = {
+                **args.inputs["serviceConfig"],
+                "service": f"projects/{GCP_PROJECT}/locations/{args.inputs['location']}/services/{args.inputs['name']}",
+            }
+            state["updateTime"] = "2026-11-25T04:00:00Z"
         elif t == "gcp:storage/bucket:Bucket":
             state["name"] = f"{args.name}-bucket"
         self.resources.append(Res(t, args.name, dict(args.inputs), state))
@@ -63,7 +82,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 def run_stack(config: dict[str, str] | None = None) -> tuple[RecordingMocks, dict]:
     mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False, monitor=RecordingMonitor(mocks))
     values = {"gcp:project": GCP_PROJECT, f"{PROJECT}:region": "europe-west1"}
     values.update({(k if ":" in k else f"{PROJECT}:{k}"): v for k, v in (config or {}).items()})
     secret_keys = [k for k in values if k.split(":")[-1] in ("openaiApiKey", "slackBotToken", "slackSigningSecret")]

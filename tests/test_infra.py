@@ -105,10 +105,12 @@ def test_queue_audience_and_task_url_match_the_function_url(stack):
     assert env["TASKS_INVOKER_SA"] == f"slack-bot-tasks@{GCP_PROJECT}.iam.gserviceaccount.com"
     queue = mocks.one("cloudtasks/queue:Queue")
     assert queue.inputs["retryConfig"]["maxAttempts"] == 3
+    # Cloud Tasks retries until maxAttempts AND maxRetryDuration are reached: the window must not add attempts.
+    assert queue.inputs["retryConfig"]["maxRetryDuration"] == queue.inputs["retryConfig"]["minBackoff"] == "5s"
     assert queue.inputs["rateLimits"]["maxConcurrentDispatches"] == 50
-    # The invoker identity may invoke the service (so tasks work even if it is made private).
-    invokers = [r for r in mocks.of_type("ServiceIamMember") if r.inputs["member"].startswith("serviceAccount:slack-bot-tasks@")]
-    assert len(invokers) == 1
+    # No run.invoker for the tasks identity: the service is public anyway, and the task route
+    # checks the OIDC token itself (infra/bot_function.py says why a private service can't work).
+    assert [r.inputs["member"] for r in mocks.of_type("ServiceIamMember")] == ["allUsers"]
 
 
 def test_apis_enabled_and_left_on_destroy(stack):
@@ -162,8 +164,8 @@ def test_manifest_urls_and_shortcuts_match_the_function_and_the_code(stack):
     assert {s["callback_id"] for s in manifest["features"]["shortcuts"]} == load_handlers().shortcuts
     assert all(len(s["name"]) <= 24 and s["type"] == "message" for s in manifest["features"]["shortcuts"])
     assert set(settings["event_subscriptions"]["bot_events"]) == {"message.im", "app_mention"}
-    assert {"chat:write", "im:history", "im:read", "im:write", "app_mentions:read", "channels:history",
-            "groups:history", "commands"} <= set(manifest["oauth_config"]["scopes"]["bot"])
+    # The rendered manifest keeps the template's scopes (their test: tests/test_manifest_scopes.py).
+    assert manifest["oauth_config"] == yaml.safe_load(TEMPLATE.read_text())["oauth_config"]
     home = manifest["features"]["app_home"]
     assert home["messages_tab_enabled"] and home["messages_tab_read_only_enabled"] is False
 
@@ -180,18 +182,28 @@ def test_policy_pack_validators_pass_on_the_stack(stack):
     assert policies.check_all(policies.as_graph(mocks.resources)) == []
 
 
-def test_every_config_key_read_is_declared_with_type_description_and_default():
-    from infra.config import FUNCTION_ENV_KEYS, SECRET_KEYS, SETTING_KEYS
+def test_every_pulumi_yaml_declaration_matches_the_config_table():
+    from infra.config import KEYS, KEYS_BY_NAME, StackConfig
 
     project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
     declared = project["config"]
-    read = {key for key, _ in SETTING_KEYS.values()} | set(SECRET_KEYS.values()) | set(FUNCTION_ENV_KEYS)
-    assert read == set(declared), read ^ set(declared)
-    for key, spec in declared.items():
-        assert spec["type"] in ("string", "integer", "boolean", "array"), key  # what Pulumi.yaml accepts
-        assert spec["description"] and "default" in spec, key
+    assert set(declared) == set(KEYS_BY_NAME), set(declared) ^ set(KEYS_BY_NAME)
+    yaml_type = {str: "string", int: "integer", bool: "boolean", float: "string"}  # a project file has no float
+    for name, spec in declared.items():
+        key = KEYS_BY_NAME[name]
+        assert spec["type"] == yaml_type[key.kind], name
+        assert spec["description"] and "default" in spec, name
+        assert key.kind(spec["default"]) == key.default and type(key.default) is key.kind, name
+        assert (key.field is None) != (key.env is None), name  # each value goes exactly one place
+    fields = {f for f in StackConfig.__dataclass_fields__}
+    assert {k.field for k in KEYS if k.field} <= fields
     assert project["main"] == "infra/" and project["runtime"]["name"] == "python"
     assert project["backend"]["url"].startswith("file://")
+
+
+def test_fractional_dispatch_rate_reaches_the_queue():
+    mocks, _ = run_stack({"queueMaxDispatchesPerSecond": "0.5"})
+    assert mocks.one("cloudtasks/queue:Queue").inputs["rateLimits"]["maxDispatchesPerSecond"] == 0.5
 
 
 def test_config_values_reach_the_resources():
@@ -204,3 +216,114 @@ def test_config_values_reach_the_resources():
     assert env["OPENAI_MODEL"] == "gpt-x" and env["ALLOWED_TEAM_IDS"] == "T1,T2"
     assert mocks.one("cloudtasks/queue:Queue").inputs["retryConfig"]["maxAttempts"] == 2
     assert outputs["function_url"].endswith("/helper")
+
+
+# -- build identity --------------------------------------------------------------------------------
+BUILD = f"serviceAccount:slack-bot-build@{GCP_PROJECT}.iam.gserviceaccount.com"
+
+
+def test_build_identity_holds_exactly_run_builder_and_the_function_waits_for_it(stack):
+    mocks, _ = stack
+    held = [(r.type, r.inputs["role"], r.inputs.get("project")) for r in grants(mocks) if r.inputs["member"] == BUILD]
+    assert held == [("gcp:projects/iAMMember:IAMMember", "roles/run.builder", GCP_PROJECT)]
+    grant = next(r for r in grants(mocks) if r.inputs["member"] == BUILD)
+    wait = mocks.one("time:index/sleep:Sleep")
+    assert wait.inputs["createDuration"] == "60s" and grant.name in wait.deps
+    fn = mocks.one("cloudfunctionsv2/function:Function")
+    assert wait.name in fn.deps and grant.name in fn.deps
+    assert not mocks.of_type("BucketIAMMember")  # no identity of ours reads the source bucket
+    graph = policies.as_graph(mocks.resources)
+    assert policies.build_identity_least_privilege(graph) == [] and policies.function_waits_for_build_iam(graph) == []
+
+
+def test_policy_pack_catches_a_stack_without_the_wait(stack):
+    mocks, _ = stack
+    graph = policies.as_graph(mocks.resources)
+    for node in graph:
+        if node["type"] == policies.FUNCTION:
+            node["deps"] = [d for d in node["deps"] if not d.endswith("-iam-propagation")]
+    assert policies.function_waits_for_build_iam(graph)
+
+
+# -- task deadlines --------------------------------------------------------------------------------
+def test_every_task_carries_the_configured_deadline_above_the_function_timeout():
+    from teambot.app import App
+    from teambot.env import Settings
+    from teambot.jobs import Job
+
+    mocks, _ = run_stack({**KEYS, "timeoutSeconds": "900", "taskDispatchDeadlineSeconds": "1200"})
+    fn = mocks.one("cloudfunctionsv2/function:Function").inputs["serviceConfig"]
+    env = fn["environmentVariables"]
+    assert env["TASKS_DISPATCH_DEADLINE_SECONDS"] == "1200" and fn["timeoutSeconds"] == 900
+    # The env the stack sets, read by the function's own code, makes the task Cloud Tasks gets.
+    app = App(Settings.from_env({**env, "SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "t", "OPENAI_API_KEY": "k"}))
+    job = Job(kind="answer", team="T1", channel="C1", user="U1", message_ts="1.2", thread_ts="1.2")
+    task = app.handoff.task_body(job)["task"]
+    assert task["dispatchDeadline"] == "1200s"
+    assert 15 <= int(task["dispatchDeadline"][:-1]) <= 1800
+    assert int(task["dispatchDeadline"][:-1]) >= fn["timeoutSeconds"] + 30
+
+
+@pytest.mark.parametrize("settings, named", [
+    ({"timeoutSeconds": "590"}, ["timeoutSeconds (590)", "taskDispatchDeadlineSeconds (600)"]),
+    ({"timeoutSeconds": "1800", "taskDispatchDeadlineSeconds": "1800"}, ["timeoutSeconds", "taskDispatchDeadlineSeconds"]),
+    ({"taskDispatchDeadlineSeconds": "10"}, ["taskDispatchDeadlineSeconds is 10", "15 to 1800"]),
+    ({"taskDispatchDeadlineSeconds": "3600", "timeoutSeconds": "3000"}, ["taskDispatchDeadlineSeconds is 3600"]),
+    ({"timeoutSeconds": "4000"}, ["timeoutSeconds is 4000"]),
+    ({"queueMaxDispatchesPerSecond": "0"}, ["queueMaxDispatchesPerSecond"]),
+    ({"publicAccess": "everyone"}, ["publicAccess", "invokerIamCheckDisabled"]),
+])
+def test_a_config_that_would_break_answer_once_is_refused_at_preview(settings, named):
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        run_stack(settings)
+    for words in named:
+        assert words in str(refused.value)
+
+
+def test_the_default_config_passes_its_own_check():
+    from infra.config import check, defaults
+
+    assert check(defaults("p")) == []
+    assert check(defaults("p", timeout_seconds=570)) == []  # exactly the margin
+    assert check(defaults("p", timeout_seconds=571))
+
+
+# -- threads -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("concurrency", [None, "80", "1"])
+def test_threads_follow_concurrency_so_acks_never_queue_behind_answers(concurrency):
+    from infra.config import THREAD_HEADROOM, defaults, function_runtime_env
+
+    mocks, _ = run_stack({"concurrency": concurrency} if concurrency else {})
+    sc = mocks.one("cloudfunctionsv2/function:Function").inputs["serviceConfig"]
+    env = sc["environmentVariables"]
+    assert int(env["THREADS"]) == sc["maxInstanceRequestConcurrency"] + THREAD_HEADROOM
+    # The pure function the benchmark imports gives exactly what the stack sets.
+    cfg = defaults(GCP_PROJECT, concurrency=sc["maxInstanceRequestConcurrency"])
+    assert function_runtime_env(cfg).items() <= env.items()
+
+
+# -- public access -----------------------------------------------------------------------------------
+def test_invoker_check_mode_makes_the_function_public_without_any_iam_binding():
+    mocks, _ = run_stack({**KEYS, "publicAccess": "invokerIamCheckDisabled"})
+    everything = json.dumps([r.inputs for r in mocks.resources if r.type != "pulumi-python:dynamic:Resource"], default=str)
+    assert "allUsers" not in everything and "allAuthenticatedUsers" not in everything
+    check = mocks.one("pulumi-python:dynamic:Resource")
+    fn = mocks.one("cloudfunctionsv2/function:Function")
+    assert check.inputs["invokerIamDisabled"] is True and check.inputs["function"] == "slack-bot"
+    assert check.inputs["service"] == f"projects/{GCP_PROJECT}/locations/europe-west1/services/slack-bot"
+    assert check.inputs["functionUpdated"] == "2026-11-25T04:00:00Z"  # re-applied after each deploy
+    assert fn.name in check.deps
+    assert policies.check_all(policies.as_graph(mocks.resources)) == []
+
+
+def test_policy_pack_wants_exactly_one_public_path(stack):
+    mocks, _ = stack
+    graph = policies.as_graph(mocks.resources)
+    assert policies.function_reachable_by_slack(graph) == []
+    private = [r for r in graph if r["type"] != policies.RUN_INVOKER]
+    assert policies.function_reachable_by_slack(private)
+    both = graph + [{"type": policies.DYNAMIC, "name": "x", "deps": [],
+                     "props": {"function": "slack-bot", "invokerIamDisabled": True}}]
+    assert policies.function_reachable_by_slack(both)

@@ -3,10 +3,18 @@
 from infra import policies
 
 FN = "gcp:cloudfunctionsv2/function:Function"
-GOOD_FN = {"type": FN, "name": "fn", "props": {
+BUILD = "serviceAccount:build@p.iam.gserviceaccount.com"
+GOOD_FN = {"type": FN, "name": "fn", "deps": ["wait"], "props": {
+    "name": "fn",
     "serviceConfig": {"serviceAccountEmail": "run@p.iam.gserviceaccount.com",
                       "environmentVariables": {"OPENAI_API_KEY": "projects/p/secrets/k/versions/latest"}},
     "buildConfig": {"serviceAccount": "projects/p/serviceAccounts/build@p.iam.gserviceaccount.com"}}}
+BUILD_GRANT = {"type": "gcp:projects/iAMMember:IAMMember", "name": "builder", "deps": [],
+               "props": {"member": BUILD, "role": "roles/run.builder", "project": "p"}}
+WAIT = {"type": "time:index/sleep:Sleep", "name": "wait", "deps": ["builder"], "props": {"createDuration": "60s"}}
+PUBLIC = {"type": "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "name": "public", "deps": [],
+          "props": {"member": "allUsers", "role": "roles/run.invoker", "name": "fn"}}
+GOOD = [GOOD_FN, BUILD_GRANT, WAIT, PUBLIC]
 
 
 def with_props(resource, **changes):
@@ -15,7 +23,35 @@ def with_props(resource, **changes):
 
 
 def test_a_compliant_graph_passes():
-    assert policies.check_all([GOOD_FN]) == []
+    assert policies.check_all(GOOD) == []
+
+
+def test_the_build_identity_must_hold_exactly_its_role():
+    from infra.identities import BUILD_PROJECT_ROLES
+
+    assert set(BUILD_PROJECT_ROLES) == policies.BUILD_ROLES  # the pack checks what the stack grants
+    broader = with_props(BUILD_GRANT, role="roles/storage.objectAdmin")
+    assert policies.build_identity_least_privilege([GOOD_FN, broader])
+    extra = {"type": "gcp:storage/bucketIAMMember:BucketIAMMember", "name": "b", "props": {"member": BUILD, "role": "roles/storage.admin"}}
+    assert policies.build_identity_least_privilege([GOOD_FN, BUILD_GRANT, extra])
+    assert policies.build_identity_least_privilege([GOOD_FN])  # no grant: the build can't read its source
+
+
+def test_the_function_must_wait_for_the_build_grants():
+    assert policies.function_waits_for_build_iam([{**GOOD_FN, "deps": []}, BUILD_GRANT, WAIT])
+    assert policies.function_waits_for_build_iam([GOOD_FN, BUILD_GRANT, {**WAIT, "deps": []}])  # sleeps too early
+    assert policies.function_waits_for_build_iam([GOOD_FN, BUILD_GRANT, with_props(WAIT, createDuration="5s")])
+    assert policies.function_waits_for_build_iam([GOOD_FN, BUILD_GRANT, with_props(WAIT, createDuration="1m")]) == []
+
+
+def test_slack_needs_exactly_one_way_in():
+    disabled = {"type": "pulumi-python:dynamic:Resource", "name": "d", "deps": ["fn"],
+                "props": {"function": "fn", "service": "projects/p/locations/r/services/fn", "invokerIamDisabled": True}}
+    assert policies.function_reachable_by_slack([GOOD_FN, disabled]) == []
+    assert policies.only_function_public([GOOD_FN, disabled]) == []
+    assert policies.function_reachable_by_slack([GOOD_FN])
+    assert policies.function_reachable_by_slack([GOOD_FN, PUBLIC, disabled])
+    assert policies.function_reachable_by_slack([GOOD_FN, with_props(PUBLIC, name="other")])
 
 
 def test_default_service_accounts_are_caught():
@@ -24,6 +60,7 @@ def test_default_service_accounts_are_caught():
     compute = {"type": "gcp:projects/iAMMember:IAMMember", "name": "g",
                "props": {"member": "serviceAccount:123-compute@developer.gserviceaccount.com", "role": "roles/editor"}}
     assert policies.no_default_service_accounts([GOOD_FN, compute])
+    assert policies.no_default_service_accounts([with_props(GOOD_FN, buildConfig={})])
 
 
 def test_public_grants_other_than_run_invoker_are_caught():
@@ -55,9 +92,13 @@ def test_unhashed_source_and_unbounded_retries_are_caught():
     obj = {"type": "gcp:storage/bucketObject:BucketObject", "name": "o", "props": {"name": "source.zip"}}
     assert policies.hashed_source_object([obj])
     assert policies.hashed_source_object([with_props(obj, name="src-" + "a" * 20 + ".zip")]) == []
-    queue = {"type": "gcp:cloudtasks/queue:Queue", "name": "q", "props": {"retryConfig": {"maxAttempts": -1}}}
+    bounded = {"maxAttempts": 3, "minBackoff": "5s", "maxRetryDuration": "5s"}
+    queue = {"type": "gcp:cloudtasks/queue:Queue", "name": "q", "props": {"retryConfig": {**bounded, "maxAttempts": -1}}}
     assert policies.bounded_queue_retries([queue])
-    assert policies.bounded_queue_retries([with_props(queue, retryConfig={"maxAttempts": 3})]) == []
+    assert policies.bounded_queue_retries([with_props(queue, retryConfig=bounded)]) == []
+    # Cloud Tasks retries until both limits are reached: a long window means more than 3 attempts.
+    assert policies.bounded_queue_retries([with_props(queue, retryConfig={**bounded, "maxRetryDuration": "600s"})])
+    assert policies.bounded_queue_retries([with_props(queue, retryConfig={"maxAttempts": 3, "minBackoff": "5s"})])
 
 
 def test_the_policy_pack_loads_every_validator():

@@ -52,6 +52,7 @@ class App:
                 function_url=settings.function_url,
                 invoker_sa=settings.tasks_invoker_sa,
                 endpoint=settings.cloud_tasks_endpoint,
+                dispatch_deadline_s=settings.tasks_dispatch_deadline_s,
             )
         else:
             self.handoff = InProcessHandoff(self.run_job, max_workers=settings.worker_threads)

@@ -20,6 +20,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "prefix their messages. If you are not sure, say so rather than guess."
 )
 SECRET_VARS = ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "OPENAI_API_KEY")
+# Cloud Tasks' own default; the stack sets it from config, above the function timeout.
+DEFAULT_TASKS_DISPATCH_DEADLINE_S = 600
 
 
 def _ids(raw: str) -> frozenset[str]:
@@ -49,6 +51,7 @@ class Settings:
     model_timeout_s: float = 60.0
     tasks_queue: str | None = None
     tasks_invoker_sa: str | None = None
+    tasks_dispatch_deadline_s: int = DEFAULT_TASKS_DISPATCH_DEADLINE_S
     function_url: str | None = None
     cloud_tasks_endpoint: str = "https://cloudtasks.googleapis.com"
     oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
@@ -78,6 +81,7 @@ class Settings:
             model_timeout_s=float(get("MODEL_TIMEOUT_SECONDS") or 60),
             tasks_queue=get("TASKS_QUEUE") or None,
             tasks_invoker_sa=get("TASKS_INVOKER_SA") or None,
+            tasks_dispatch_deadline_s=int(get("TASKS_DISPATCH_DEADLINE_SECONDS") or DEFAULT_TASKS_DISPATCH_DEADLINE_S),
             function_url=(get("FUNCTION_URL") or "").rstrip("/") or None,
             cloud_tasks_endpoint=(get("CLOUD_TASKS_ENDPOINT") or cls.cloud_tasks_endpoint).rstrip("/"),
             oidc_certs_url=get("OIDC_CERTS_URL") or cls.oidc_certs_url,

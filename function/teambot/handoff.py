@@ -19,6 +19,7 @@ from typing import Protocol
 
 from . import logs
 from .dedup import RecentKeys
+from .env import DEFAULT_TASKS_DISPATCH_DEADLINE_S
 from .errors import HandoffFailed
 from .jobs import Job
 
@@ -64,8 +65,12 @@ class InProcessHandoff:
 
 
 class CloudTasksHandoff:
-    def __init__(self, *, queue: str, function_url: str, invoker_sa: str, endpoint: str, timeout_s: float = 5.0):
+    def __init__(
+        self, *, queue: str, function_url: str, invoker_sa: str, endpoint: str, timeout_s: float = 5.0,
+        dispatch_deadline_s: int = DEFAULT_TASKS_DISPATCH_DEADLINE_S,
+    ):
         self._queue = queue
+        self._dispatch_deadline_s = dispatch_deadline_s
         self._function_url = function_url
         self._invoker_sa = invoker_sa
         self._endpoint = endpoint
@@ -94,6 +99,10 @@ class CloudTasksHandoff:
         return {
             "task": {
                 "name": f"{self._queue}/tasks/{job.task_id()}",
+                # Always explicit (infra/config.py keeps it above the function timeout): past it,
+                # Cloud Tasks counts the attempt as failed and may deliver the task again.
+                # JSON Duration format, e.g. "600s".
+                "dispatchDeadline": f"{self._dispatch_deadline_s}s",
                 "httpRequest": {
                     "httpMethod": "POST",
                     "url": self._function_url + TASK_ROUTE,
