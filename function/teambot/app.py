@@ -16,6 +16,7 @@ from .env import Settings
 from .errors import BadRequest, BotError
 from .handoff import TASK_ROUTE, CloudTasksHandoff, InProcessHandoff
 from .ingress import Ingress, read_body
+from .install import INSTALL_PATHS, InstallRoutes
 from .jobs import Job
 from .secret_store import SecretStore
 from .signing import SIGNING_SECRET, SlackRequestVerifier
@@ -45,6 +46,7 @@ class App:
         self.task_auth = TaskAuthenticator(
             audience=settings.function_url, invoker_email=settings.tasks_invoker_sa, certs_url=settings.oidc_certs_url
         )
+        self.install = InstallRoutes(settings, self.secrets)
         self._worker = None
         self._worker_lock = threading.Lock()
         self._warm = False
@@ -67,6 +69,8 @@ class App:
                 self.secrets.load_all()  # cold start: all three at once; failures are logged
             if request.path == TASK_ROUTE:
                 return self._task(request)
+            if request.path in INSTALL_PATHS:
+                return self.install.handle(request)
             if request.path in INGRESS_PATHS:
                 self.secrets.get(SIGNING_SECRET)  # 503 now, rather than 401, if it is unreadable
                 return self.ingress.handle(request)
