@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from infra.config_tokens import ConfigTokenError, ConfigTokenStore, default_path
+from infra.slack_app import DEFAULT_API_URL
+
 
 @dataclass(frozen=True)
 class StackConfig:
@@ -29,6 +32,11 @@ class StackConfig:
     openai_api_key: pulumi.Output | None = None
     slack_bot_token: pulumi.Output | None = None
     slack_signing_secret: pulumi.Output | None = None
+    # Set: the stack creates and manages the Slack app (infra/slack_app.py). The plain value this
+    # run uses, already renewed through tooling.tokens.rotate if a refresh token is configured;
+    # it is wrapped as a secret wherever it goes. The token file is where renewed pairs live.
+    slack_config_token: str | None = field(default=None, repr=False)
+    slack_config_token_file: str = ""
     # Non-secret bot settings passed to the function as env vars (names in function/teambot/env.py).
     function_env: dict[str, str] = field(default_factory=dict)
 
@@ -67,6 +75,19 @@ SETTING_KEYS = {
     "source_retention_days": ("sourceRetentionDays", int),
 }
 SECRET_KEYS = {"openai_api_key": "openaiApiKey", "slack_bot_token": "slackBotToken", "slack_signing_secret": "slackSigningSecret"}
+# Read as plain strings: the program must renew the token before any resource uses it.
+CONFIG_TOKEN_KEYS = ("slackConfigToken", "slackConfigRefreshToken")
+
+
+def _config_token(cfg: pulumi.Config) -> tuple[str | None, str]:
+    token, refresh = (cfg.get(key) or None for key in CONFIG_TOKEN_KEYS)
+    if not token:
+        return None, ""
+    path = default_path(pulumi.get_project(), pulumi.get_stack())
+    try:
+        return ConfigTokenStore(path, api_url=DEFAULT_API_URL).resolve(token, refresh), str(path)
+    except ConfigTokenError as exc:
+        raise pulumi.RunError(str(exc)) from None  # one clear line, no program traceback
 
 
 def load() -> StackConfig:
@@ -77,9 +98,12 @@ def load() -> StackConfig:
     settings = {field: value for field, value in settings.items() if value not in (None, "")}
     if "region" not in settings and gcp.get("region"):
         settings["region"] = gcp.get("region")
+    slack_config_token, slack_config_token_file = _config_token(cfg)
     return StackConfig(
         project=gcp.require("project"),
         **settings,
         **{field: cfg.get_secret(key) for field, key in SECRET_KEYS.items()},
         function_env={env: cfg.get(key) for key, env in FUNCTION_ENV_KEYS.items() if cfg.get(key)},
+        slack_config_token=slack_config_token,
+        slack_config_token_file=slack_config_token_file,
     )
