@@ -1,4 +1,4 @@
-# The commands a newcomer needs. Python 3.11 or 3.12.
+# The commands a newcomer needs. Python 3.12 (what CI runs; the function runtime is python312).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
