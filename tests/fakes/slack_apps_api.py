@@ -155,8 +155,9 @@ class SlackAppsApi:
         return app, None
 
     def _verify_urls(self, app: dict, manifest: dict) -> dict | None:
-        """Slack sends a signed url_verification to each request URL it is given and wants the
-        challenge back (Events API docs). Assumed: a failed check fails the manifest call."""
+        """Slack sends a signed url_verification to the events request URL it is given and wants the
+        challenge back (Events API docs, "url_verification"). Assumed, stricter than documented: the
+        interactivity URL is checked too, and a failed check fails the manifest call."""
         if not self.apps_state["verify_urls"]:
             return None
         for pointer, url in request_urls(manifest).items():
@@ -225,14 +226,14 @@ class SlackAppsApi:
         return {"ok": True, "app_id": p["app_id"],
                 "permissions_updated": old_scopes != (manifest.get("oauth_config") or {}).get("scopes")}
 
-    def m_apps_manifest_export(self, p):
+    def m_apps_manifest_export(self, p):  # apps.manifest.export page: {"ok": true, "manifest": {...}}
         err = self._config_auth(p)
         if err:
             return err
         app, err = self._app_arg(p)
         return err or {"ok": True, "manifest": app["manifest"]}
 
-    def m_apps_manifest_delete(self, p):
+    def m_apps_manifest_delete(self, p):  # apps.manifest.delete page: {"ok": true}; app_not_found otherwise
         err = self._config_auth(p)
         if err:
             return err
@@ -264,6 +265,8 @@ class SlackAppsApi:
         if auth.startswith("Basic "):  # slack_sdk sends the client credentials as HTTP Basic auth
             client_id, _, client_secret = base64.b64decode(auth[6:]).decode().partition(":")
         app = next((a for a in self.live_apps().values() if a["credentials"]["client_id"] == client_id), None)
+        # Error codes from the oauth.v2.access method page: invalid_client_id, bad_client_secret,
+        # invalid_code, bad_redirect_uri ("did not match the redirect_uri in the original request").
         if app is None:
             return _error("invalid_client_id")
         if not hmac.compare_digest(app["credentials"]["client_secret"], client_secret or ""):
