@@ -37,7 +37,7 @@ manifest = manifest_dict(TEMPLATE.read_text(), function_url=cfg.function_url, bo
                          redirect_url=cfg.function_url + OAUTH_REDIRECT_PATH if managed else None)
 slack_app = SlackApp(
     f"{cfg.name}-slack-app", manifest=manifest, config_token=cfg.slack_config_token,
-    token_file=cfg.slack_config_token_file,
+    api_url=cfg.slack_api_url, token_file=cfg.slack_config_token_file,
 ) if managed else None
 secrets = BotSecrets(
     cfg.name, project=cfg.project, accessor=member(ids.runtime), depends_on=apis.services,
@@ -76,7 +76,7 @@ function = BotFunction(
 if managed:  # now the function can verify Slack's url_verification: give Slack the request URLs
     SlackAppManifest(
         f"{cfg.name}-slack-app-manifest", app_id=slack_app.app_id, manifest=manifest,
-        config_token=cfg.slack_config_token, token_file=cfg.slack_config_token_file,
+        config_token=cfg.slack_config_token, api_url=cfg.slack_api_url, token_file=cfg.slack_config_token_file,
         opts=pulumi.ResourceOptions(depends_on=[function.function, function.public]),
     )
 

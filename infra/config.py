@@ -3,6 +3,7 @@ description, in Pulumi.yaml; README "Configuration" lists them too."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import pulumi
@@ -37,6 +38,7 @@ class StackConfig:
     # it is wrapped as a secret wherever it goes. The token file is where renewed pairs live.
     slack_config_token: str | None = field(default=None, repr=False)
     slack_config_token_file: str = ""
+    slack_api_url: str = DEFAULT_API_URL  # env SLACK_API_URL, as for `python -m infra.rotate` (tests: a fake)
     # Non-secret bot settings passed to the function as env vars (names in function/teambot/env.py).
     function_env: dict[str, str] = field(default_factory=dict)
 
@@ -79,13 +81,13 @@ SECRET_KEYS = {"openai_api_key": "openaiApiKey", "slack_bot_token": "slackBotTok
 CONFIG_TOKEN_KEYS = ("slackConfigToken", "slackConfigRefreshToken")
 
 
-def _config_token(cfg: pulumi.Config) -> tuple[str | None, str]:
+def _config_token(cfg: pulumi.Config, api_url: str) -> tuple[str | None, str]:
     token, refresh = (cfg.get(key) or None for key in CONFIG_TOKEN_KEYS)
     if not token:
         return None, ""
     path = default_path(pulumi.get_project(), pulumi.get_stack())
     try:
-        return ConfigTokenStore(path, api_url=DEFAULT_API_URL).resolve(token, refresh), str(path)
+        return ConfigTokenStore(path, api_url=api_url).resolve(token, refresh), str(path)
     except ConfigTokenError as exc:
         raise pulumi.RunError(str(exc)) from None  # one clear line, no program traceback
 
@@ -98,7 +100,8 @@ def load() -> StackConfig:
     settings = {field: value for field, value in settings.items() if value not in (None, "")}
     if "region" not in settings and gcp.get("region"):
         settings["region"] = gcp.get("region")
-    slack_config_token, slack_config_token_file = _config_token(cfg)
+    slack_api_url = os.environ.get("SLACK_API_URL") or DEFAULT_API_URL
+    slack_config_token, slack_config_token_file = _config_token(cfg, slack_api_url)
     return StackConfig(
         project=gcp.require("project"),
         **settings,
@@ -106,4 +109,5 @@ def load() -> StackConfig:
         function_env={env: cfg.get(key) for key, env in FUNCTION_ENV_KEYS.items() if cfg.get(key)},
         slack_config_token=slack_config_token,
         slack_config_token_file=slack_config_token_file,
+        slack_api_url=slack_api_url,
     )

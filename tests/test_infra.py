@@ -291,3 +291,30 @@ def test_a_second_version_adder_or_one_elsewhere_breaks_the_policy():
     assert policies.runtime_least_privilege([fn, adder("b-slack-bot-token")]) == []
     assert policies.runtime_least_privilege([fn, adder("b-openai-api-key")])
     assert policies.runtime_least_privilege([fn, adder("b-slack-bot-token"), adder("c-slack-bot-token")])
+
+
+def test_with_a_refresh_token_the_program_renews_first_and_the_app_gets_the_new_token(slack, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setenv("SLACK_API_URL", slack.url + "/api/")
+    token, refresh = slack.issue_config_tokens()
+    mocks, _ = run_stack({"slackConfigToken": token, "slackConfigRefreshToken": refresh})
+    saved = json.loads((tmp_path / "slack-gpt-bot" / "slack-gpt-bot.test.slack-config-token.json").read_text())
+    for res in (mocks.one("dynamic/teambot:SlackApp"), mocks.one("dynamic/teambot:SlackAppManifest")):
+        assert reveal(res.inputs["config_token"]) == saved["token"] != token
+        assert res.inputs["api_url"] == slack.url + "/api/" and res.inputs["token_file"].endswith(".json")
+    assert slack.count("tooling.tokens.rotate") == 1 and saved["refresh_token"] != refresh
+
+
+def test_a_spent_refresh_token_stops_the_program_with_one_clear_message(slack, tmp_path, monkeypatch):
+    import pulumi
+
+    monkeypatch.setenv("SLACK_API_URL", slack.url + "/api/")
+    token, refresh = slack.issue_config_tokens()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "first"))
+    run_stack({"slackConfigToken": token, "slackConfigRefreshToken": refresh})
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "elsewhere"))  # the renewed pair is not on this machine
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack({"slackConfigToken": token, "slackConfigRefreshToken": refresh})
+    message = str(raised.value)
+    assert "invalid_refresh_token" in message and "https://api.slack.com/apps" in message
+    assert token not in message and refresh not in message
