@@ -1,4 +1,4 @@
-# The commands a newcomer needs. Python 3.11 or 3.12.
+# The commands a newcomer needs. Python 3.12 (what CI runs; the function runtime is python312).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -29,12 +29,23 @@ preflight:  ## before the first deploy: make preflight PROJECT=your-project [REG
 	@test -n "$(PROJECT)" || { echo "usage: make preflight PROJECT=your-project [REGION=...] [PUBLIC_ACCESS=...]"; exit 2; }
 	$(BIN)/python -m infra.preflight --project $(PROJECT) $(if $(REGION),--region $(REGION)) $(if $(PUBLIC_ACCESS),--public-access $(PUBLIC_ACCESS))
 
-deploy: install  ## first time: see README "Deploy"
-	pulumi up
+# Checked before anything runs (not even `make install`), and said in one line.
+ifneq ($(filter deploy manifest,$(MAKECMDGOALS)),)
+ifeq ($(shell command -v pulumi 2>/dev/null),)
+$(error the Pulumi CLI is not installed: install it from https://www.pulumi.com/docs/install/ (curl -fsSL https://get.pulumi.com | sh), then run `make $(MAKECMDGOALS)` again)
+endif
+endif
 
-manifest:  ## the Slack app manifest with the deployed URL
-	pulumi stack output slack_manifest > slack_manifest.rendered.yaml
-	@echo "wrote slack_manifest.rendered.yaml"
+# PYTHONPATH: the dynamic provider of the Slack app (infra/slack_app.py) runs in its own process and imports infra.*
+deploy: install  ## first time: see README "Deploy"
+	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" pulumi up
+
+# Written to a temporary file and moved into place only on success: never an empty or partial file.
+manifest:  ## the Slack app manifest with the deployed URL (manual path)
+	@tmp=$$(mktemp .slack_manifest.XXXXXX) && trap 'rm -f "$$tmp"' EXIT && \
+	if pulumi stack output slack_manifest > "$$tmp" && [ -s "$$tmp" ]; then \
+		mv "$$tmp" slack_manifest.rendered.yaml && echo "wrote slack_manifest.rendered.yaml"; \
+	else echo "no manifest written: \`pulumi stack output slack_manifest\` failed (has \`pulumi up\` run on this stack?)" >&2; exit 1; fi
 
 bench: install  ## full benchmarks -> BENCHMARKS.md figures (a few minutes)
 	$(BIN)/python -m bench.run_all

@@ -1,4 +1,9 @@
-"""The stack, composed: APIs -> identities -> secrets, queue, source -> function -> manifest."""
+"""The stack, composed: APIs -> identities -> [Slack app] -> secrets, queue, source -> function -> manifest.
+
+With `slackConfigToken` set the stack manages the Slack app, in this order (why: infra/slack_app.py):
+app created without request URLs -> its signing/client secrets into Secret Manager -> function
+-> full manifest applied. Without it, the manual path: nothing Slack-side is created.
+"""
 
 import sys
 from pathlib import Path
@@ -14,7 +19,8 @@ from infra.apis import ProjectApis  # noqa: E402
 from infra.bot_function import BotFunction  # noqa: E402
 from infra.bot_secrets import BotSecrets  # noqa: E402
 from infra.identities import ServiceIdentities  # noqa: E402
-from infra.manifest import TEMPLATE, render  # noqa: E402
+from infra.manifest import INSTALL_PATH, OAUTH_REDIRECT_PATH, TEMPLATE, bot_scopes, manifest_dict, render  # noqa: E402
+from infra.slack_app import SlackApp, SlackAppManifest  # noqa: E402
 from infra.source_archive import FunctionSource  # noqa: E402
 from infra.task_queue import AnswerQueue  # noqa: E402
 
@@ -26,10 +32,19 @@ def member(account):
 cfg = config.load()
 apis = ProjectApis("apis", cfg.project)
 ids = ServiceIdentities(cfg.name, cfg.project, opts=pulumi.ResourceOptions(depends_on=apis.services))
+managed = cfg.slack_config_token is not None
+manifest = manifest_dict(TEMPLATE.read_text(), function_url=cfg.function_url, bot_name=cfg.bot_name,
+                         redirect_url=cfg.function_url + OAUTH_REDIRECT_PATH if managed else None)
+slack_app = SlackApp(
+    f"{cfg.name}-slack-app", manifest=manifest, config_token=cfg.slack_config_token,
+    api_url=cfg.slack_api_url, token_file=cfg.slack_config_token_file,
+) if managed else None
 secrets = BotSecrets(
     cfg.name, project=cfg.project, accessor=member(ids.runtime), depends_on=apis.services,
     values={"OPENAI_API_KEY": cfg.openai_api_key, "SLACK_BOT_TOKEN": cfg.slack_bot_token,
-            "SLACK_SIGNING_SECRET": cfg.slack_signing_secret},
+            "SLACK_SIGNING_SECRET": slack_app.signing_secret if managed else cfg.slack_signing_secret,
+            **({"SLACK_CLIENT_SECRET": slack_app.client_secret} if managed else {})},
+    writable=("SLACK_BOT_TOKEN",) if managed else (),
 )
 queue = AnswerQueue(
     cfg.name, project=cfg.project, region=cfg.region, runtime_member=member(ids.runtime),
@@ -52,14 +67,25 @@ function = BotFunction(
         "TASKS_QUEUE": queue.path,
         "TASKS_INVOKER_SA": ids.invoker.email,
         "FUNCTION_URL": cfg.function_url,
+        **({"SLACK_CLIENT_ID": slack_app.client_id, "SLACK_BOT_SCOPES": bot_scopes(manifest)} if managed else {}),
     },
     memory=cfg.memory, cpu=cfg.cpu, timeout_seconds=cfg.timeout_seconds, concurrency=cfg.concurrency,
     min_instances=cfg.min_instances, max_instances=cfg.max_instances,
-    depends_on=[*apis.services, *secrets.grants, queue.enqueuer, queue.act_as, *ids.build_grants, ids.build_ready],
+    depends_on=[*apis.services, *secrets.grants, *secrets.versions, queue.enqueuer, queue.act_as, *ids.build_grants, ids.build_ready],
 )
+if managed:  # now the function can verify Slack's url_verification: give Slack the request URLs
+    SlackAppManifest(
+        f"{cfg.name}-slack-app-manifest", app_id=slack_app.app_id, manifest=manifest,
+        config_token=cfg.slack_config_token, api_url=cfg.slack_api_url, token_file=cfg.slack_config_token_file,
+        opts=pulumi.ResourceOptions(depends_on=[function.function, function.public]),
+    )
 
 pulumi.export("function_url", cfg.function_url)
 pulumi.export("service_url", function.function.url)
-pulumi.export("slack_manifest", render(TEMPLATE.read_text(), function_url=cfg.function_url, bot_name=cfg.bot_name))
+pulumi.export("slack_manifest", render(TEMPLATE.read_text(), function_url=cfg.function_url, bot_name=cfg.bot_name,
+                                      redirect_url=cfg.function_url + OAUTH_REDIRECT_PATH if managed else None))
+if managed:
+    pulumi.export("install_url", cfg.function_url + INSTALL_PATH)
+    pulumi.export("slack_app_id", slack_app.app_id)
 pulumi.export("secrets", secrets.secret_ids)
 pulumi.export("queue", queue.path)

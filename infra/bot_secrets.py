@@ -13,6 +13,12 @@ the function reads `versions/latest`,
 so the function itself is never replaced by a key change. Until a value is set (first deploy,
 before the Slack app exists) the version holds the placeholder "unset", which the function
 treats as "not configured".
+
+When the stack manages the Slack app (infra/slack_app.py) two things are added: a fourth secret,
+`<name>-slack-client-secret` (SLACK_CLIENT_SECRET, for the install route), created only when its
+value is given; and, for the env vars in `writable`, `roles/secretmanager.secretVersionAdder`
+for the runtime identity on that one secret (the install route writes the bot token there).
+Nothing else may add versions.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ import hashlib
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.naming import SECRET_KINDS, secret_id
+from infra.naming import SECRET_KINDS
 
 PLACEHOLDER = "unset"
+CLIENT_SECRET = ("slack-client-secret", "SLACK_CLIENT_SECRET")  # (secret id suffix, env var): managed app only
 
 
 def wo_version(value: str) -> int:
@@ -36,33 +43,41 @@ def wo_version(value: str) -> int:
 class BotSecrets(pulumi.ComponentResource):
     def __init__(
         self, name: str, *, project: str, values: dict[str, pulumi.Output | None], accessor: pulumi.Input[str],
-        depends_on: list | None = None, opts: pulumi.ResourceOptions | None = None,
+        writable: tuple[str, ...] = (), depends_on: list | None = None, opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("teambot:infra:BotSecrets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=depends_on or [])
         self.version_names: dict[str, pulumi.Output] = {}  # env var -> projects/P/secrets/S/versions/latest
         self.secret_ids: dict[str, pulumi.Output] = {}
         self.grants = []
-        for kind, (_, env_var) in SECRET_KINDS.items():
-            sid = secret_id(name, kind)
+        self.versions = []
+        kinds = list(SECRET_KINDS.values()) + ([CLIENT_SECRET] if CLIENT_SECRET[1] in values else [])
+        for suffix, env_var in kinds:
+            sid = f"{name}-{suffix}"  # == naming.secret_id(name, kind) for the three fixed ones
             secret = gcp.secretmanager.Secret(
                 sid, project=project, secret_id=sid, replication={"auto": {}},
                 labels={"app": name}, opts=child,
             )
             value = values.get(env_var)
             data = pulumi.Output.secret(value if value is not None else "").apply(lambda v: v or PLACEHOLDER)
-            gcp.secretmanager.SecretVersion(
+            self.versions.append(gcp.secretmanager.SecretVersion(
                 f"{sid}-version", secret=secret.id,
                 secret_data_wo=data,
                 secret_data_wo_version=pulumi.Output.from_input(data).apply(wo_version),
                 deletion_policy="DISABLE",  # a replaced version is disabled, not destroyed: rollback stays possible
                 opts=pulumi.ResourceOptions(parent=self),
-            )
+            ))
             self.grants.append(gcp.secretmanager.SecretIamMember(
                 f"{sid}-accessor", project=project, secret_id=secret.secret_id,
                 role="roles/secretmanager.secretAccessor", member=accessor,
                 opts=pulumi.ResourceOptions(parent=self),
             ))
+            if env_var in writable:
+                self.grants.append(gcp.secretmanager.SecretIamMember(
+                    f"{sid}-version-adder", project=project, secret_id=secret.secret_id,
+                    role="roles/secretmanager.secretVersionAdder", member=accessor,
+                    opts=pulumi.ResourceOptions(parent=self),
+                ))
             self.secret_ids[env_var] = secret.secret_id
             self.version_names[env_var] = pulumi.Output.concat("projects/", project, "/secrets/", secret.secret_id, "/versions/latest")
         self.register_outputs({"secrets": self.secret_ids})

@@ -10,9 +10,13 @@ break "answer once"; `function_runtime_env()` is how the stack configures the fu
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import pulumi
+
+from infra.config_tokens import ConfigTokenError, ConfigTokenStore, default_path
+from infra.slack_app import DEFAULT_API_URL
 
 # Cloud Tasks HTTP targets accept a dispatch deadline of 15 s to 30 min
 # (cloud.google.com/tasks/docs/reference/rest/v2/projects.locations.queues.tasks#Task.FIELDS.dispatch_deadline).
@@ -83,6 +87,9 @@ KEYS: tuple[Key, ...] = (
     Key("queueMaxConcurrentDispatches", int, 50, field="queue_max_concurrent_dispatches"),
     Key("queueMaxAttempts", int, 3, field="queue_max_attempts"),
     Key("sourceRetentionDays", int, 30, field="source_retention_days"),
+    # Slack app management (infra/slack_app.py): read on their own, before any resource, see _config_token
+    Key("slackConfigToken", str, ""),
+    Key("slackConfigRefreshToken", str, ""),
 )
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 
@@ -112,6 +119,12 @@ class StackConfig:
     openai_api_key: pulumi.Output | None = None
     slack_bot_token: pulumi.Output | None = None
     slack_signing_secret: pulumi.Output | None = None
+    # Set: the stack creates and manages the Slack app (infra/slack_app.py). The plain value this
+    # run uses, already renewed through tooling.tokens.rotate if a refresh token is configured;
+    # it is wrapped as a secret wherever it goes. The token file is where renewed pairs live.
+    slack_config_token: str | None = field(default=None, repr=False)
+    slack_config_token_file: str = ""
+    slack_api_url: str = DEFAULT_API_URL  # env SLACK_API_URL, as for `python -m infra.rotate` (tests: a fake)
     # Non-secret bot settings passed to the function as env vars (names in function/teambot/env.py).
     function_env: dict[str, str] = field(default_factory=dict)
 
@@ -172,6 +185,21 @@ def _read(cfg: pulumi.Config, key: Key):
     return None if value in (None, "") else value
 
 
+# Read as plain strings: the program must renew the token before any resource uses it.
+CONFIG_TOKEN_KEYS = ("slackConfigToken", "slackConfigRefreshToken")
+
+
+def _config_token(cfg: pulumi.Config, api_url: str) -> tuple[str | None, str]:
+    token, refresh = (cfg.get(key) or None for key in CONFIG_TOKEN_KEYS)
+    if not token:
+        return None, ""
+    path = default_path(pulumi.get_project(), pulumi.get_stack())
+    try:
+        return ConfigTokenStore(path, api_url=api_url).resolve(token, refresh), str(path)
+    except ConfigTokenError as exc:
+        raise pulumi.RunError(str(exc)) from None  # one clear line, no program traceback
+
+
 def load() -> StackConfig:
     cfg = pulumi.Config()
     gcp = pulumi.Config("gcp")
@@ -180,7 +208,12 @@ def load() -> StackConfig:
     if "region" not in settings and gcp.get("region"):
         settings["region"] = gcp.get("region")
     function_env = {key.env: str(value) for key, value in values.items() if key.env and value is not None}
-    stack = defaults(gcp.require("project"), **settings, function_env=function_env)
+    slack_api_url = os.environ.get("SLACK_API_URL") or DEFAULT_API_URL
+    slack_config_token, slack_config_token_file = _config_token(cfg, slack_api_url)
+    stack = defaults(
+        gcp.require("project"), **settings, function_env=function_env, slack_config_token=slack_config_token,
+        slack_config_token_file=slack_config_token_file, slack_api_url=slack_api_url,
+    )
     problems = check(stack)
     if problems:
         raise ConfigError("Stack config refused:\n  " + "\n  ".join(problems))

@@ -15,14 +15,32 @@ import yaml
 TEMPLATE = Path(__file__).resolve().parents[1] / "slack_manifest.yaml"
 
 
-def render(template: str, *, function_url: str, bot_name: str) -> str:
+OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"  # a route of the function (function/teambot/install.py)
+INSTALL_PATH = "/slack/install"
+
+
+def manifest_dict(template: str, *, function_url: str, bot_name: str, redirect_url: str | None = None) -> dict:
+    """The manifest as a dict (what apps.manifest.create takes). With `redirect_url`, the app's
+    OAuth redirect URL is set too (the stack-managed app installs through the function)."""
     manifest = yaml.safe_load(template)
     manifest["display_information"]["name"] = bot_name
     manifest["features"]["bot_user"]["display_name"] = bot_name
     settings = manifest["settings"]
     settings["event_subscriptions"]["request_url"] = function_url
     settings["interactivity"]["request_url"] = function_url
+    if redirect_url:
+        manifest["oauth_config"]["redirect_urls"] = [redirect_url]
+    return manifest
+
+
+def render(template: str, *, function_url: str, bot_name: str, redirect_url: str | None = None) -> str:
+    manifest = manifest_dict(template, function_url=function_url, bot_name=bot_name, redirect_url=redirect_url)
     return yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
+
+
+def bot_scopes(manifest: dict) -> str:
+    """Comma-separated, as /oauth/v2/authorize takes them (env SLACK_BOT_SCOPES)."""
+    return ",".join(manifest["oauth_config"]["scopes"]["bot"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,14 +17,17 @@ import re
 
 DEFAULT_SA = re.compile(r"(-compute@developer\.gserviceaccount\.com|@appspot\.gserviceaccount\.com)")
 PUBLIC = {"allUsers", "allAuthenticatedUsers"}
-SECRET_ENV = ("OPENAI_API_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+SECRET_ENV = ("OPENAI_API_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_CLIENT_SECRET")
 VERSION_NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/latest$")
 KEY_LIKE = re.compile(r"^(sk-|xox[abpre]-)")
 RUNTIME_ALLOWED = {
     ("gcp:secretmanager/secretIamMember:SecretIamMember", "roles/secretmanager.secretAccessor"),
     ("gcp:cloudtasks/queueIamMember:QueueIamMember", "roles/cloudtasks.enqueuer"),
     ("gcp:serviceaccount/iAMMember:IAMMember", "roles/iam.serviceAccountUser"),
+    # managed Slack app only: the install route writes the bot token (checked below: that secret, once)
+    ("gcp:secretmanager/secretIamMember:SecretIamMember", "roles/secretmanager.secretVersionAdder"),
 }
+VERSION_ADDER = "roles/secretmanager.secretVersionAdder"
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 RUN_INVOKER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 PROJECT_GRANT = "gcp:projects/iAMMember:IAMMember"
@@ -80,6 +83,9 @@ def runtime_least_privilege(graph) -> list[str]:
     for r in _grants(graph):
         if r["props"].get("member") in runtime and (r["type"], r["props"].get("role")) not in RUNTIME_ALLOWED:
             out.append(f"{r['name']}: runtime identity granted {r['props'].get('role')} via {r['type']}")
+    adders = [r for r in _grants(graph) if r["props"].get("member") in runtime and r["props"].get("role") == VERSION_ADDER]
+    if len(adders) > 1 or any(not str(r["props"].get("secretId")).endswith("-slack-bot-token") for r in adders):
+        out.append("runtime identity may add versions to the bot-token secret only")
     return out
 
 

@@ -18,7 +18,9 @@ import sys
 
 from infra.naming import SECRET_KINDS, secret_id
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_NO_ACCESS = 0, 1, 2, 3
+NO_CREDENTIALS = ("no usable Google credentials ({kind}): run `gcloud auth application-default login` "
+                  "(or point GOOGLE_APPLICATION_CREDENTIALS at a service account key file) and try again")
 
 
 def check_openai(value: str) -> str | None:
@@ -93,7 +95,26 @@ def main(argv: list[str] | None = None) -> int:
     if not value:
         print("no value on stdin", file=sys.stderr)
         return EXIT_USAGE
-    return rotate(args.kind, value, project=args.project, prefix=args.prefix)
+    try:
+        return rotate(args.kind, value, project=args.project, prefix=args.prefix)
+    except Exception as exc:  # one clear line for the failures a new user meets, not a traceback
+        problem = access_problem(exc)
+        if problem is None:
+            raise
+        print(problem, file=sys.stderr)
+        return EXIT_NO_ACCESS
+
+
+def access_problem(exc: Exception) -> str | None:
+    from google.api_core.exceptions import GoogleAPICallError
+    from google.auth.exceptions import DefaultCredentialsError, RefreshError, TransportError
+
+    if isinstance(exc, (DefaultCredentialsError, RefreshError, TransportError)):
+        return NO_CREDENTIALS.format(kind=type(exc).__name__)
+    if isinstance(exc, GoogleAPICallError):
+        return (f"Secret Manager refused the call ({exc.code} {type(exc).__name__}): check --project, --prefix and "
+                "that your account may add versions to the secret")
+    return None
 
 
 if __name__ == "__main__":

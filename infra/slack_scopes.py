@@ -24,6 +24,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     # metadata.message:read is only for the message_metadata_* events (metadata_subscriptions),
     # which the bot does not use (docs.slack.dev/reference/scopes/metadata.message.read).
     "conversations.replies": ("channels:history", "groups:history", "im:history", "mpim:history"),
+    # The install route's code exchange authenticates with the client id + secret, not a bot token.
+    "oauth.v2.access": (),
     # Not called yet; listed so that calling them is only a code change (platform notes):
     "assistant.threads.setStatus": ("chat:write",),
     "assistant.threads.setSuggestedPrompts": ("assistant:write",),

@@ -14,6 +14,8 @@ PROJECT = "slack-gpt-bot"
 GCP_PROJECT = "acme-bots"
 
 
+SLACK_APP = {"app_id": "A0MOCK", "client_id": "1111.2222", "client_secret": "mock-client-SECRET",
+             "signing_secret": "mock-signing-SECRET", "oauth_authorize_url": "https://slack.com/oauth/v2/authorize?client_id=1111.2222"}
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker for a secret value in mocks
 
 
@@ -64,6 +66,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["updateTime"] = "2026-11-25T04:00:00Z"
         elif t == "gcp:storage/bucket:Bucket":
             state["name"] = f"{args.name}-bucket"
+        elif t == "pulumi-python:dynamic/teambot:SlackApp":  # what apps.manifest.create returns (infra/slack_app.py)
+            state.update(SLACK_APP)
         self.resources.append(Res(t, args.name, dict(args.inputs), state))
         return f"{args.name}_id", state
 
@@ -85,7 +89,8 @@ def run_stack(config: dict[str, str] | None = None) -> tuple[RecordingMocks, dic
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False, monitor=RecordingMonitor(mocks))
     values = {"gcp:project": GCP_PROJECT, f"{PROJECT}:region": "europe-west1"}
     values.update({(k if ":" in k else f"{PROJECT}:{k}"): v for k, v in (config or {}).items()})
-    secret_keys = [k for k in values if k.split(":")[-1] in ("openaiApiKey", "slackBotToken", "slackSigningSecret")]
+    secret_keys = [k for k in values if k.split(":")[-1] in ("openaiApiKey", "slackBotToken", "slackSigningSecret",
+                                                                       "slackConfigToken", "slackConfigRefreshToken")]
     pulumi.runtime.set_all_config(values, secret_keys)
     outputs: dict = {}
 

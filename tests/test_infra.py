@@ -183,7 +183,7 @@ def test_policy_pack_validators_pass_on_the_stack(stack):
 
 
 def test_every_pulumi_yaml_declaration_matches_the_config_table():
-    from infra.config import KEYS, KEYS_BY_NAME, StackConfig
+    from infra.config import CONFIG_TOKEN_KEYS, KEYS, KEYS_BY_NAME, StackConfig
 
     project = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
     declared = project["config"]
@@ -194,7 +194,8 @@ def test_every_pulumi_yaml_declaration_matches_the_config_table():
         assert spec["type"] == yaml_type[key.kind], name
         assert spec["description"] and "default" in spec, name
         assert key.kind(spec["default"]) == key.default and type(key.default) is key.kind, name
-        assert (key.field is None) != (key.env is None), name  # each value goes exactly one place
+        if name not in CONFIG_TOKEN_KEYS:  # read on their own, before any resource
+            assert (key.field is None) != (key.env is None), name  # each value goes exactly one place
     fields = {f for f in StackConfig.__dataclass_fields__}
     assert {k.field for k in KEYS if k.field} <= fields
     assert project["main"] == "infra/" and project["runtime"]["name"] == "python"
@@ -327,3 +328,115 @@ def test_policy_pack_wants_exactly_one_public_path(stack):
     both = graph + [{"type": policies.DYNAMIC, "name": "x", "deps": [],
                      "props": {"function": "slack-bot", "invokerIamDisabled": True}}]
     assert policies.function_reachable_by_slack(both)
+# -- the stack-managed Slack app (slackConfigToken set) -------------------------------------------
+CONFIG_TOKEN = "xoxe.xoxp-1-CONFIG-TOKEN-SECRET"
+
+
+@pytest.fixture(scope="module")
+def managed(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        home = tmp_path_factory.mktemp("xdg")
+        mp.setenv("XDG_CONFIG_HOME", str(home))  # the config token file (infra/config_tokens.py) goes here
+        mocks, outputs = run_stack({"openaiApiKey": KEYS["openaiApiKey"], "slackConfigToken": CONFIG_TOKEN})
+        yield mocks, outputs, home
+
+
+def test_managed_stack_creates_the_app_with_the_function_urls_and_a_secret_token(managed):
+    mocks, outputs, _ = managed
+    app = mocks.one("dynamic/teambot:SlackApp")
+    assert reveal(app.inputs["config_token"]) == CONFIG_TOKEN and app.inputs["api_url"] == "https://slack.com/api/"
+    manifest = app.inputs["manifest"]
+    assert manifest["oauth_config"]["redirect_urls"] == [FUNCTION_URL + "/slack/oauth_redirect"]
+    assert manifest["settings"]["event_subscriptions"]["request_url"] == FUNCTION_URL
+    full = mocks.one("dynamic/teambot:SlackAppManifest")  # step 4: the full manifest, after the function
+    assert full.inputs["app_id"] == "A0MOCK" and full.inputs["manifest"] == manifest
+    assert reveal(full.inputs["config_token"]) == CONFIG_TOKEN
+    assert outputs["install_url"] == FUNCTION_URL + "/slack/install"
+    assert yaml.safe_load(outputs["slack_manifest"]) == manifest
+    assert policies.check_all(policies.as_graph(mocks.resources)) == []
+
+
+def test_managed_stack_writes_the_apps_secrets_as_versions_and_never_into_the_function(managed):
+    from tests.pulumi_stack import SLACK_APP
+
+    mocks, _, _ = managed
+    versions = {v.name: reveal(v.inputs["secretDataWo"]) for v in mocks.of_type("SecretVersion")}
+    assert versions["slack-bot-slack-signing-secret-version"] == SLACK_APP["signing_secret"]
+    assert versions["slack-bot-slack-client-secret-version"] == SLACK_APP["client_secret"]
+    assert versions["slack-bot-slack-bot-token-version"] == "unset"  # until /slack/oauth_redirect writes one
+    env = mocks.one("cloudfunctionsv2/function:Function").inputs["serviceConfig"]["environmentVariables"]
+    assert env["SLACK_CLIENT_ID"] == SLACK_APP["client_id"]
+    assert env["SLACK_CLIENT_SECRET"] == f"projects/{GCP_PROJECT}/secrets/slack-bot-slack-client-secret/versions/latest"
+    assert env["SLACK_BOT_SCOPES"].split(",") == yaml.safe_load(TEMPLATE.read_text())["oauth_config"]["scopes"]["bot"]
+    dumped = json.dumps([r.inputs for r in mocks.resources if "SecretVersion" not in r.type and "SlackApp" not in r.type],
+                        default=str)
+    for secret in (SLACK_APP["client_secret"], SLACK_APP["signing_secret"], CONFIG_TOKEN):
+        assert secret not in dumped
+
+
+def test_managed_stack_adds_exactly_one_version_adder_grant_on_the_bot_token_secret(managed):
+    mocks, _, _ = managed
+    adders = [r for r in grants(mocks) if r.inputs["role"] == "roles/secretmanager.secretVersionAdder"]
+    assert len(adders) == 1
+    assert adders[0].inputs["secretId"] == "slack-bot-slack-bot-token" and adders[0].inputs["member"] == RUNTIME
+    accessed = sorted(r.inputs["secretId"] for r in mocks.of_type("SecretIamMember")
+                      if r.inputs["role"] == "roles/secretmanager.secretAccessor")
+    assert accessed == ["slack-bot-openai-api-key", "slack-bot-slack-bot-token", "slack-bot-slack-client-secret",
+                        "slack-bot-slack-signing-secret"]
+
+
+def test_managed_stack_records_the_config_token_in_a_0600_file(managed):
+    _, _, home = managed
+    files = list((home / "slack-gpt-bot").iterdir())
+    assert [f.name for f in files] == ["slack-gpt-bot.test.slack-config-token.json"]
+    assert files[0].stat().st_mode & 0o777 == 0o600
+
+
+def test_manual_path_stack_has_no_app_no_client_secret_no_extra_grant(stack):
+    mocks, outputs = stack
+    assert not [r for r in mocks.resources if "dynamic" in r.type]
+    assert not [r for r in mocks.of_type("Secret") if "client" in r.name]
+    assert not [r for r in grants(mocks) if r.inputs["role"] == "roles/secretmanager.secretVersionAdder"]
+    env = mocks.one("cloudfunctionsv2/function:Function").inputs["serviceConfig"]["environmentVariables"]
+    assert not {"SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_BOT_SCOPES"} & set(env)
+    assert "install_url" not in outputs
+    assert "redirect_urls" not in yaml.safe_load(outputs["slack_manifest"])["oauth_config"]
+
+
+def test_a_second_version_adder_or_one_elsewhere_breaks_the_policy():
+    fn = {"type": policies.FUNCTION, "name": "f", "props": {"serviceConfig": {"serviceAccountEmail": "run@x"}}}
+
+    def adder(secret):
+        return {"type": "gcp:secretmanager/secretIamMember:SecretIamMember", "name": secret,
+                "props": {"member": "serviceAccount:run@x", "role": "roles/secretmanager.secretVersionAdder", "secretId": secret}}
+
+    assert policies.runtime_least_privilege([fn, adder("b-slack-bot-token")]) == []
+    assert policies.runtime_least_privilege([fn, adder("b-openai-api-key")])
+    assert policies.runtime_least_privilege([fn, adder("b-slack-bot-token"), adder("c-slack-bot-token")])
+
+
+def test_with_a_refresh_token_the_program_renews_first_and_the_app_gets_the_new_token(slack, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setenv("SLACK_API_URL", slack.url + "/api/")
+    token, refresh = slack.issue_config_tokens()
+    mocks, _ = run_stack({"slackConfigToken": token, "slackConfigRefreshToken": refresh})
+    saved = json.loads((tmp_path / "slack-gpt-bot" / "slack-gpt-bot.test.slack-config-token.json").read_text())
+    for res in (mocks.one("dynamic/teambot:SlackApp"), mocks.one("dynamic/teambot:SlackAppManifest")):
+        assert reveal(res.inputs["config_token"]) == saved["token"] != token
+        assert res.inputs["api_url"] == slack.url + "/api/" and res.inputs["token_file"].endswith(".json")
+    assert slack.count("tooling.tokens.rotate") == 1 and saved["refresh_token"] != refresh
+
+
+def test_a_spent_refresh_token_stops_the_program_with_one_clear_message(slack, tmp_path, monkeypatch):
+    import pulumi
+
+    monkeypatch.setenv("SLACK_API_URL", slack.url + "/api/")
+    token, refresh = slack.issue_config_tokens()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "first"))
+    run_stack({"slackConfigToken": token, "slackConfigRefreshToken": refresh})
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "elsewhere"))  # the renewed pair is not on this machine
+    with pytest.raises(pulumi.RunError) as raised:
+        run_stack({"slackConfigToken": token, "slackConfigRefreshToken": refresh})
+    message = str(raised.value)
+    assert "invalid_refresh_token" in message and "https://api.slack.com/apps" in message
+    assert token not in message and refresh not in message

@@ -63,3 +63,13 @@ def test_signing_secret_is_added_without_a_check_and_old_versions_stay(sm, slack
 def test_empty_stdin_is_refused(sm, slack, model):
     assert rotate("openai", "", sm, slack, model).returncode == 2
     assert states(sm, "slack-bot-openai-api-key") == ["ENABLED"]
+
+
+def test_without_google_credentials_one_clear_line_and_no_traceback(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "missing.json")}
+    result = subprocess.run([sys.executable, "-m", "infra.rotate", "openai", "--project", "p"], input="sk-new",
+                            text=True, capture_output=True, cwd=REPO, env=env, timeout=60)
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "gcloud auth application-default login" in lines[0] and "sk-new" not in result.stdout + result.stderr

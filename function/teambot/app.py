@@ -16,6 +16,7 @@ from .env import Settings
 from .errors import BadRequest, BotError
 from .handoff import TASK_ROUTE, CloudTasksHandoff, InProcessHandoff
 from .ingress import Ingress, read_body
+from .install import INSTALL_ROUTE, REDIRECT_ROUTE, InstallRoutes
 from .jobs import Job
 from .registry import load_handlers
 from .secret_store import SecretStore
@@ -60,6 +61,7 @@ class App:
         self.task_auth = TaskAuthenticator(
             audience=settings.function_url, invoker_email=settings.tasks_invoker_sa, certs_url=settings.oidc_certs_url
         )
+        self.install = InstallRoutes(settings, self.secrets)
         self._worker = None
         self._worker_lock = threading.Lock()
         self._warm = False
@@ -119,6 +121,8 @@ ROUTES = {
     "/": App._slack,
     "/slack/events": App._slack,
     TASK_ROUTE: App._task,
+    INSTALL_ROUTE: lambda app, request: app.install.handle(request),
+    REDIRECT_ROUTE: lambda app, request: app.install.handle(request),
 }
 
 _app: App | None = None

@@ -22,6 +22,9 @@ DEFAULT_SYSTEM_PROMPT = (
 SECRET_VARS = ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "OPENAI_API_KEY")
 # Cloud Tasks' own default; the stack sets it from config, above the function timeout.
 DEFAULT_TASKS_DISPATCH_DEADLINE_S = 600
+# Only when the stack manages the Slack app (one-click install, function/teambot/install.py).
+OPTIONAL_SECRET_VARS = ("SLACK_CLIENT_SECRET",)
+DEFAULT_SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 
 
 def _ids(raw: str) -> frozenset[str]:
@@ -65,6 +68,9 @@ class Settings:
     worker_threads: int = 64
     secret_refs: dict[str, str] = field(default_factory=dict)
     service_name: str | None = None  # K_SERVICE, set by Cloud Run: the function's name
+    slack_client_id: str | None = None
+    slack_bot_scopes: str = ""
+    slack_authorize_url: str = DEFAULT_SLACK_AUTHORIZE_URL
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -93,6 +99,10 @@ class Settings:
             update_interval_s=float(get("SLACK_UPDATE_INTERVAL_SECONDS") or 1.0),
             slack_timeout_s=float(get("SLACK_TIMEOUT_SECONDS") or 10),
             worker_threads=int(get("WORKER_THREADS") or 64),
-            secret_refs={name: get(name, "") for name in SECRET_VARS},
+            secret_refs={name: get(name, "") for name in SECRET_VARS}
+            | {name: get(name) for name in OPTIONAL_SECRET_VARS if get(name)},
             service_name=get("K_SERVICE") or None,
+            slack_client_id=get("SLACK_CLIENT_ID") or None,
+            slack_bot_scopes=get("SLACK_BOT_SCOPES") or "",
+            slack_authorize_url=get("SLACK_AUTHORIZE_URL") or DEFAULT_SLACK_AUTHORIZE_URL,
         )

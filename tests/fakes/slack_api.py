@@ -10,11 +10,12 @@ import time
 from urllib.parse import parse_qs
 
 from .server import LoopbackServer
+from .slack_apps_api import SlackAppsApi
 
 MARKDOWN_LIMIT = 12_000
 
 
-class FakeSlack(LoopbackServer):
+class FakeSlack(SlackAppsApi, LoopbackServer):
     def __init__(self, *, token="xoxb-test", bot_user_id="UBOT", bot_id="BBOT", team="T1"):
         self.valid_tokens = {token}
         self.bot_user_id, self.bot_id, self.team = bot_user_id, bot_id, team
@@ -90,7 +91,9 @@ class FakeSlack(LoopbackServer):
         if self.rng.random() < self.rate_limit.get(method, 0.0):
             record["status"] = 429
             return req.send_json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
-        if token not in self.valid_tokens:
+        if method in self.OWN_AUTH:  # config-token and OAuth methods check their own credentials (slack_apps_api.py)
+            params["_authorization"] = req.headers.get("Authorization") or ""
+        elif token not in self.valid_tokens:
             return req.send_json(200, {"ok": False, "error": "invalid_auth"})
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
