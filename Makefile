@@ -1,5 +1,6 @@
 # The commands a newcomer needs. Python 3.12 (what CI runs; the function runtime is python312).
-PY ?= python3
+# Python 3.12 found the way CI finds it (python3.12, else pyenv's 3.12), else python3.
+PY ?= $(shell bash .ci/run --which-python 2>/dev/null || echo python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
