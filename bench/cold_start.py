@@ -3,6 +3,7 @@ hello (process start -> first request answered), alternating, median of several.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -34,8 +35,9 @@ def _cli(target: str, source: str, port: int) -> list[str]:
 
 def run(k: int = 7) -> dict:
     """Three series, alternating: the bot with literal secrets (the local run), the bot reading its
-    three secrets from Secret Manager (the real client, REST, a loopback fake: the deployed
-    shape minus network latency), and the bare hello reference."""
+    three secrets from Secret Manager (the function's REST reader through google-auth, against a
+    loopback fake: the deployed shape minus network latency and the metadata server's token), and
+    the bare hello reference."""
     fakes = Fakes()
     sm = FakeSecretManager().start()
     refs = {}
@@ -60,5 +62,9 @@ def run(k: int = 7) -> dict:
     return {**{key: statistics.median(values) for key, values in series.items()}, "all": series}
 
 
-if __name__ == "__main__":
-    print(run(3))
+if __name__ == "__main__":  # python -m bench.cold_start [k]   (run_all uses k=7)
+    result = run(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    print(json.dumps(result, indent=1))
+    ref = result["ref_s"]
+    print(f"literal {result['bot_s']:.3f} s ({result['bot_s'] / ref:.2f}x), "
+          f"Secret Manager {result['bot_sm_s']:.3f} s ({result['bot_sm_s'] / ref:.2f}x), bare {ref:.3f} s")

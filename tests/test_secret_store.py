@@ -7,8 +7,10 @@ import time
 import pytest
 
 from teambot.errors import SecretUnavailable
+from teambot.gcp_token import MetadataServerToken, NoToken
 from teambot.secret_rest import SecretManagerRest, SecretReadError
 from teambot.secret_store import FAILURE_BACKOFF_S, SecretStore
+from tests.fakes.metadata_server import FakeMetadataServer
 from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import wait_for
 
@@ -146,7 +148,7 @@ def test_a_hung_secret_manager_fails_within_the_timeout():
     try:
         sm.set("s", "value")
         sm.delay_s = 3.0
-        reader = SecretManagerRest(sm.url, timeout_s=0.3)
+        reader = SecretManagerRest(sm.url, NoToken(), timeout_s=0.3)
         started = time.monotonic()
         with pytest.raises(SecretReadError) as info:
             reader.access(sm.ref("s"))
@@ -157,7 +159,31 @@ def test_a_hung_secret_manager_fails_within_the_timeout():
 
 
 def test_an_unreachable_endpoint_is_a_transport_failure():
-    reader = SecretManagerRest("http://127.0.0.1:9", timeout_s=1.0)  # discard port: nothing listens
+    reader = SecretManagerRest("http://127.0.0.1:9", NoToken(), timeout_s=1.0)  # discard port: nothing listens
     with pytest.raises(SecretReadError) as info:
         reader.access("projects/p/secrets/s/versions/latest")
-    assert info.value.status is None and info.value.kind == "ConnectionError"
+    assert info.value.status is None and info.value.kind == "ConnectionRefusedError"
+
+
+def test_on_cloud_run_reads_carry_the_metadata_servers_token_and_a_401_fetches_a_new_one(sm):
+    metadata = FakeMetadataServer().start()
+    try:
+        sm.valid_tokens = {"ya29.fake-1"}
+        clock = Clock()
+        refs = {name: sm.ref(name.lower()) for name in NAMES}
+        store = SecretStore(refs, endpoint=sm.url, clock=clock,
+                            token=MetadataServerToken(metadata.host, timeout_s=2.5, clock=clock))
+        assert store.load_all() == {}
+        assert metadata.token_requests == 1 and [reads(sm, name) for name in NAMES] == [1, 1, 1]
+        sm.valid_tokens = {"ya29.fake-2"}  # the token was revoked before its expiry
+        sm.set("slack_bot_token", "slack_bot_token-v2")
+        assert store.refresh("SLACK_BOT_TOKEN") is True
+        assert metadata.token_requests == 2 and store.get("SLACK_BOT_TOKEN") == "slack_bot_token-v2"
+        metadata.down = True  # no token at all: a clear cause, the cached values still serve
+        sm.valid_tokens = {"ya29.fake-3"}
+        with pytest.raises(SecretUnavailable) as info:
+            store.refresh("SLACK_BOT_TOKEN")
+        assert info.value.cause == "metadata server: HTTP 503"
+        assert store.get("OPENAI_API_KEY") == "openai_api_key-v1"
+    finally:
+        metadata.stop()

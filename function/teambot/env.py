@@ -90,3 +90,13 @@ class Settings:
             worker_threads=int(get("WORKER_THREADS") or 64),
             secret_refs={name: get(name, "") for name in SECRET_VARS},
         )
+
+
+def metadata_server_host(environ: dict[str, str] | None = None) -> str | None:
+    """On Cloud Run (it sets K_SERVICE), the metadata server that hands out the runtime service
+    account's token: GCE_METADATA_HOST (google-auth's own override; tests point it at a fake) or
+    metadata.google.internal. None elsewhere: google-auth's Application Default Credentials."""
+    env = os.environ if environ is None else environ
+    if not env.get("K_SERVICE"):
+        return None
+    return env.get("GCE_METADATA_HOST") or "metadata.google.internal"

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import logs
 from .errors import SecretUnavailable
+from .gcp_token import token_source
 from .secret_rest import SecretManagerRest, SecretReadError
 
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/[^/]+$")
@@ -53,7 +54,10 @@ class SecretStore:
         ttl_s: float = 600.0,
         endpoint: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        token=None,
     ):
+        """`token`: where the Google access token comes from (gcp_token.py); chosen from the
+        environment when not given."""
         self._refs = dict(refs)
         self._ttl_s = ttl_s
         self._endpoint = endpoint
@@ -64,7 +68,8 @@ class SecretStore:
         self._last_forced: dict[str, float] = {}
         self._failed: dict[str, tuple[float, SecretUnavailable]] = {}
         self._background: set[str] = set()
-        self._reader = SecretManagerRest(endpoint, timeout_s=READ_TIMEOUT_S)
+        token = token or token_source(endpoint, timeout_s=READ_TIMEOUT_S)
+        self._reader = SecretManagerRest(endpoint, token, timeout_s=READ_TIMEOUT_S)
 
     # -- reading -------------------------------------------------------------------------
     def is_managed(self, name: str) -> bool:

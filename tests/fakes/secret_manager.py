@@ -32,6 +32,7 @@ class FakeSecretManager(LoopbackServer):
         self.denied: set[str] = set()  # secrets the caller may not read
         self.down = False  # answer 503 to everything
         self.delay_s = 0.0  # a slow Secret Manager: each answer waits this long (bounded below)
+        self.valid_tokens: set[str] | None = None  # when set, only `Authorization: Bearer <one of them>`
         self.access_count: dict[str, int] = {}
         self.lock = threading.Lock()
 
@@ -53,7 +54,10 @@ class FakeSecretManager(LoopbackServer):
         path = req.path.split("?")[0]
         if self.delay_s:
             time.sleep(min(self.delay_s, 30.0))
-        status, payload = self._route(verb, path, req.body() if verb == "POST" else b"")
+        if self.valid_tokens is not None and req.headers.get("Authorization", "").removeprefix("Bearer ") not in self.valid_tokens:
+            status, payload = _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        else:
+            status, payload = self._route(verb, path, req.body() if verb == "POST" else b"")
         req.send_json(status, payload)
 
     def _route(self, verb, path, body):
