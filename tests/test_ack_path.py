@@ -1,5 +1,6 @@
-"""The ack path stays light: no openai, no worker, no slack_sdk, and no Secret Manager client
-library (google.api_core, proto, grpc) even when the three secrets come from Secret Manager.
+"""The ack path stays light: no openai, no worker, no slack_sdk, no Secret Manager client library
+(google.api_core, proto, grpc) and no requests/google-auth transport, even in the deployed shape:
+Cloud Tasks hand-off, the three secrets from Secret Manager, the token from the metadata server.
 Runs in a fresh interpreter so nothing else in the test session has imported them first."""
 
 import json
@@ -15,10 +16,11 @@ import json, sys, os
 sys.path[:0] = [os.getcwd()]
 from tests.fakes.cloud_tasks import FakeCloudTasks
 from tests.fakes.google_oidc import FakeGoogleOIDC
+from tests.fakes.metadata_server import FakeMetadataServer
 from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import dm, sign, SIGNING_SECRET
 HEAVY = ("openai", "teambot.worker", "teambot.answer", "slack_sdk", "google.cloud.secretmanager_v1",
-         "google.api_core", "proto", "grpc")
+         "google.api_core", "proto", "grpc", "requests", "google.auth.transport.requests")
 assert not [m for m in HEAVY if m in sys.modules]  # the fakes themselves load none of them
 tasks = FakeCloudTasks(FakeGoogleOIDC())
 tasks.dispatch = False
@@ -31,6 +33,9 @@ os.environ.update({
 sm = None
 if sys.argv[1] == "managed":
     sm = FakeSecretManager().start()
+    metadata = FakeMetadataServer().start()
+    sm.valid_tokens = {"ya29.fake-1"}  # Cloud Run: reads carry the metadata server's token
+    os.environ.update({"K_SERVICE": "slack-bot", "GCE_METADATA_HOST": metadata.host})
     for name, value in values.items():
         sm.set(name.lower(), value)
         os.environ[name] = sm.ref(name.lower())

@@ -25,6 +25,7 @@ from collections.abc import Callable
 DEFAULT_METADATA_HOST = "metadata.google.internal"
 TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
 REFRESH_MARGIN_S = 225.0
+METADATA_TIMEOUT_S = 2.0  # a local server that answers in milliseconds; the ack has 3 s in all
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
@@ -91,8 +92,7 @@ class MetadataServerToken:
 class GoogleAuthToken:
     """Application Default Credentials through google-auth (off Cloud Run; heavier to import)."""
 
-    def __init__(self, *, timeout_s: float):
-        self._timeout_s = timeout_s
+    def __init__(self):
         self._lock = threading.Lock()
         self._credentials = None
         self._request = None
@@ -118,14 +118,21 @@ class GoogleAuthToken:
                 self._credentials.token = None  # `valid` is False until the next refresh
 
 
-def token_source(endpoint: str | None, *, timeout_s: float):
-    """The metadata server on Cloud Run; none for an emulator on loopback (`http://`, tests and
-    local runs, as the Cloud Tasks hand-off decides); google-auth anywhere else."""
+_shared: dict[str, MetadataServerToken] = {}
+_shared_lock = threading.Lock()
+
+
+def token_source(endpoint: str | None):
+    """The metadata server on Cloud Run (one token per instance, shared by every API); none for an
+    emulator on loopback (`http://`: tests and local runs); google-auth anywhere else."""
     from .env import metadata_server_host
 
     host = metadata_server_host()
     if host:
-        return MetadataServerToken(host, timeout_s=timeout_s)
+        with _shared_lock:
+            if host not in _shared:
+                _shared[host] = MetadataServerToken(host, timeout_s=METADATA_TIMEOUT_S)
+            return _shared[host]
     if endpoint and endpoint.startswith("http://"):
         return NoToken()
-    return GoogleAuthToken(timeout_s=timeout_s)
+    return GoogleAuthToken()

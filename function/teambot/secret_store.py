@@ -68,7 +68,7 @@ class SecretStore:
         self._last_forced: dict[str, float] = {}
         self._failed: dict[str, tuple[float, SecretUnavailable]] = {}
         self._background: set[str] = set()
-        token = token or token_source(endpoint, timeout_s=READ_TIMEOUT_S)
+        token = token or token_source(endpoint)
         self._reader = SecretManagerRest(endpoint, token, timeout_s=READ_TIMEOUT_S)
 
     # -- reading -------------------------------------------------------------------------
