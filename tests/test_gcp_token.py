@@ -8,8 +8,10 @@ import threading
 
 import pytest
 
-from teambot.gcp_token import REFRESH_MARGIN_S, MetadataServerToken, TokenUnavailable
+from teambot.gcp_token import REFRESH_MARGIN_S, GoogleAuthToken, MetadataServerToken, TokenUnavailable
+from teambot.secret_rest import SecretManagerRest
 from tests.fakes.metadata_server import FakeMetadataServer
+from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import REPO
 
 
@@ -93,3 +95,33 @@ def test_reads_what_google_auths_compute_engine_credentials_read():
     assert report["library"]["path"] == report["ours"]["path"] == "/computeMetadata/v1/instance/service-accounts/default/token"
     assert (report["library"]["token"], report["ours"]["token"]) == ("ya29.fake-1", "ya29.fake-2")
     assert report["flavors"] == ["Google"]
+
+
+def test_off_cloud_run_application_default_credentials_through_google_auth(metadata, tmp_path, monkeypatch):
+    """Off Cloud Run, google-auth's Application Default Credentials: here a service account key
+    file whose token endpoint is the fake; the quota project header rides along (credentials.apply)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    adc = tmp_path / "key.json"
+    adc.write_text(json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "k1", "private_key": pem,
+                               "client_email": "dev@p.iam.gserviceaccount.com", "client_id": "1",
+                               "token_uri": metadata.url + "/token"}))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
+    monkeypatch.setenv("GOOGLE_CLOUD_QUOTA_PROJECT", "qp")  # google-auth's own variable
+    sm = FakeSecretManager().start()
+    try:
+        sm.set("s", "value")
+        sm.valid_tokens = {"ya29.fake-1"}
+        token = GoogleAuthToken()
+        assert {k.lower(): v for k, v in token.headers().items()} == {
+            "authorization": "Bearer ya29.fake-1", "x-goog-user-project": "qp"}
+        reader = SecretManagerRest(sm.url, token, timeout_s=2.5)
+        assert reader.access(sm.ref("s")) == "value"
+        sm.valid_tokens = {"ya29.fake-2"}  # revoked: a 401 refreshes once and retries
+        assert reader.access(sm.ref("s")) == "value" and metadata.issued == ["ya29.fake-1", "ya29.fake-2"]
+    finally:
+        sm.stop()

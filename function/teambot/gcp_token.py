@@ -110,7 +110,9 @@ class GoogleAuthToken:
                     self._credentials.refresh(self._request)
             except Exception as exc:  # DefaultCredentialsError, RefreshError, TransportError
                 raise TokenUnavailable(type(exc).__name__) from None
-            return {"Authorization": f"Bearer {self._credentials.token}"}
+            headers: dict[str, str] = {}
+            self._credentials.apply(headers)  # the token, and x-goog-user-project for user credentials
+            return headers
 
     def invalidate(self) -> None:
         with self._lock:
