@@ -9,7 +9,10 @@ Values live in memory only. Rotation without a restart works three ways:
   * a failed read is remembered for a few seconds so a missing secret under load does not
     become a flood of Secret Manager calls.
 Every read, cold start and rotation alike, is one REST call (secret_rest.py): the cold start is
-what Slack waits on, and one reader means one timeout and one error classification.
+what Slack waits on, and one reader means one timeout and one error classification. The official
+client is not used even for the background re-read: importing it (google.api_core, grpc; ~125 ms
+of CPU under the GIL) in a serving instance would stall the acks beside it. It stays in
+infra/rotate.py, which writes versions.
 """
 
 from __future__ import annotations
