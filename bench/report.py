@@ -22,9 +22,13 @@ def table(r: dict) -> list[list[str]]:
     cr = c["bot_s"] / c["ref_s"]
     rows.append(["cold start: process start -> first signed event acked (median), literal secrets", f"{c['bot_s']:.2f} s",
                  f"bare hello {c['ref_s']:.2f} s (ratio {cr:.2f}x)", "<= 0.6 s and <= 1.6x", _ok(c["bot_s"] <= 0.6 and cr <= 1.6)])
-    sr = c["bot_sm_s"] / c["ref_s"]
-    rows.append(["cold start, the three secrets from Secret Manager (real client, REST, loopback fake)", f"{c['bot_sm_s']:.2f} s (+{(c['bot_sm_s'] - c['bot_s']) * 1000:.0f} ms over literals)",
-                 f"bare hello {c['ref_s']:.2f} s (ratio {sr:.2f}x)", "<= 0.6 s and <= 1.6x", _ok(c["bot_sm_s"] <= 0.6 and sr <= 1.6)])
+    for key, label in (("bot_sm_s", "the three secrets from Secret Manager (REST, metadata-server token, loopback fakes)"),
+                       ("bot_sm_tasks_s", "deployed shape: Secret Manager + Cloud Tasks hand-off (loopback fakes)")):
+        if key not in c:
+            continue
+        sr = c[key] / c["ref_s"]
+        rows.append([f"cold start, {label}", f"{c[key]:.2f} s (+{(c[key] - c['bot_s']) * 1000:.0f} ms over literals)",
+                     f"bare hello {c['ref_s']:.2f} s (ratio {sr:.2f}x)", "<= 0.6 s and <= 1.3x", _ok(c[key] <= 0.6 and sr <= 1.3)])
     for mode, f in r["first_visible"].items():
         rows.append([f"first model token -> first visible text, {mode}", f"p50 {f['lag_ms']['p50']:.1f} ms, max {f['lag_ms']['max']:.1f} ms",
                      f"fake Slack round trip {f['fake_round_trip_ms']:.1f} ms", "<= 150 ms", _ok(f["lag_ms"]["max"] <= 150)])
@@ -102,11 +106,11 @@ def write_markdown(r: dict, rows: list[list[str]], path: Path) -> None:
         "  The Cloud Tasks row enqueues to a loopback fake of the Tasks REST API (the real API adds a",
         "  network round trip inside Google's network, not measured here).",
         "- Cold start on this machine excludes what Cloud Run adds (container start, network round",
-        "  trips). With Secret Manager, most of the extra is importing google-cloud-secret-manager",
-        "  (google.api_core, proto, grpc): about 220 ms on Python 3.12 (the deployed runtime), about",
-        "  380 ms on this machine's 3.11, where google.api_core also scans every installed package at",
-        "  import to warn about 3.11's end of life. The official client is kept on purpose (README,",
-        "  'Known limits'); `minInstances: 1` removes cold starts where that matters.",
+        "  trips, TLS). Before the first ack the function reads its secrets and enqueues through the",
+        "  REST APIs on http.client, with the token from the metadata server (function/teambot/",
+        "  gcp_token.py, google_rest.py): importing google-cloud-secret-manager cost ~125 ms there and",
+        "  google-auth's requests transport ~65 ms (Python 3.12). Breakdown: `python -X importtime`;",
+        "  only this series: `python -m bench.cold_start 7`.",
         "- Slack calls per answer exclude `auth.test`, made once per process.",
     ]
     path.write_text("\n".join(lines) + "\n")

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from tests.fakes.metadata_server import FakeMetadataServer
 from tests.fakes.openai_api import Plan
 from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import SIGNING_SECRET, dm, wait_for
@@ -45,6 +46,20 @@ def test_cold_start_resolves_all_three_from_secret_manager(start_sm_bot, sm, sla
     assert msgs[0]["text"] == model.default_plan.text
     for sid in IDS.values():
         assert sm.access_count[sm.name(sid)] == 1
+
+
+def test_on_cloud_run_the_reads_carry_the_metadata_servers_token(start_sm_bot, sm, slack, model):
+    metadata = FakeMetadataServer().start()
+    try:
+        sm.valid_tokens = {"ya29.fake-1"}  # anything else is a 401 UNAUTHENTICATED
+        bot = start_sm_bot(K_SERVICE="slack-bot", GCE_METADATA_HOST=metadata.host)
+        msgs = answer_once(bot, slack)
+        assert msgs[0]["text"] == model.default_plan.text
+        assert metadata.token_requests == 1  # one token for the three concurrent reads
+        assert all(sm.access_count[sm.name(sid)] == 1 for sid in IDS.values())
+        assert "ya29.fake" not in bot.logs()
+    finally:
+        metadata.stop()
 
 
 def test_openai_key_rotation_retries_once_with_the_new_key(start_sm_bot, sm, slack, model):

@@ -1,12 +1,12 @@
 """Pure pieces, tested directly: signature verification with a controlled clock, payload parsing,
-thread context, splitting, dedup, and the secret store's rotation rules."""
+thread context, splitting, dedup. (The secret store's rotation rules: tests/test_secret_store.py.)"""
 
 import json
 
 import pytest
 
 from teambot.dedup import RecentKeys
-from teambot.errors import BadRequest, SecretUnavailable, Unauthorized
+from teambot.errors import BadRequest, Unauthorized
 from teambot.formatting import split_message, strip_mention
 from teambot.jobs import Job
 from teambot.registry import load_handlers
@@ -143,61 +143,3 @@ def test_split_message_keeps_everything_and_respects_the_limit():
 def test_strip_mention_variants():
     assert strip_mention("<@UBOT> hi <@UBOT|bot> there", "UBOT") == "hi  there"
     assert strip_mention("<@U2> hi", "UBOT") == "<@U2> hi"
-
-
-class FakeSecretClient:
-    def __init__(self, values):
-        self.values, self.reads = values, 0
-
-    def access_secret_version(self, name, retry=None, timeout=None):
-        self.reads += 1
-        value = self.values[name]
-        if isinstance(value, Exception):
-            raise value
-
-        class Payload:
-            data = value.encode()
-
-        class Response:
-            payload = Payload()
-
-        return Response()
-
-
-REF = "projects/p/secrets/s/versions/latest"
-
-
-def store_with(client, clock):
-    store = SecretStore({"SLACK_SIGNING_SECRET": REF, "LITERAL": "abc"}, ttl_s=600, clock=clock)
-    store._client = client
-    return store
-
-
-def test_secret_store_refresh_rate_limit_and_literals():
-    now = [0.0]
-    client = FakeSecretClient({REF: "v1"})
-    store = store_with(client, lambda: now[0])
-    assert store.get("SLACK_SIGNING_SECRET") == "v1" and store.get("LITERAL") == "abc"
-    client.values[REF] = "v2"
-    assert store.refresh("SLACK_SIGNING_SECRET", min_interval_s=60) is True
-    for _ in range(50):
-        assert store.refresh("SLACK_SIGNING_SECRET", min_interval_s=60) is False
-    assert client.reads == 2
-    now[0] = 61
-    client.values[REF] = "v3"
-    assert store.refresh("SLACK_SIGNING_SECRET", min_interval_s=60) is True
-    assert store.refresh("LITERAL") is False
-
-
-def test_secret_store_failures_are_remembered_briefly():
-    now = [0.0]
-    error = type("Forbidden", (Exception,), {"code": 403})("denied")
-    client = FakeSecretClient({REF: error})
-    store = store_with(client, lambda: now[0])
-    for _ in range(20):
-        with pytest.raises(SecretUnavailable) as info:
-            store.get("SLACK_SIGNING_SECRET")
-    assert "secretAccessor" in info.value.cause and client.reads == 1
-    now[0] = 11
-    client.values[REF] = "ok"
-    assert store.get("SLACK_SIGNING_SECRET") == "ok"

@@ -106,3 +106,13 @@ class Settings:
             slack_bot_scopes=get("SLACK_BOT_SCOPES") or "",
             slack_authorize_url=get("SLACK_AUTHORIZE_URL") or DEFAULT_SLACK_AUTHORIZE_URL,
         )
+
+
+def metadata_server_host(environ: dict[str, str] | None = None) -> str | None:
+    """On Cloud Run (it sets K_SERVICE), the metadata server that hands out the runtime service
+    account's token: GCE_METADATA_HOST (google-auth's own override; tests point it at a fake) or
+    metadata.google.internal. None elsewhere: google-auth's Application Default Credentials."""
+    env = os.environ if environ is None else environ
+    if not env.get("K_SERVICE"):
+        return None
+    return env.get("GCE_METADATA_HOST") or "metadata.google.internal"

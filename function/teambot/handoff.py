@@ -4,8 +4,8 @@ Two implementations of one interface, `enqueue(job) -> bool` (False = duplicate,
   * CloudTasksHandoff (TASKS_QUEUE set): an HTTP task to POST {FUNCTION_URL}/tasks/answer with an
     OIDC token for TASKS_INVOKER_SA. The task name is a hash of the dedup key, so Cloud Tasks
     itself refuses a duplicate (409 ALREADY_EXISTS) across instances. It speaks the Cloud Tasks
-    REST API through google-auth's AuthorizedSession: the grpc Tasks client would add ~1 s of
-    imports to a cold start that Slack is waiting on.
+    REST API (google_rest.py, token from gcp_token.py): the grpc Tasks client would add ~1 s of
+    imports, and google-auth's requests transport ~65 ms, to a cold start that Slack is waiting on.
   * InProcessHandoff (local runs, tests): a worker thread, started once the response is sent.
 """
 
@@ -21,10 +21,11 @@ from . import logs
 from .dedup import RecentKeys
 from .env import DEFAULT_TASKS_DISPATCH_DEADLINE_S
 from .errors import HandoffFailed
+from .gcp_token import token_source
+from .google_rest import CallFailed, GoogleRest
 from .jobs import Job
 
 TASK_ROUTE = "/tasks/answer"
-CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
 class Handoff(Protocol):
@@ -76,24 +77,16 @@ class CloudTasksHandoff:
         self._endpoint = endpoint
         self._timeout_s = timeout_s
         self._seen = RecentKeys()
-        self._session = None
+        # Built on first use: the token source (and google-auth, off Cloud Run) loads only then.
+        self._api: GoogleRest | None = None
         self._lock = threading.Lock()
 
-    def _authorized_session(self):
+    def _tasks_api(self) -> GoogleRest:
         with self._lock:
-            if self._session is None:
-                from google.auth.transport.requests import AuthorizedSession
-
-                if self._endpoint.startswith("http://"):  # a local emulator: no Google credentials
-                    from google.auth.credentials import AnonymousCredentials
-
-                    credentials = AnonymousCredentials()
-                else:
-                    import google.auth
-
-                    credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-                self._session = AuthorizedSession(credentials)
-            return self._session
+            if self._api is None:
+                token = token_source(self._endpoint)
+                self._api = GoogleRest(self._endpoint, token, timeout_s=self._timeout_s)
+            return self._api
 
     def task_body(self, job: Job) -> dict:
         return {
@@ -118,17 +111,15 @@ class CloudTasksHandoff:
         if not self._seen.add(key):
             return False
         try:
-            response = self._authorized_session().post(
-                f"{self._endpoint}/v2/{self._queue}/tasks", json=self.task_body(job), timeout=self._timeout_s
-            )
-        except Exception as exc:
+            status, _ = self._tasks_api().call("POST", f"/v2/{self._queue}/tasks", self.task_body(job))
+        except Exception as exc:  # CallFailed: no token, refused, timed out; anything else alike
             self._seen.discard(key)  # let Slack's retry try again
-            logs.error("enqueue_failed", error=type(exc).__name__, kind=job.kind)
+            logs.error("enqueue_failed", error=exc.kind if isinstance(exc, CallFailed) else type(exc).__name__, kind=job.kind)
             raise HandoffFailed("Cloud Tasks unreachable") from None
-        if response.status_code == 409:  # ALREADY_EXISTS: another instance took this message
+        if status == 409:  # ALREADY_EXISTS: another instance took this message
             return False
-        if response.status_code >= 300:
+        if status >= 300:
             self._seen.discard(key)
-            logs.error("enqueue_failed", status=response.status_code, kind=job.kind)
-            raise HandoffFailed(f"Cloud Tasks answered {response.status_code}")
+            logs.error("enqueue_failed", status=status, kind=job.kind)
+            raise HandoffFailed(f"Cloud Tasks answered {status}")
         return True

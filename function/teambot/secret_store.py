@@ -8,6 +8,11 @@ Values live in memory only. Rotation without a restart works three ways:
   * a time-to-live after which the next `get` re-reads in the background;
   * a failed read is remembered for a few seconds so a missing secret under load does not
     become a flood of Secret Manager calls.
+What a request waits on (the cold start, a forced re-read after a refusal) is one REST GET
+(secret_rest.py): importing the official client cost most of the first ack after a cold start.
+The time-to-live re-read, which no request waits on, goes through google-cloud-secret-manager
+(secret_client.py), as does infra/rotate.py, which writes versions. Both readers raise the same
+SecretReadError, so failures are classified and logged alike.
 """
 
 from __future__ import annotations
@@ -20,18 +25,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import logs
 from .errors import SecretUnavailable
+from .gcp_token import token_source
+from .secret_client import SecretManagerClientReader
+from .secret_rest import SecretManagerRest, SecretReadError
 
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/[^/]+$")
 PLACEHOLDERS = frozenset({"", "unset"})  # what infra stores until the operator sets a key
 FAILURE_BACKOFF_S = 10.0
 READ_TIMEOUT_S = 2.5  # the signing secret is read before the first ack: Slack waits 3 s at most
 
-# By HTTP status (google-api-core exceptions carry it as `.code`, whatever the transport).
+# By the HTTP status Secret Manager answered (https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions/access
+# and https://cloud.google.com/apis/design/errors): what the operator most likely has to fix.
 _LIKELY_CAUSE = {
     404: "the secret or version does not exist (set it with `pulumi config set --secret` and `pulumi up`)",
     403: "the runtime service account lacks roles/secretmanager.secretAccessor on it",
     400: "the latest version is disabled or destroyed (add a new version)",
     401: "the function has no valid Google credentials",
+    429: "Secret Manager's access quota is exhausted right now; Slack will retry",
     503: "Secret Manager is unavailable right now; Slack will retry",
 }
 
@@ -48,7 +58,10 @@ class SecretStore:
         ttl_s: float = 600.0,
         endpoint: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        token=None,
     ):
+        """`token`: where the Google access token comes from (gcp_token.py); chosen from the
+        environment when not given."""
         self._refs = dict(refs)
         self._ttl_s = ttl_s
         self._endpoint = endpoint
@@ -59,7 +72,9 @@ class SecretStore:
         self._last_forced: dict[str, float] = {}
         self._failed: dict[str, tuple[float, SecretUnavailable]] = {}
         self._background: set[str] = set()
-        self._client = None
+        token = token or token_source(endpoint)
+        self._reader = SecretManagerRest(endpoint, token, timeout_s=READ_TIMEOUT_S)
+        self._background_reader = SecretManagerClientReader(endpoint, timeout_s=READ_TIMEOUT_S)
 
     # -- reading -------------------------------------------------------------------------
     def is_managed(self, name: str) -> bool:
@@ -106,7 +121,7 @@ class SecretStore:
             return failure
         return None
 
-    def _load(self, name: str) -> str:
+    def _load(self, name: str, *, background: bool = False) -> str:
         ref = self._refs.get(name, "")
         if not self.is_managed(name):
             self._store(name, ref.strip())
@@ -115,17 +130,18 @@ class SecretStore:
         if failed and self._clock() - failed[0] < FAILURE_BACKOFF_S:
             raise failed[1]
         try:
-            # No client-side retry loop (its default runs for a minute): a failed read answers
-            # 503 now, and Slack or Cloud Tasks retries later.
-            response = self._secret_client().access_secret_version(name=ref, retry=None, timeout=READ_TIMEOUT_S)
-            value = response.payload.data.decode("utf-8").strip()
-        except Exception as exc:  # the client raises many types; classify, never leak the value
-            kind = type(exc).__name__
-            code = getattr(exc, "code", None)
-            failure = SecretUnavailable(name, _LIKELY_CAUSE.get(code, kind) if isinstance(code, int) else kind)
+            # No retry loop: a failed read answers 503 now, and Slack or Cloud Tasks retries later.
+            value = (self._background_reader if background else self._reader).access(ref)
+        except SecretReadError as exc:  # classify; the message never carries a value
+            if exc.status is None:
+                cause = exc.kind
+            else:
+                cause = _LIKELY_CAUSE.get(exc.status, f"Secret Manager answered HTTP {exc.status}")
+            failure = SecretUnavailable(name, cause)
             self._failed[name] = (self._clock(), failure)
             logs.error(
-                "secret_unavailable", secret=name, resource=ref, error=kind, likely_cause=failure.cause
+                "secret_unavailable", secret=name, resource=ref, error=exc.kind, http_status=exc.status,
+                likely_cause=failure.cause,
             )
             raise failure from None
         self._store(name, value)
@@ -145,7 +161,7 @@ class SecretStore:
 
         def run() -> None:
             try:
-                self._load(name)
+                self._load(name, background=True)
             except SecretUnavailable:
                 pass  # keep serving the cached value; the failure is logged
             finally:
@@ -153,21 +169,3 @@ class SecretStore:
                     self._background.discard(name)
 
         threading.Thread(target=run, name=f"refresh-{name}", daemon=True).start()
-
-    def _secret_client(self):
-        if self._client is None:
-            # Imported on first use only: literal-secret runs never pay for it.
-            from google.api_core.client_options import ClientOptions
-            from google.cloud.secretmanager_v1 import SecretManagerServiceClient
-
-            if self._endpoint:  # tests and local runs: an emulator on loopback
-                from google.auth.credentials import AnonymousCredentials
-
-                self._client = SecretManagerServiceClient(
-                    transport="rest",
-                    credentials=AnonymousCredentials(),
-                    client_options=ClientOptions(api_endpoint=self._endpoint),
-                )
-            else:
-                self._client = SecretManagerServiceClient(transport="rest")
-        return self._client

@@ -1,5 +1,9 @@
-"""A fake Secret Manager REST API (v1), driven by the real google-cloud-secret-manager client
-with transport="rest": access (incl. `latest`), addVersion, list versions, disable."""
+"""A fake Secret Manager REST API (v1): access (incl. `latest`), addVersion, list versions, disable.
+
+Driven by the real google-cloud-secret-manager client with transport="rest" (infra/rotate.py) and
+by the function's own REST reader (function/teambot/secret_rest.py). Routes and verbs follow
+https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions
+(`access` is a GET; the others POST/GET), errors Google's JSON shape {"error": {code, status, message}}."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import base64
 import json
 import re
 import threading
+import time
 
 from .server import LoopbackServer
 
@@ -26,6 +31,8 @@ class FakeSecretManager(LoopbackServer):
         self.secrets: dict[str, list[dict]] = {}  # secret name -> versions
         self.denied: set[str] = set()  # secrets the caller may not read
         self.down = False  # answer 503 to everything
+        self.delay_s = 0.0  # a slow Secret Manager: each answer waits this long (bounded below)
+        self.valid_tokens: set[str] | None = None  # when set, only `Authorization: Bearer <one of them>`
         self.access_count: dict[str, int] = {}
         self.lock = threading.Lock()
 
@@ -45,14 +52,22 @@ class FakeSecretManager(LoopbackServer):
 
     def handle(self, req, verb):
         path = req.path.split("?")[0]
-        status, payload = self._route(verb, path, req.body() if verb == "POST" else b"")
-        req.send_json(status, payload)
+        if self.delay_s:
+            time.sleep(min(self.delay_s, 30.0))
+        if self.valid_tokens is not None and req.headers.get("Authorization", "").removeprefix("Bearer ") not in self.valid_tokens:
+            status, payload = _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+        else:
+            status, payload = self._route(verb, path, req.body() if verb == "POST" else b"")
+        try:
+            req.send_json(status, payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up first (a timeout test)
+            pass
 
     def _route(self, verb, path, body):
         if self.down:
             return _error(503, "UNAVAILABLE", "service unavailable")
         with self.lock:
-            if m := ACCESS.match(path):
+            if verb == "GET" and (m := ACCESS.match(path)):
                 name, which = m.groups()
                 self.access_count[name] = self.access_count.get(name, 0) + 1
                 if name in self.denied:
