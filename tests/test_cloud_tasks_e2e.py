@@ -8,6 +8,7 @@ import pytest
 
 from tests.fakes.cloud_tasks import FakeCloudTasks
 from tests.fakes.google_oidc import FakeGoogleOIDC
+from tests.fakes.metadata_server import FakeMetadataServer
 from tests.fakes.openai_api import Plan
 from tests.harness import dm, shortcut, wait_for
 from tests.test_answer_e2e import finished
@@ -156,9 +157,11 @@ def test_certs_are_cached_between_tasks(start_tasks_bot, oidc, slack):
 
 
 @pytest.mark.parametrize("stripped", [True, False], ids=["front-end strips /NAME", "function sees /NAME"])
-def test_routes_work_with_or_without_the_function_name_in_the_path(start_tasks_bot, tasks, slack, model, stripped):
+def test_routes_work_with_or_without_the_function_name_in_the_path(start_tasks_bot, tasks, slack, model, stripped, request):
     tasks.strip_function_name = stripped
-    bot = start_tasks_bot(K_SERVICE="slack-bot")
+    metadata = FakeMetadataServer().start()  # K_SERVICE means Cloud Run: tokens come from its metadata server
+    request.addfinalizer(metadata.stop)
+    bot = start_tasks_bot(K_SERVICE="slack-bot", GCE_METADATA_HOST=metadata.host)
     for i, path in enumerate(["/", "/slack/events", "/slack-bot", "/slack-bot/", "/slack-bot/slack/events"]):
         ts = slack.add_message("D1", f"question {i}")
         assert bot.post_json(dm(f"question {i}", ts), path=path).status == 200, path
