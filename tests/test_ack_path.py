@@ -28,7 +28,7 @@ response = app.test_client().post("/", data=body, headers={"Content-Type": "appl
 print(json.dumps({
     "status": response.status_code,
     "tasks": len(tasks.created),
-    "loaded": sorted(m for m in ("openai", "teambot.worker", "teambot.answer", "google.cloud.secretmanager_v1", "grpc") if m in sys.modules),
+    "loaded": sorted(m for m in ("openai", "teambot.worker", "teambot.answer", "google.cloud.secretmanager_v1", "grpc", "google.cloud.firestore") if m in sys.modules),
 }))
 """
 

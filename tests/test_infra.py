@@ -166,11 +166,12 @@ def test_manifest_urls_and_shortcuts_match_the_function_and_the_code(stack):
     assert settings["interactivity"]["request_url"] == FUNCTION_URL and settings["interactivity"]["is_enabled"]
     assert {s["callback_id"] for s in manifest["features"]["shortcuts"]} == load_handlers().shortcuts
     assert all(len(s["name"]) <= 24 and s["type"] == "message" for s in manifest["features"]["shortcuts"])
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"message.im", "app_mention"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"message.im", "app_mention", "app_home_opened"}
     # The rendered manifest keeps the template's scopes (their test: tests/test_manifest_scopes.py).
     assert manifest["oauth_config"] == yaml.safe_load(TEMPLATE.read_text())["oauth_config"]
     home = manifest["features"]["app_home"]
     assert home["messages_tab_enabled"] and home["messages_tab_read_only_enabled"] is False
+    assert home["home_tab_enabled"] is True  # usage figures (handlers/app_home.py)
 
 
 def test_render_is_pure_and_names_the_bot():

@@ -33,6 +33,10 @@ class FirestoreUsageStore:
                     self._client = firestore.Client(project=self.project, database=self.database)
         return self._client.collection(COLLECTION)
 
+    def warm(self) -> None:
+        """Import the client and open its channel ahead of the first answer's budget check."""
+        self._collection()
+
     def add(self, event: UsageEvent) -> None:
         from google.cloud.firestore import Increment
 

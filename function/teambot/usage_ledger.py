@@ -95,6 +95,18 @@ class UsageLedger:
     def _now(self) -> datetime:
         return self.clock().astimezone(UTC)  # days are UTC days, whatever the clock's zone
 
+    def warm(self) -> None:
+        """Start the store's client in the background (a no-op for the in-process store), so a
+        new instance's first budget check doesn't pay for importing and starting it."""
+        if hasattr(self.store, "warm"):
+            self._executor.submit(self._warm)
+
+    def _warm(self) -> None:
+        try:
+            self.store.warm()
+        except Exception as exc:
+            logs.warning("usage_store_start_failed", error=type(exc).__name__)
+
     # -- budgets -------------------------------------------------------------------------------
     def check(self, team: str, user: str) -> str | None:
         """None = go ahead; else the short message for the user. Never raises."""
@@ -119,7 +131,20 @@ class UsageLedger:
 
     def check_soon(self, team: str, user: str) -> Future:
         """The check on the ledger's pool, so the caller can overlap it with other work."""
+        if not (self.user_budget or self.team_budget):
+            done: Future = Future()
+            done.set_result(None)
+            return done
         return self._executor.submit(self.check, team, user)
+
+    def outcome(self, pending: Future, timeout_s: float, **ids) -> object:
+        """`pending.result()`, or None (with a warning line) if it takes longer than `timeout_s`:
+        the store calls are bounded already; this bounds the thread hop too."""
+        try:
+            return pending.result(timeout=timeout_s)
+        except Exception as exc:
+            logs.warning("usage_wait_timeout", error=type(exc).__name__, **ids)
+            return None
 
     # -- recording -----------------------------------------------------------------------------
     def record(self, team: str, user: str, model: str, prompt_tokens: int | None,
