@@ -21,8 +21,8 @@ from infra.bot_function import BotFunction  # noqa: E402
 from infra.bot_secrets import BotSecrets  # noqa: E402
 from infra.identities import ServiceIdentities  # noqa: E402
 from infra.manifest import INSTALL_PATH, OAUTH_REDIRECT_PATH, TEMPLATE, bot_scopes, manifest_dict, render  # noqa: E402
-from infra.slack_app import SlackApp, SlackAppManifest  # noqa: E402
 from infra.monitoring import Monitoring  # noqa: E402
+from infra.slack_app import SlackApp, SlackAppManifest  # noqa: E402
 from infra.source_archive import FunctionSource  # noqa: E402
 from infra.task_queue import AnswerQueue  # noqa: E402
 from infra.usage_store import UsageStore  # noqa: E402
