@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: install test test-fast lint run preflight deploy manifest bench bench-smoke fuzz clean
+.PHONY: install test test-fast lint run preflight deploy manifest bench bench-smoke bench-usage fuzz clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench: install  ## full benchmarks -> BENCHMARKS.md figures (a few minutes)
 
 bench-smoke:  ## a short run so the scripts don't rot (CI)
 	$(BIN)/python -m bench.run_all --smoke
+
+bench-usage: install  ## the usage ledger's cost per answer, on the Firestore emulator -> BENCHMARKS.md section
+	$(BIN)/python -m bench.usage_ledger
 
 fuzz:  ## the long fuzz run quoted in SECURITY.md
 	FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -o timeout=3600 tests/test_fuzz_ingress.py

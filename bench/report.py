@@ -113,4 +113,7 @@ def write_markdown(r: dict, rows: list[list[str]], path: Path) -> None:
         "  only this series: `python -m bench.cold_start 7`.",
         "- Slack calls per answer exclude `auth.test`, made once per process.",
     ]
-    path.write_text("\n".join(lines) + "\n")
+    # Sections written by other benchmark scripts ("## ...", e.g. bench/usage_ledger.py) are kept.
+    previous = path.read_text() if path.exists() else ""
+    kept = "\n## " + previous.split("\n## ", 1)[1] if "\n## " in previous else ""
+    path.write_text("\n".join(lines) + "\n" + kept)

@@ -1,4 +1,5 @@
-"""The stack, composed: APIs -> identities -> [Slack app] -> secrets, queue, source -> function -> manifest.
+"""The stack, composed: APIs -> identities -> [Slack app] -> secrets, queue, usage store, source -> function
+-> manifest; monitoring.
 
 With `slackConfigToken` set the stack manages the Slack app, in this order (why: infra/slack_app.py):
 app created without request URLs -> its signing/client secrets into Secret Manager -> function
@@ -20,9 +21,11 @@ from infra.bot_function import BotFunction  # noqa: E402
 from infra.bot_secrets import BotSecrets  # noqa: E402
 from infra.identities import ServiceIdentities  # noqa: E402
 from infra.manifest import INSTALL_PATH, OAUTH_REDIRECT_PATH, TEMPLATE, bot_scopes, manifest_dict, render  # noqa: E402
+from infra.monitoring import Monitoring  # noqa: E402
 from infra.slack_app import SlackApp, SlackAppManifest  # noqa: E402
 from infra.source_archive import FunctionSource  # noqa: E402
 from infra.task_queue import AnswerQueue  # noqa: E402
+from infra.usage_store import UsageStore  # noqa: E402
 
 
 def member(account):
@@ -52,6 +55,8 @@ queue = AnswerQueue(
     max_concurrent_dispatches=cfg.queue_max_concurrent_dispatches, max_attempts=cfg.queue_max_attempts,
     depends_on=apis.services,
 )
+usage = UsageStore(cfg.name, project=cfg.project, location=cfg.region, runtime_member=member(ids.runtime),
+                   depends_on=apis.services)
 source = FunctionSource(
     cfg.name, project=cfg.project, region=cfg.region, root=ROOT / "function",
     retention_days=cfg.source_retention_days, depends_on=apis.services,
@@ -67,11 +72,13 @@ function = BotFunction(
         "TASKS_QUEUE": queue.path,
         "TASKS_INVOKER_SA": ids.invoker.email,
         "FUNCTION_URL": cfg.function_url,
+        "USAGE_STORE": "firestore",
+        "FIRESTORE_DATABASE": usage.database.name,
         **({"SLACK_CLIENT_ID": slack_app.client_id, "SLACK_BOT_SCOPES": bot_scopes(manifest)} if managed else {}),
     },
     memory=cfg.memory, cpu=cfg.cpu, timeout_seconds=cfg.timeout_seconds, concurrency=cfg.concurrency,
     min_instances=cfg.min_instances, max_instances=cfg.max_instances,
-    depends_on=[*apis.services, *secrets.grants, *secrets.versions, queue.enqueuer, queue.act_as, *ids.build_grants, ids.build_ready],
+    depends_on=[*apis.services, *secrets.grants, *secrets.versions, queue.enqueuer, queue.act_as, *ids.build_grants, ids.build_ready, usage.grant],
 )
 if managed:  # now the function can verify Slack's url_verification: give Slack the request URLs
     SlackAppManifest(
@@ -79,6 +86,8 @@ if managed:  # now the function can verify Slack's url_verification: give Slack 
         config_token=cfg.slack_config_token, api_url=cfg.slack_api_url, token_file=cfg.slack_config_token_file,
         opts=pulumi.ResourceOptions(depends_on=[function.function, function.public]),
     )
+monitoring = Monitoring(cfg.name, project=cfg.project, service_name=cfg.name, alert_email=cfg.alert_email,
+                        depends_on=apis.services)
 
 pulumi.export("function_url", cfg.function_url)
 pulumi.export("service_url", function.function.url)
@@ -89,3 +98,4 @@ if managed:
     pulumi.export("slack_app_id", slack_app.app_id)
 pulumi.export("secrets", secrets.secret_ids)
 pulumi.export("queue", queue.path)
+pulumi.export("dashboard_url", monitoring.dashboard_url)

@@ -90,6 +90,11 @@ KEYS: tuple[Key, ...] = (
     # Slack app management (infra/slack_app.py): read on their own, before any resource, see _config_token
     Key("slackConfigToken", str, ""),
     Key("slackConfigRefreshToken", str, ""),
+    Key("modelPrices", str, "", env="MODEL_PRICES"),
+    Key("dailyTokenBudgetPerUser", int, 0, env="DAILY_TOKEN_BUDGET_PER_USER"),
+    Key("dailyTokenBudgetPerTeam", int, 0, env="DAILY_TOKEN_BUDGET_PER_TEAM"),
+    Key("adminUserIds", str, "", env="ADMIN_USER_IDS"),
+    Key("alertEmail", str, "", field="alert_email"),  # the error-ratio alert's email channel; "" = none
 )
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 
@@ -115,6 +120,7 @@ class StackConfig:
     queue_max_concurrent_dispatches: int
     queue_max_attempts: int
     source_retention_days: int
+    alert_email: str
     # Secret values: pulumi.Output (secret) when set, None before the Slack app exists.
     openai_api_key: pulumi.Output | None = None
     slack_bot_token: pulumi.Output | None = None

@@ -26,6 +26,7 @@ RUNTIME_ALLOWED = {
     ("gcp:serviceaccount/iAMMember:IAMMember", "roles/iam.serviceAccountUser"),
     # managed Slack app only: the install route writes the bot token (checked below: that secret, once)
     ("gcp:secretmanager/secretIamMember:SecretIamMember", "roles/secretmanager.secretVersionAdder"),
+    ("gcp:projects/iAMMember:IAMMember", "roles/datastore.user"),  # conditioned on the usage database (infra/usage_store.py)
 }
 VERSION_ADDER = "roles/secretmanager.secretVersionAdder"
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"

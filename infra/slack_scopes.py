@@ -26,6 +26,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.replies": ("channels:history", "groups:history", "im:history", "mpim:history"),
     # The install route's code exchange authenticates with the client id + secret, not a bot token.
     "oauth.v2.access": (),
+    "views.publish": (),  # the App Home tab; no scope (docs.slack.dev/reference/methods/views.publish)
     # Not called yet; listed so that calling them is only a code change (platform notes):
     "assistant.threads.setStatus": ("chat:write",),
     "assistant.threads.setSuggestedPrompts": ("assistant:write",),
@@ -43,6 +44,7 @@ SDK_HELPERS: dict[str, tuple[str, ...]] = {
 EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "app_mention": ("app_mentions:read",),
     "message.im": ("im:history",),
+    "app_home_opened": (),  # no scope (docs.slack.dev/reference/events/app_home_opened)
 }
 
 # Manifest features that need a scope of their own: message shortcuts need `commands`

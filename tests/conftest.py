@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -54,3 +55,23 @@ def start_bot(slack, model):
 @pytest.fixture
 def bot(start_bot):
     return start_bot()
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator():
+    """HOST:PORT of a running Firestore emulator: FIRESTORE_EMULATOR_HOST if set (.ci/run starts
+    one), else one started here from the Google Cloud CLI and stopped at the end of the session."""
+    from tests import firestore_emulator as emulator
+
+    host = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    if host:
+        emulator.wait_ready(host, timeout_s=30)
+        yield host
+        return
+    if not emulator.gcloud():
+        pytest.skip("the Google Cloud CLI (gcloud, with its Firestore emulator) is not installed")
+    running = emulator.Emulator().start()
+    try:
+        yield running.host
+    finally:
+        running.stop()

@@ -20,7 +20,7 @@ from tests.fakes.metadata_server import FakeMetadataServer
 from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import dm, sign, SIGNING_SECRET
 HEAVY = ("openai", "teambot.worker", "teambot.answer", "slack_sdk", "google.cloud.secretmanager_v1",
-         "google.api_core", "proto", "grpc", "requests", "google.auth.transport.requests")
+         "google.api_core", "proto", "grpc", "requests", "google.auth.transport.requests", "google.cloud.firestore")
 assert not [m for m in HEAVY if m in sys.modules]  # the fakes themselves load none of them
 tasks = FakeCloudTasks(FakeGoogleOIDC())
 tasks.dispatch = False

@@ -34,6 +34,7 @@ def test_runtime_identity_holds_exactly_the_listed_grants(stack):
     held = sorted((r.type.split(":")[1].split("/")[0], r.inputs["role"]) for r in grants(mocks) if r.inputs["member"] == RUNTIME)
     assert held == [
         ("cloudtasks", "roles/cloudtasks.enqueuer"),
+        ("projects", "roles/datastore.user"),  # conditioned on the usage database: tests/test_usage_infra.py
         ("secretmanager", "roles/secretmanager.secretAccessor"),
         ("secretmanager", "roles/secretmanager.secretAccessor"),
         ("secretmanager", "roles/secretmanager.secretAccessor"),
@@ -49,7 +50,9 @@ def test_runtime_identity_holds_exactly_the_listed_grants(stack):
 def test_nothing_project_wide_for_the_runtime_identity(stack):
     mocks, _ = stack
     project_grants = mocks.of_type("projects/iAMMember:IAMMember")
-    assert project_grants and all("-build@" in r.inputs["member"] for r in project_grants)
+    # Firestore roles exist only at project level: that one grant is conditioned on the usage database.
+    datastore = [r for r in project_grants if r.inputs["role"] == "roles/datastore.user" and r.inputs.get("condition")]
+    assert project_grants and all("-build@" in r.inputs["member"] for r in project_grants if r not in datastore)
     assert not mocks.of_type("IAMBinding") and not mocks.of_type("IAMPolicy")
 
 
@@ -163,11 +166,12 @@ def test_manifest_urls_and_shortcuts_match_the_function_and_the_code(stack):
     assert settings["interactivity"]["request_url"] == FUNCTION_URL and settings["interactivity"]["is_enabled"]
     assert {s["callback_id"] for s in manifest["features"]["shortcuts"]} == load_handlers().shortcuts
     assert all(len(s["name"]) <= 24 and s["type"] == "message" for s in manifest["features"]["shortcuts"])
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"message.im", "app_mention"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"message.im", "app_mention", "app_home_opened"}
     # The rendered manifest keeps the template's scopes (their test: tests/test_manifest_scopes.py).
     assert manifest["oauth_config"] == yaml.safe_load(TEMPLATE.read_text())["oauth_config"]
     home = manifest["features"]["app_home"]
     assert home["messages_tab_enabled"] and home["messages_tab_read_only_enabled"] is False
+    assert home["home_tab_enabled"] is True  # usage figures (handlers/app_home.py)
 
 
 def test_render_is_pure_and_names_the_bot():

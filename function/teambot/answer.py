@@ -8,17 +8,22 @@ really stops the model; every failure ends with a clear message in the thread.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 
 from slack_sdk.errors import SlackApiError
 
 from . import logs
 from .context import Context
 from .errors import ModelError
+from .formatting import estimate_tokens
 from .generations import Generation
 from .jobs import Job
 from .marks import EMPTY_NOTE, ERROR, INTERRUPTED_NOTE, STOPPED, STOPPED_NOTE, notice_metadata
 from .slack_ops import slack_error
 from .slack_reply import ReplyGone, SlackReply
+
+OVER_BUDGET = "over_budget"  # outcome of a question refused by a daily token budget
+USAGE_WAIT_S = 3.0  # the ledger's store calls time out after 2 s; this bounds the wait for them
 
 
 def post_notice(ctx: Context, job: Job, text: str) -> None:
@@ -29,11 +34,22 @@ def post_notice(ctx: Context, job: Job, text: str) -> None:
     )
 
 
-def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None) -> str:
-    """Stream the model's answer to `messages` into `job`'s thread. Returns the outcome."""
+def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None,
+                  budget: Future | None = None) -> str:
+    """Stream the model's answer to `messages` into `job`'s thread. Returns the outcome.
+
+    First the daily token budgets (`budget`: a check the caller started early with
+    `ctx.usage.check_soon`, else checked here): over budget, a short notice and no model call.
+    After the answer's last write, its tokens go to the usage ledger."""
     started = time.monotonic()
     usage = {"team": job.team, "channel": job.channel, "user": job.user, "model": ctx.settings.openai_model,
              "kind": job.kind, **(log_fields or {})}
+    pending = budget or ctx.usage.check_soon(job.team, job.user)
+    refusal = ctx.usage.outcome(pending, USAGE_WAIT_S, team=job.team, user=job.user)
+    if refusal:
+        post_notice(ctx, job, refusal)
+        logs.info("answer", outcome=OVER_BUDGET, **usage)
+        return OVER_BUDGET
     generation = Generation()
     reply = SlackReply(
         ctx.slack, job, interval_s=ctx.settings.update_interval_s, refusals=ctx.refusals,
@@ -78,7 +94,26 @@ def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: d
             completion_tokens=(stream.usage or {}).get("completion_tokens") if stream else None,
             **usage,
         )
+        _record_usage(ctx, job, stream, first_token is not None, messages, reply.text)
     return outcome
+
+
+def _record_usage(ctx: Context, job: Job, stream, generated: bool, messages: list[dict], text: str) -> None:
+    """Count the answer's tokens: the model's own figures, or, for an answer stopped or cut before
+    the model's final usage chunk, an estimate (the prompt was billed once the model started
+    writing, and so was what it wrote). Waits, bounded, so the write happens while the task
+    request is still open (Cloud Run only guarantees CPU then); never raises."""
+    try:
+        reported = (stream.usage or {}) if stream is not None else {}
+        prompt, completion = reported.get("prompt_tokens"), reported.get("completion_tokens")
+        if not reported and generated:
+            prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
+            completion = estimate_tokens(text)
+        recorded = ctx.usage.record(job.team, job.user, ctx.settings.openai_model, prompt, completion)
+        if recorded is not None:
+            ctx.usage.outcome(recorded, USAGE_WAIT_S, team=job.team, user=job.user)
+    except Exception as exc:  # counting must never turn a delivered answer into a failed job
+        logs.error("usage_record_failed", error=type(exc).__name__, team=job.team, user=job.user)
 
 
 def _finish_quietly(ctx: Context, job: Job, reply: SlackReply, note: str, state: str) -> None:

@@ -15,6 +15,7 @@ from .env import Settings
 from .generations import Generations
 from .secret_store import SecretStore
 from .stream_refusals import StreamRefusals
+from .usage_ledger import UsageLedger
 
 if TYPE_CHECKING:
     from .slack_ops import SlackOps
@@ -27,8 +28,14 @@ class Services:
     slack: "SlackOps"
     generations: Generations = field(default_factory=Generations)
     refusals: StreamRefusals = field(default_factory=StreamRefusals)
+    usage: UsageLedger | None = None  # budgets and counters; built from the settings when not given
     _model: object = None
     _model_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self):
+        if self.usage is None:
+            self.usage = UsageLedger.from_settings(self.settings or Settings())
+            self.usage.warm()  # Firestore's client starts on the ledger's thread, off every request path
 
     @property
     def model(self):
@@ -70,3 +77,7 @@ class Context:
     @property
     def refusals(self) -> StreamRefusals:
         return self.services.refusals
+
+    @property
+    def usage(self) -> UsageLedger:
+        return self.services.usage

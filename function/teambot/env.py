@@ -42,6 +42,36 @@ def _channel_prompts(raw: str) -> dict[str, str]:
     return value
 
 
+def _usage_store(raw: str) -> str:
+    value = raw.strip().lower() or "memory"
+    if value not in ("memory", "firestore"):
+        raise ValueError("USAGE_STORE must be memory or firestore")
+    return value
+
+
+def _budget(raw: str) -> int:
+    """Tokens per UTC day; unset or 0 = no limit."""
+    value = int(raw.strip() or 0)
+    if value < 0:
+        raise ValueError("a daily token budget must be 0 (no limit) or positive")
+    return value
+
+
+def _model_prices(raw: str) -> dict[str, tuple[float, float]]:
+    """JSON {"model": {"input": USD per 1M tokens, "output": USD per 1M tokens}}."""
+    if not raw.strip():
+        return {}
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("MODEL_PRICES must be a JSON object of model -> {input, output}")
+    prices = {}
+    for model, price in value.items():
+        if not isinstance(price, dict) or not all(isinstance(price.get(k), (int, float)) for k in ("input", "output")):
+            raise ValueError(f"MODEL_PRICES[{model!r}] must be {{\"input\": number, \"output\": number}}")
+        prices[str(model)] = (float(price["input"]), float(price["output"]))
+    return prices
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
@@ -71,6 +101,13 @@ class Settings:
     slack_client_id: str | None = None
     slack_bot_scopes: str = ""
     slack_authorize_url: str = DEFAULT_SLACK_AUTHORIZE_URL
+    # Usage ledger and budgets (README "Usage and budgets"); 0 = no limit.
+    usage_store: str = "memory"
+    firestore_database: str = "(default)"
+    daily_token_budget_per_user: int = 0
+    daily_token_budget_per_team: int = 0
+    model_prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    admin_user_ids: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -105,6 +142,12 @@ class Settings:
             slack_client_id=get("SLACK_CLIENT_ID") or None,
             slack_bot_scopes=get("SLACK_BOT_SCOPES") or "",
             slack_authorize_url=get("SLACK_AUTHORIZE_URL") or DEFAULT_SLACK_AUTHORIZE_URL,
+            usage_store=_usage_store(get("USAGE_STORE", "")),
+            firestore_database=get("FIRESTORE_DATABASE") or "(default)",
+            daily_token_budget_per_user=_budget(get("DAILY_TOKEN_BUDGET_PER_USER", "")),
+            daily_token_budget_per_team=_budget(get("DAILY_TOKEN_BUDGET_PER_TEAM", "")),
+            model_prices=_model_prices(get("MODEL_PRICES", "")),
+            admin_user_ids=_ids(get("ADMIN_USER_IDS", "")),
         )
 
 

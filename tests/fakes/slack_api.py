@@ -11,11 +11,12 @@ from urllib.parse import parse_qs
 
 from .server import LoopbackServer
 from .slack_apps_api import SlackAppsApi
+from .slack_views_api import ViewsApi
 
 MARKDOWN_LIMIT = 12_000
 
 
-class FakeSlack(SlackAppsApi, LoopbackServer):
+class FakeSlack(SlackAppsApi, ViewsApi, LoopbackServer):
     def __init__(self, *, token="xoxb-test", bot_user_id="UBOT", bot_id="BBOT", team="T1"):
         self.valid_tokens = {token}
         self.bot_user_id, self.bot_id, self.team = bot_user_id, bot_id, team

@@ -58,6 +58,7 @@ def answer_question(ctx: "Context", job: Job) -> None:
         post_notice(ctx, job, NOT_ALLOWED)
         logs.info("answer", outcome="not_allowed", **fields)
         return
+    budget = ctx.usage.check_soon(job.team, job.user)  # daily token budgets, overlapped with the Slack reads
     bot_user, bot_id = ctx.slack.identity()
     # In a thread we need its history; a redelivered task also checks it was not answered already.
     replies = ctx.slack.thread(job.channel, job.reply_thread_ts) if job.thread_ts or ctx.delivery else []
@@ -68,4 +69,4 @@ def answer_question(ctx: "Context", job: Job) -> None:
         replies, job, bot_user_id=job.bot_user_id or bot_user, bot_id=bot_id,
         system=instructions(ctx.settings, job.channel), max_tokens=ctx.settings.max_context_tokens,
     )
-    stream_answer(ctx, job, messages)
+    stream_answer(ctx, job, messages, budget=budget)
