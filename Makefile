@@ -3,8 +3,9 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
+HOST ?= 127.0.0.1
 
-.PHONY: install test test-fast lint run deploy manifest bench bench-smoke fuzz clean
+.PHONY: install test test-fast lint run dev deploy manifest manifest-dev bench bench-smoke fuzz clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,8 +23,11 @@ test-fast:  ## without reinstalling
 lint:
 	$(BIN)/ruff check .
 
-run:  ## the local run: the same code, no cloud (set the env vars in README "Local run")
-	$(BIN)/functions-framework --source function/main.py --target slack_bot --port $(PORT)
+run:  ## the local run over HTTP: the same code, no cloud (README "Local run")
+	@HOST=$(HOST) PORT=$(PORT) PYTHONPATH=function $(BIN)/python -m teambot.local
+
+dev:  ## local development over Socket Mode, no public URL (README "Local development")
+	@PYTHONPATH=function $(BIN)/python -m teambot.socket_mode
 
 deploy: install  ## first time: see README "Deploy"
 	pulumi up
@@ -31,6 +35,10 @@ deploy: install  ## first time: see README "Deploy"
 manifest:  ## the Slack app manifest with the deployed URL
 	pulumi stack output slack_manifest > slack_manifest.rendered.yaml
 	@echo "wrote slack_manifest.rendered.yaml"
+
+manifest-dev:  ## the Socket Mode variant of the manifest, for `make dev` (no request URLs)
+	$(BIN)/python -m infra.manifest --socket-mode > slack_manifest.dev.yaml
+	@echo "wrote slack_manifest.dev.yaml"
 
 bench: install  ## full benchmarks -> BENCHMARKS.md figures (a few minutes)
 	$(BIN)/python -m bench.run_all

@@ -59,6 +59,7 @@ function = BotFunction(
 
 pulumi.export("function_url", cfg.function_url)
 pulumi.export("service_url", function.function.url)
-pulumi.export("slack_manifest", render(TEMPLATE.read_text(), function_url=cfg.function_url, bot_name=cfg.bot_name))
+pulumi.export("slack_manifest", render(TEMPLATE.read_text(), function_url=cfg.function_url, bot_name=cfg.bot_name,
+                                      suggested_prompts=cfg.suggested_prompts))
 pulumi.export("secrets", secrets.secret_ids)
 pulumi.export("queue", queue.path)

@@ -25,6 +25,7 @@ class StackConfig:
     queue_max_concurrent_dispatches: int = 50
     queue_max_attempts: int = 3
     source_retention_days: int = 30
+    suggested_prompts: str = ""  # JSON list for the AI panel; "" = the function's defaults
     # Secret values: pulumi.Output (secret) when set, None before the Slack app exists.
     openai_api_key: pulumi.Output | None = None
     slack_bot_token: pulumi.Output | None = None
@@ -48,6 +49,7 @@ FUNCTION_ENV_KEYS = {
     "allowedTeamIds": "ALLOWED_TEAM_IDS",
     "allowedChannelIds": "ALLOWED_CHANNEL_IDS",
     "allowedUserIds": "ALLOWED_USER_IDS",
+    "suggestedPrompts": "SUGGESTED_PROMPTS",  # also rendered into the manifest (StackConfig.suggested_prompts)
 }
 # StackConfig field -> (config key, type); unset keys keep the dataclass default.
 SETTING_KEYS = {
@@ -65,6 +67,7 @@ SETTING_KEYS = {
     "queue_max_concurrent_dispatches": ("queueMaxConcurrentDispatches", int),
     "queue_max_attempts": ("queueMaxAttempts", int),
     "source_retention_days": ("sourceRetentionDays", int),
+    "suggested_prompts": ("suggestedPrompts", str),
 }
 SECRET_KEYS = {"openai_api_key": "openaiApiKey", "slack_bot_token": "slackBotToken", "slack_signing_secret": "slackSigningSecret"}
 

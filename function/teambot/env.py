@@ -20,6 +20,21 @@ DEFAULT_SYSTEM_PROMPT = (
     "prefix their messages. If you are not sure, say so rather than guess."
 )
 SECRET_VARS = ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "OPENAI_API_KEY")
+# The AI panel's suggested prompts (assistant.threads.setSuggestedPrompts, at most 4). The same
+# defaults are in slack_manifest.yaml features.assistant_view.suggested_prompts (a test keeps
+# them equal); Pulumi config `suggestedPrompts` replaces both (env SUGGESTED_PROMPTS).
+DEFAULT_SUGGESTED_PROMPTS = (
+    {"title": "Summarize a thread", "message": "Summarize this thread for me: "},
+    {"title": "Explain some code", "message": "Explain what this code does, step by step: "},
+    {"title": "Draft a reply", "message": "Help me write a short, friendly reply to: "},
+    {"title": "Brainstorm ideas", "message": "Give me five ideas for "},
+)
+MAX_SUGGESTED_PROMPTS = 4
+# What each local entry point needs before it starts (README "Local run", "Local development").
+REQUIRED_VARS = {
+    "run": ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "OPENAI_API_KEY"),
+    "dev": ("SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "OPENAI_API_KEY"),
+}
 
 
 def _ids(raw: str) -> frozenset[str]:
@@ -35,6 +50,43 @@ def _channel_prompts(raw: str) -> dict[str, str]:
     ):
         raise ValueError("CHANNEL_PROMPTS must be a JSON object of channel id -> text")
     return value
+
+
+def suggested_prompts(raw: str) -> tuple[dict[str, str], ...]:
+    """JSON list of prompts, each a string (title = message) or {"title", "message"}; at most 4.
+    Empty = the defaults. infra/manifest.py renders the manifest's list with this same function
+    (it loads this module by path: it imports only the standard library)."""
+    if not raw.strip():
+        return DEFAULT_SUGGESTED_PROMPTS
+    value = json.loads(raw)
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_SUGGESTED_PROMPTS:
+        raise ValueError(f"SUGGESTED_PROMPTS must be a JSON list of 1 to {MAX_SUGGESTED_PROMPTS} prompts")
+    prompts = []
+    for item in value:
+        if isinstance(item, str) and item.strip():
+            item = {"title": item, "message": item}
+        if not (isinstance(item, dict) and all(isinstance(item.get(k), str) and item[k] for k in ("title", "message"))):
+            raise ValueError("each suggested prompt is a string or an object with title and message")
+        prompts.append({"title": item["title"], "message": item["message"]})
+    return tuple(prompts)
+
+
+def missing_vars(entry: str, environ: dict[str, str] | None = None) -> list[str]:
+    """The variables `entry` ("run" or "dev") needs that are unset or empty."""
+    env = os.environ if environ is None else environ
+    return [name for name in REQUIRED_VARS[entry] if not (env.get(name) or "").strip()]
+
+
+def slack_app_token(environ: dict[str, str] | None = None) -> str:
+    """SLACK_APP_TOKEN: the app-level token (xapp-...) Socket Mode connects with; local use only."""
+    env = os.environ if environ is None else environ
+    return (env.get("SLACK_APP_TOKEN") or "").strip()
+
+
+def local_listen(environ: dict[str, str] | None = None) -> tuple[str, int]:
+    """HOST and PORT of `make run` (127.0.0.1:8080 by default)."""
+    env = os.environ if environ is None else environ
+    return env.get("HOST") or "127.0.0.1", int(env.get("PORT") or 8080)
 
 
 @dataclass(frozen=True)
@@ -62,6 +114,7 @@ class Settings:
     worker_threads: int = 64
     secret_refs: dict[str, str] = field(default_factory=dict)
     service_name: str | None = None  # K_SERVICE, set by Cloud Run: the function's name
+    suggested_prompts: tuple[dict[str, str], ...] = DEFAULT_SUGGESTED_PROMPTS
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -91,4 +144,5 @@ class Settings:
             worker_threads=int(get("WORKER_THREADS") or 64),
             secret_refs={name: get(name, "") for name in SECRET_VARS},
             service_name=get("K_SERVICE") or None,
+            suggested_prompts=suggested_prompts(get("SUGGESTED_PROMPTS", "")),
         )
