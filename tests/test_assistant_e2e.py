@@ -109,10 +109,12 @@ def test_ai_panel_answer_status_title_context_and_feedback(start_bot, slack, mod
     if mode == "update":  # markdown_text can't travel with blocks: the text is a markdown block
         assert answer["blocks"][0] == {"type": "markdown", "text": model.default_plan.text}
 
-    # A second question: status again, no second title.
-    ask(bot, slack, "And then?", root)
+    # A second question (in update mode it now starts with a placeholder): status first again,
+    # no second title.
+    _, asked = ask(bot, slack, "And then?", root)
     wait_for(lambda: len(answers(slack, "D1", root)) == 2 and finished(slack, "D1", root)())
     assert len(slack.statuses) == 2 and len(slack.titles) == 1
+    assert slack.statuses[1]["time"] < first_write_after(slack, asked)
     assert "#incident-42" in model.requests[1].body["messages"][0]["content"]
     record = wait_for(lambda: [r for r in bot.log_records() if r.get("message") == "answer"])[0]
     assert record["mode"] == mode

@@ -161,7 +161,8 @@ def test_manifest_urls_and_shortcuts_match_the_function_and_the_code(stack):
     assert settings["interactivity"]["request_url"] == FUNCTION_URL and settings["interactivity"]["is_enabled"]
     assert {s["callback_id"] for s in manifest["features"]["shortcuts"]} == load_handlers().shortcuts
     assert all(len(s["name"]) <= 24 and s["type"] == "message" for s in manifest["features"]["shortcuts"])
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"message.im", "app_mention"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"message.im", "app_mention", "assistant_thread_started",
+                                                                  "assistant_thread_context_changed"}
     assert {"chat:write", "im:history", "im:read", "im:write", "app_mentions:read", "channels:history",
             "groups:history", "commands"} <= set(manifest["oauth_config"]["scopes"]["bot"])
     home = manifest["features"]["app_home"]
