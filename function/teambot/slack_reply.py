@@ -8,6 +8,9 @@ chat.update". Either way:
   * answers longer than one message continue in follow-up messages, nothing is cut;
   * if Slack says the message is no longer ours to write (stopped with the stop shortcut on
     another instance, or deleted), `ReplyGone` tells the caller to stop the model.
+  * the last write of a finished answer (state done) adds `final_blocks` (the feedback buttons,
+    answer_blocks.py): with chat.stopStream natively, or, in update mode, with the text as a
+    markdown block, since markdown_text can't be combined with blocks.
 """
 
 from __future__ import annotations
