@@ -204,3 +204,14 @@ def test_a_private_channel_the_bot_cannot_see_is_named_by_id_only(bot, slack, mo
     assert "<#G9>" in system and "secret-plans" not in system
     # Only the channel's name was ever asked for: nothing read its messages.
     assert not [c for c in slack.calls if c["method"] in ("conversations.history",)]
+
+
+def test_people_the_bot_does_not_serve_get_no_greeting_prompts_or_context(start_bot, slack, model):
+    bot = start_bot(ALLOWED_USER_IDS="U9")
+    root = slack.add_message("D1", "New chat", user="U1", subtype="assistant_app_thread")
+    bot.post_json(assistant_thread_event("assistant_thread_started", root, context_channel="C7"))
+    bot.post_json(assistant_thread_event("assistant_thread_context_changed", root, context_channel="C8"))
+    refused = wait_for(lambda: (r := [r["message"] for r in bot.log_records() if r.get("outcome") == "not_allowed"])
+                       and len(r) == 2 and r)
+    assert sorted(refused) == ["assistant_context", "assistant_thread_started"]
+    assert slack.prompts == [] and slack.bot_messages("D1", root) == [] and model.requests == []

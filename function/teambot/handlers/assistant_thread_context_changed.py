@@ -26,17 +26,21 @@ def context_changed_job(envelope: dict, settings: "Settings") -> Job | None:
     event = obj(envelope.get("event"), "event")
     # Several changes per thread: each counts once (the event_ts is the same on Slack's retries).
     return assistant_thread_job(envelope, "assistant_thread_context_changed",
-                                nonce=optional_string(event.get("event_ts")) or envelope.get("event_id") or "")
+                                nonce=optional_string(event.get("event_ts")) or optional_string(envelope.get("event_id")))
 
 
 @on_event("assistant_thread_context_changed", parse=context_changed_job)
 def assistant_thread_context_changed(ctx: "Context", job: Job) -> None:
     from .. import logs
+    from ..access import allowed
     from ..assistant_thread import first_bot_message, thread_context
     from ..marks import context_metadata
     from .assistant_thread_started import GREETING
 
     context = job.extra.get("context") or {}
+    if not allowed(ctx.settings, job):  # ALLOWED_*: the bot keeps nothing for people it won't answer
+        logs.info("assistant_context", outcome="not_allowed", team=job.team, channel=job.channel, user=job.user)
+        return
     bot_user, bot_id = ctx.slack.identity()
     replies = ctx.slack.thread(job.channel, job.thread_ts)
     first = first_bot_message(replies, bot_user, bot_id)

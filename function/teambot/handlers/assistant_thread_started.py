@@ -55,11 +55,15 @@ def assistant_thread_started(ctx: "Context", job: Job) -> None:
     from slack_sdk.errors import SlackApiError
 
     from .. import logs
+    from ..access import allowed
     from ..assistant_thread import first_bot_message
     from ..marks import context_metadata
     from ..slack_ops import slack_error
 
     fields = {"team": job.team, "channel": job.channel, "user": job.user}
+    if not allowed(ctx.settings, job):  # ALLOWED_*: their first question gets the explanation
+        logs.info("assistant_thread_started", outcome="not_allowed", **fields)
+        return
     bot_user, bot_id = ctx.slack.identity()
     # A redelivered event (Slack retry, task redelivery) finds its greeting already there.
     if first_bot_message(ctx.slack.thread(job.channel, job.thread_ts), bot_user, bot_id) is None:
