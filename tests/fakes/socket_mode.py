@@ -22,6 +22,7 @@ import json
 import threading
 import time
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import serve
 
 
@@ -70,14 +71,17 @@ class FakeSocketMode:
         ws.send(json.dumps({"type": "hello", "num_connections": count,
                             "debug_info": {"host": "applink-fake", "approximate_connection_time": 18060},
                             "connection_info": {"app_id": self.app_id}}))
-        for raw in ws:  # until the client or the server closes it
-            try:
-                message = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(message, dict) and message.get("envelope_id"):
-                with self._lock:
-                    self.acks[message["envelope_id"]] = message
+        try:
+            for raw in ws:  # until the client or the server closes it
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(message, dict) and message.get("envelope_id"):
+                    with self._lock:
+                        self.acks[message["envelope_id"]] = message
+        except ConnectionClosed:
+            pass  # slack_sdk's built-in client closes the socket without a close frame
 
     # -- what Slack sends ----------------------------------------------------------------------
     def current(self):
