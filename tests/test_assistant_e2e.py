@@ -215,3 +215,16 @@ def test_people_the_bot_does_not_serve_get_no_greeting_prompts_or_context(start_
                        and len(r) == 2 and r)
     assert sorted(refused) == ["assistant_context", "assistant_thread_started"]
     assert slack.prompts == [] and slack.bot_messages("D1", root) == [] and model.requests == []
+
+
+def test_slow_or_failing_ai_surface_calls_never_cost_the_answer(start_bot, slack, model, mode):
+    bot = start_bot(SLACK_TIMEOUT_SECONDS=0.5)
+    slack.channels["C7"] = {"id": "C7", "name": "general", "is_channel": True}
+    root = open_panel(bot, slack, context_channel="C7")
+    slack.hang_s = 1.5  # past the client's timeout: the call fails on our side
+    slack.hang.update({"assistant.threads.setStatus": 1, "assistant.threads.setTitle": 1})
+    slack.server_errors["conversations.info"] = 5  # more 500s than slack_sdk retries
+    ask(bot, slack, "Still answering?", root)
+    wait_for(lambda: answers(slack, "D1", root) and finished(slack, "D1", root)(), timeout=30)
+    assert answers(slack, "D1", root)[0]["text"] == model.default_plan.text
+    assert "<#C7>" in model.requests[0].body["messages"][0]["content"]  # named by id when the name is unknown

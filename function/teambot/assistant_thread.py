@@ -98,6 +98,7 @@ def is_first_question(replies: list[dict], job: "Job", bot_user_id: str, bot_id:
 
 
 def set_title(ctx: "Context", job: "Job", question: str) -> None:
+    """Name the AI panel thread after its first question. Never raises."""
     from slack_sdk.errors import SlackApiError
 
     from .slack_ops import slack_error
@@ -111,6 +112,8 @@ def set_title(ctx: "Context", job: "Job", question: str) -> None:
         ctx.slack.call("assistant_threads_setTitle", channel_id=job.channel, thread_ts=job.reply_thread_ts, title=title)
     except SlackApiError as exc:
         logs.warning("title_refused", error=slack_error(exc), channel=job.channel)
+    except Exception as exc:  # a timeout: a missing title never costs the answer
+        logs.warning("title_refused", error=type(exc).__name__, channel=job.channel)
 
 
 def _context_of(message: dict) -> dict | None:
@@ -133,7 +136,8 @@ def channel_note(ctx: "Context", context: dict) -> str:
     """One line for the system prompt naming the channel in view; "" when there is none.
 
     Only conversations.info is called (channels:read / groups:read), and only its `name` is
-    used: the model gets the name, never the channel's messages. A DM in view has no name."""
+    used: the model gets the name, never the channel's messages. A DM in view has no name.
+    Never raises."""
     from slack_sdk.errors import SlackApiError
 
     from .slack_ops import slack_error
@@ -145,6 +149,9 @@ def channel_note(ctx: "Context", context: dict) -> str:
         name = ((ctx.slack.call("conversations_info", channel=channel).get("channel")) or {}).get("name")
     except SlackApiError as exc:  # private and the bot is not in it, or the scope is missing
         logs.info("context_channel_unknown", error=slack_error(exc), channel=channel)
+        name = None
+    except Exception as exc:  # a timeout: answer without the name rather than not at all
+        logs.warning("context_channel_unknown", error=type(exc).__name__, channel=channel)
         name = None
     if not name:
         return (f"The user is looking at the Slack channel <#{channel}>. You don't know its name and "
