@@ -4,8 +4,9 @@ PY ?= $(shell bash .ci/run --which-python 2>/dev/null || echo python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
+HOST ?= 127.0.0.1
 
-.PHONY: install test test-fast lint run preflight deploy manifest bench bench-smoke bench-usage fuzz clean
+.PHONY: install test test-fast lint run dev preflight deploy manifest manifest-dev bench bench-smoke bench-usage fuzz clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,8 +24,11 @@ test-fast:  ## without reinstalling
 lint:
 	$(BIN)/ruff check .
 
-run:  ## the local run: the same code, no cloud (set the env vars in README "Local run")
-	$(BIN)/functions-framework --source function/main.py --target slack_bot --port $(PORT)
+run:  ## the local run over HTTP: the same code, no cloud (README "Local run")
+	@HOST=$(HOST) PORT=$(PORT) PYTHONPATH=function $(BIN)/python -m teambot.local
+
+dev:  ## local development over Socket Mode, no public URL (README "Local development")
+	@PYTHONPATH=function $(BIN)/python -m teambot.socket_mode
 
 preflight:  ## before the first deploy: make preflight PROJECT=your-project [REGION=europe-west1] [PUBLIC_ACCESS=invokerIamCheckDisabled]
 	@test -n "$(PROJECT)" || { echo "usage: make preflight PROJECT=your-project [REGION=...] [PUBLIC_ACCESS=...]"; exit 2; }
@@ -47,6 +51,10 @@ manifest:  ## the Slack app manifest with the deployed URL (manual path)
 	if pulumi stack output slack_manifest > "$$tmp" && [ -s "$$tmp" ]; then \
 		mv "$$tmp" slack_manifest.rendered.yaml && echo "wrote slack_manifest.rendered.yaml"; \
 	else echo "no manifest written: \`pulumi stack output slack_manifest\` failed (has \`pulumi up\` run on this stack?)" >&2; exit 1; fi
+
+manifest-dev:  ## the Socket Mode variant of the manifest, for `make dev` (no request URLs)
+	$(BIN)/python -m infra.manifest --socket-mode > slack_manifest.dev.yaml
+	@echo "wrote slack_manifest.dev.yaml"
 
 bench: install  ## full benchmarks -> BENCHMARKS.md figures (a few minutes)
 	$(BIN)/python -m bench.run_all

@@ -92,7 +92,8 @@ monitoring = Monitoring(cfg.name, project=cfg.project, service_name=cfg.name, al
 pulumi.export("function_url", cfg.function_url)
 pulumi.export("service_url", function.function.url)
 pulumi.export("slack_manifest", render(TEMPLATE.read_text(), function_url=cfg.function_url, bot_name=cfg.bot_name,
-                                      redirect_url=cfg.function_url + OAUTH_REDIRECT_PATH if managed else None))
+                                      redirect_url=cfg.function_url + OAUTH_REDIRECT_PATH if managed else None,
+                                      suggested_prompts=cfg.suggested_prompts))
 if managed:
     pulumi.export("install_url", cfg.function_url + INSTALL_PATH)
     pulumi.export("slack_app_id", slack_app.app_id)

@@ -74,6 +74,7 @@ KEYS: tuple[Key, ...] = (
     Key("allowedTeamIds", str, "", env="ALLOWED_TEAM_IDS"),
     Key("allowedChannelIds", str, "", env="ALLOWED_CHANNEL_IDS"),
     Key("allowedUserIds", str, "", env="ALLOWED_USER_IDS"),
+    Key("suggestedPrompts", str, "", env="SUGGESTED_PROMPTS"),  # also rendered into the manifest
     Key("runtime", str, "python312", field="runtime"),
     Key("memory", str, "512Mi", field="memory"),
     Key("cpu", str, "1", field="cpu"),
@@ -133,6 +134,11 @@ class StackConfig:
     slack_api_url: str = DEFAULT_API_URL  # env SLACK_API_URL, as for `python -m infra.rotate` (tests: a fake)
     # Non-secret bot settings passed to the function as env vars (names in function/teambot/env.py).
     function_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def suggested_prompts(self) -> str:
+        """JSON list for the AI panel ("" = the function's defaults): the function's env and the manifest."""
+        return self.function_env.get("SUGGESTED_PROMPTS", "")
 
     @property
     def function_url(self) -> str:

@@ -1,41 +1,73 @@
-"""Render slack_manifest.yaml (the template at the repo root) with the deployed URL. Pure.
+"""Render slack_manifest.yaml (the template at the repo root). Pure.
 
-`python -m infra.manifest https://REGION-PROJECT.cloudfunctions.net/NAME [--bot-name X]` prints
-the rendered manifest (`make manifest` uses the stack output instead).
+    python -m infra.manifest https://REGION-PROJECT.cloudfunctions.net/NAME [--bot-name X]
+    python -m infra.manifest --socket-mode        # `make manifest-dev`, for `make dev`
+
+prints the rendered manifest (`make manifest` uses the stack output instead). The Socket Mode
+variant has `socket_mode_enabled: true` and no request URLs: Slack then delivers events and
+interactions over the WebSocket `make dev` opens (docs.slack.dev/apis/events-api/using-socket-mode).
+
+The AI panel's suggested prompts (features.assistant_view.suggested_prompts, at most 4 of
+{title, message}) come from Pulumi config `suggestedPrompts`, parsed by the function's own
+env.suggested_prompts so the manifest and assistant.threads.setSuggestedPrompts show the same
+list; unset keeps the template's (the function's defaults).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
 import yaml
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "slack_manifest.yaml"
-
-
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "slack_manifest.yaml"
 OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"  # a route of the function (function/teambot/install.py)
 INSTALL_PATH = "/slack/install"
 
 
-def manifest_dict(template: str, *, function_url: str, bot_name: str, redirect_url: str | None = None) -> dict:
+def _function_env():
+    """function/teambot/env.py, loaded by path: it imports only the standard library, and infra
+    must not depend on the function package being importable."""
+    name = "teambot_env_for_infra"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "function" / "teambot" / "env.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses looks its module up while building Settings
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def manifest_dict(template: str, *, function_url: str | None, bot_name: str, redirect_url: str | None = None,
+                  suggested_prompts: str = "", socket_mode: bool = False) -> dict:
     """The manifest as a dict (what apps.manifest.create takes). With `redirect_url`, the app's
     OAuth redirect URL is set too (the stack-managed app installs through the function)."""
     manifest = yaml.safe_load(template)
     manifest["display_information"]["name"] = bot_name
     manifest["features"]["bot_user"]["display_name"] = bot_name
+    if suggested_prompts.strip():
+        prompts = _function_env().suggested_prompts(suggested_prompts)
+        manifest["features"]["assistant_view"]["suggested_prompts"] = [dict(p) for p in prompts]
     settings = manifest["settings"]
-    settings["event_subscriptions"]["request_url"] = function_url
-    settings["interactivity"]["request_url"] = function_url
+    if socket_mode:
+        settings["socket_mode_enabled"] = True
+        settings["event_subscriptions"].pop("request_url", None)
+        settings["interactivity"].pop("request_url", None)
+    else:
+        if not function_url:
+            raise ValueError("the HTTP manifest needs the function URL")
+        settings["event_subscriptions"]["request_url"] = function_url
+        settings["interactivity"]["request_url"] = function_url
     if redirect_url:
         manifest["oauth_config"]["redirect_urls"] = [redirect_url]
     return manifest
 
 
-def render(template: str, *, function_url: str, bot_name: str, redirect_url: str | None = None) -> str:
-    manifest = manifest_dict(template, function_url=function_url, bot_name=bot_name, redirect_url=redirect_url)
-    return yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True)
+def render(template: str, **options) -> str:
+    """The manifest as YAML; options as manifest_dict's."""
+    return yaml.safe_dump(manifest_dict(template, **options), sort_keys=False, allow_unicode=True)
 
 
 def bot_scopes(manifest: dict) -> str:
@@ -45,10 +77,15 @@ def bot_scopes(manifest: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.manifest")
-    parser.add_argument("function_url")
+    parser.add_argument("function_url", nargs="?")
     parser.add_argument("--bot-name", default="TeamBot")
+    parser.add_argument("--suggested-prompts", default="", help='JSON list, as Pulumi config suggestedPrompts')
+    parser.add_argument("--socket-mode", action="store_true", help="the Socket Mode variant (make dev)")
     args = parser.parse_args(argv)
-    sys.stdout.write(render(TEMPLATE.read_text(), function_url=args.function_url, bot_name=args.bot_name))
+    if not args.socket_mode and not args.function_url:
+        parser.error("give the function URL, or --socket-mode")
+    sys.stdout.write(render(TEMPLATE.read_text(), function_url=args.function_url, bot_name=args.bot_name,
+                            suggested_prompts=args.suggested_prompts, socket_mode=args.socket_mode))
     return 0
 
 

@@ -24,6 +24,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     # metadata.message:read is only for the message_metadata_* events (metadata_subscriptions),
     # which the bot does not use (docs.slack.dev/reference/scopes/metadata.message.read).
     "conversations.replies": ("channels:history", "groups:history", "im:history", "mpim:history"),
+    # The AI panel's context: the name of the channel in view (never its content).
+    "conversations.info": ("channels:read", "groups:read"),
     # The install route's code exchange authenticates with the client id + secret, not a bot token.
     "oauth.v2.access": (),
     "views.publish": (),  # the App Home tab; no scope (docs.slack.dev/reference/methods/views.publish)
@@ -44,6 +46,8 @@ SDK_HELPERS: dict[str, tuple[str, ...]] = {
 EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "app_mention": ("app_mentions:read",),
     "message.im": ("im:history",),
+    "assistant_thread_started": (),  # assistant:write comes with features.assistant_view
+    "assistant_thread_context_changed": (),
     "app_home_opened": (),  # no scope (docs.slack.dev/reference/events/app_home_opened)
 }
 
@@ -51,6 +55,7 @@ EVENT_SCOPES: dict[str, tuple[str, ...]] = {
 # (docs.slack.dev/interactivity/implementing-shortcuts).
 FEATURE_SCOPES: dict[str, tuple[str, ...]] = {
     "shortcuts": ("commands",),
+    "assistant_view": ("assistant:write",),
 }
 
 

@@ -159,3 +159,34 @@ def shortcut(callback_id: str, message: dict, *, user="U1", team="T1") -> dict:
             "response_url": "https://hooks.slack.invalid/x", "team": {"id": team, "domain": "t"},
             "channel": {"id": message["channel"], "name": "x"}, "user": {"id": user, "name": "u"},
             "message_ts": message["ts"], "message": {k: v for k, v in message.items() if k not in ("channel", "streaming", "deleted", "updates", "appends")}}
+
+
+# -- AI app surface (assistant threads, feedback buttons) --------------------------------------
+def assistant_thread_event(kind: str, thread_ts: str, *, channel="D1", user="U1", context_channel="C1",
+                           team="T1", event_ts=None) -> dict:
+    """assistant_thread_started / assistant_thread_context_changed, as the docs' examples
+    (docs.slack.dev/reference/events/assistant_thread_started, ..._context_changed)."""
+    event_ts = event_ts or f"{time.time():.6f}"
+    event = {"type": kind, "event_ts": event_ts, "assistant_thread": {
+        "user_id": user, "channel_id": channel, "thread_ts": thread_ts,
+        "context": {"channel_id": context_channel, "team_id": team, "enterprise_id": None}}}
+    envelope = event_envelope(event, team=team, event_id=f"Eva{event_ts}")
+    envelope["event"].pop("team", None)  # these events carry no event.team
+    return envelope
+
+
+def feedback_click(message: dict, rating: str, *, user="U1", team="T1", action_ts=None) -> dict:
+    """A block_actions payload for a click on the feedback buttons of `message` (a FakeSlack
+    message): the clicked button's value is taken from the message's own blocks."""
+    element = next(e for b in message.get("blocks") or [] if b.get("type") == "context_actions"
+                   for e in b["elements"] if e.get("type") == "feedback_buttons")
+    button = element["positive_button" if rating == "good" else "negative_button"]
+    return {"type": "block_actions", "team": {"id": team, "domain": "t"}, "user": {"id": user, "name": "u", "team_id": team},
+            "api_app_id": "A1", "token": "legacy", "trigger_id": "1.2.3",
+            "container": {"type": "message", "message_ts": message["ts"], "channel_id": message["channel"],
+                          "is_ephemeral": False, "thread_ts": message.get("thread_ts")},
+            "channel": {"id": message["channel"], "name": "x"},
+            "message": {k: v for k, v in message.items() if k not in ("channel", "streaming", "deleted", "updates", "appends")},
+            "actions": [{"type": "feedback_buttons", "action_id": element["action_id"], "block_id": "fb",
+                         "value": button["value"], "text": button["text"],
+                         "action_ts": action_ts or f"{time.time():.6f}"}]}

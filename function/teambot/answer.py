@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from slack_sdk.errors import SlackApiError
 
 from . import logs
+from .answer_blocks import feedback_block
 from .context import Context
 from .errors import ModelError
 from .formatting import estimate_tokens
@@ -54,6 +55,7 @@ def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: d
     reply = SlackReply(
         ctx.slack, job, interval_s=ctx.settings.update_interval_s, refusals=ctx.refusals,
         on_message=lambda ts: ctx.generations.register(ts, generation),
+        final_blocks=[feedback_block(ctx.settings.openai_model)],  # every finished answer: 👍 / 👎
     )
     stream, first_token, outcome = None, None, "done"
     try:

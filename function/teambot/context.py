@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .assistant_thread import StatusMemory
 from .env import Settings
 from .generations import Generations
 from .secret_store import SecretStore
@@ -29,6 +30,7 @@ class Services:
     generations: Generations = field(default_factory=Generations)
     refusals: StreamRefusals = field(default_factory=StreamRefusals)
     usage: UsageLedger | None = None  # budgets and counters; built from the settings when not given
+    status: StatusMemory = field(default_factory=StatusMemory)  # assistant.threads.setStatus refusals
     _model: object = None
     _model_lock: threading.Lock = field(default_factory=threading.Lock)
 

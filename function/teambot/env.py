@@ -25,6 +25,21 @@ DEFAULT_TASKS_DISPATCH_DEADLINE_S = 600
 # Only when the stack manages the Slack app (one-click install, function/teambot/install.py).
 OPTIONAL_SECRET_VARS = ("SLACK_CLIENT_SECRET",)
 DEFAULT_SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
+# The AI panel's suggested prompts (assistant.threads.setSuggestedPrompts, at most 4). The same
+# defaults are in slack_manifest.yaml features.assistant_view.suggested_prompts (a test keeps
+# them equal); Pulumi config `suggestedPrompts` replaces both (env SUGGESTED_PROMPTS).
+DEFAULT_SUGGESTED_PROMPTS = (
+    {"title": "Summarize a thread", "message": "Summarize this thread for me: "},
+    {"title": "Explain some code", "message": "Explain what this code does, step by step: "},
+    {"title": "Draft a reply", "message": "Help me write a short, friendly reply to: "},
+    {"title": "Brainstorm ideas", "message": "Give me five ideas for "},
+)
+MAX_SUGGESTED_PROMPTS = 4
+# What each local entry point needs before it starts (README "Local run", "Local development").
+REQUIRED_VARS = {
+    "run": ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "OPENAI_API_KEY"),
+    "dev": ("SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "OPENAI_API_KEY"),
+}
 
 
 def _ids(raw: str) -> frozenset[str]:
@@ -70,6 +85,41 @@ def _model_prices(raw: str) -> dict[str, tuple[float, float]]:
             raise ValueError(f"MODEL_PRICES[{model!r}] must be {{\"input\": number, \"output\": number}}")
         prices[str(model)] = (float(price["input"]), float(price["output"]))
     return prices
+def suggested_prompts(raw: str) -> tuple[dict[str, str], ...]:
+    """JSON list of prompts, each a string (title = message) or {"title", "message"}; at most 4.
+    Empty = the defaults. infra/manifest.py renders the manifest's list with this same function
+    (it loads this module by path: it imports only the standard library)."""
+    if not raw.strip():
+        return DEFAULT_SUGGESTED_PROMPTS
+    value = json.loads(raw)
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_SUGGESTED_PROMPTS:
+        raise ValueError(f"SUGGESTED_PROMPTS must be a JSON list of 1 to {MAX_SUGGESTED_PROMPTS} prompts")
+    prompts = []
+    for item in value:
+        if isinstance(item, str) and item.strip():
+            item = {"title": item, "message": item}
+        if not (isinstance(item, dict) and all(isinstance(item.get(k), str) and item[k] for k in ("title", "message"))):
+            raise ValueError("each suggested prompt is a string or an object with title and message")
+        prompts.append({"title": item["title"], "message": item["message"]})
+    return tuple(prompts)
+
+
+def missing_vars(entry: str, environ: dict[str, str] | None = None) -> list[str]:
+    """The variables `entry` ("run" or "dev") needs that are unset or empty."""
+    env = os.environ if environ is None else environ
+    return [name for name in REQUIRED_VARS[entry] if not (env.get(name) or "").strip()]
+
+
+def slack_app_token(environ: dict[str, str] | None = None) -> str:
+    """SLACK_APP_TOKEN: the app-level token (xapp-...) Socket Mode connects with; local use only."""
+    env = os.environ if environ is None else environ
+    return (env.get("SLACK_APP_TOKEN") or "").strip()
+
+
+def local_listen(environ: dict[str, str] | None = None) -> tuple[str, int]:
+    """HOST and PORT of `make run` (127.0.0.1:8080 by default)."""
+    env = os.environ if environ is None else environ
+    return env.get("HOST") or "127.0.0.1", int(env.get("PORT") or 8080)
 
 
 @dataclass(frozen=True)
@@ -108,6 +158,7 @@ class Settings:
     daily_token_budget_per_team: int = 0
     model_prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     admin_user_ids: frozenset[str] = frozenset()
+    suggested_prompts: tuple[dict[str, str], ...] = DEFAULT_SUGGESTED_PROMPTS
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -148,6 +199,7 @@ class Settings:
             daily_token_budget_per_team=_budget(get("DAILY_TOKEN_BUDGET_PER_TEAM", "")),
             model_prices=_model_prices(get("MODEL_PRICES", "")),
             admin_user_ids=_ids(get("ADMIN_USER_IDS", "")),
+            suggested_prompts=suggested_prompts(get("SUGGESTED_PROMPTS", "")),
         )
 
 

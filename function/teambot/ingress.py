@@ -78,12 +78,13 @@ class Ingress:
             raise
         retry = headers.get("X-Slack-Retry-Num")
         if request.mimetype == "application/json":
-            return self._on_envelope(_json_object(body, "body"), retry, headers.get("X-Slack-Retry-Reason"))
+            return self.on_envelope(_json_object(body, "body"), retry, headers.get("X-Slack-Retry-Reason"))
         if request.mimetype == "application/x-www-form-urlencoded":
             return self._on_form(body)
         raise BadRequest("unsupported content type", 415)
 
-    def _on_envelope(self, envelope: dict, retry: str | None, retry_reason: str | None):
+    # The two entry points after transport checks; Socket Mode (socket_mode.py) calls them too.
+    def on_envelope(self, envelope: dict, retry: str | None = None, retry_reason: str | None = None):
         kind = envelope.get("type")
         if kind == "url_verification":
             return _challenge(envelope)
@@ -105,7 +106,10 @@ class Ingress:
             raise BadRequest("form body is not UTF-8") from None
         if "payload" not in form:
             raise BadRequest("form post without payload")
-        job = job_from_interaction(_json_object(form["payload"][0], "payload"), self.registry)
+        return self.on_interaction(_json_object(form["payload"][0], "payload"))
+
+    def on_interaction(self, payload: dict):
+        job = job_from_interaction(payload, self.registry)
         if job is None:
             return "", 200
         if self._settings.allowed_team_ids and job.team not in self._settings.allowed_team_ids:

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 ANSWER_EVENT = "teambot_answer"
 NOTICE_EVENT = "teambot_notice"
+# The AI panel's thread context (which channel the user is looking at), kept in the metadata of
+# the bot's first message in the thread: the event type bolt-python's
+# DefaultAssistantThreadContextStore uses (slack_bolt/context/assistant/thread_context_store/
+# default_store.py), so a Bolt app reading the same thread agrees. Payload: channel_id, team_id,
+# enterprise_id -- ids only.
+CONTEXT_EVENT = "assistant_thread_context"
 
 # event_payload.state of an answer message
 STREAMING = "streaming"  # being written (update mode carries it from the placeholder on)
@@ -50,7 +56,12 @@ def answer_mark(message: dict) -> dict | None:
 
 
 def is_notice(message: dict) -> bool:
-    return (message.get("metadata") or {}).get("event_type") == NOTICE_EVENT
+    return (message.get("metadata") or {}).get("event_type") in (NOTICE_EVENT, CONTEXT_EVENT)
+
+
+def context_metadata(context: dict) -> dict:
+    ids = {k: context.get(k) for k in ("channel_id", "team_id", "enterprise_id") if isinstance(context.get(k), str)}
+    return {"event_type": CONTEXT_EVENT, "event_payload": ids}
 
 
 def strip_cursor(text: str) -> str:

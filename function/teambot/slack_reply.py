@@ -8,6 +8,9 @@ chat.update". Either way:
   * answers longer than one message continue in follow-up messages, nothing is cut;
   * if Slack says the message is no longer ours to write (stopped with the stop shortcut on
     another instance, or deleted), `ReplyGone` tells the caller to stop the model.
+  * the last write of a finished answer (state done) adds `final_blocks` (the feedback buttons,
+    answer_blocks.py): with chat.stopStream natively, or, in update mode, with the text as a
+    markdown block, since markdown_text can't be combined with blocks.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 
 from slack_sdk.errors import SlackApiError
 
+from .answer_blocks import with_blocks
 from .formatting import FENCE_CLOSE, MESSAGE_LIMIT, next_cut
 from .jobs import Job
 from .marks import CURSOR, DONE, PLACEHOLDER, STREAMING, answer_metadata
@@ -52,6 +56,7 @@ class SlackReply:
         on_message: Callable[[str], None] = lambda ts: None,
         limit: int = MESSAGE_LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        final_blocks: list[dict] | None = None,
     ):
         self._slack = slack
         self._job = job
@@ -59,6 +64,7 @@ class SlackReply:
         self._on_message = on_message
         self._limit = limit
         self._clock = clock
+        self._final_blocks = final_blocks or []  # added to the last message of a finished answer
         self._refusals = refusals or StreamRefusals()
         self.mode = "native" if native and not self._refusals.refused(job.channel) else "update"
         self.text = ""  # everything generated so far
@@ -113,17 +119,19 @@ class SlackReply:
     def _close(self, upto: int, note: str, state: str) -> None:
         """Finish the current message with the text up to `upto`, then `note`."""
         done = metadata(self._job, state)
+        blocks = self._final_blocks if state == DONE else []
+        extra = {"blocks": blocks} if blocks else {}
         if self.mode == "native":
             if self._ts is None:
                 if upto == self._part_start and not note:
                     return
                 self._native_start(_with_note(self._part_text(upto), note))
-                self._native_call("chat_stopStream", metadata=done)
+                self._native_call("chat_stopStream", metadata=done, **extra)
             else:
                 rest = self.text[self._shown : upto] + note
-                self._native_call("chat_stopStream", markdown_text=rest or None, metadata=done)
+                self._native_call("chat_stopStream", markdown_text=rest or None, metadata=done, **extra)
         else:
-            self._update(_with_note(self._part_text(upto), note) or "…", done)
+            self._update(_with_note(self._part_text(upto), note) or "…", done, blocks)
         self._shown = upto
 
     def _native_write(self) -> None:
@@ -161,22 +169,22 @@ class SlackReply:
             self.mode, self._ts, self._part_start, self._prefix = "update", None, self._shown, ""
             raise _Fallback() from None
 
-    def _update(self, text: str, meta: dict | None = None) -> None:
+    def _update(self, text: str, meta: dict | None = None, blocks: list[dict] | None = None) -> None:
         if self._ts is None:
-            self._post(text, meta or metadata(self._job, STREAMING))
+            self._post(text, meta or metadata(self._job, STREAMING), blocks)
             return
         extra = {"metadata": meta} if meta else {}
         try:
-            self._slack.call("chat_update", channel=self._job.channel, ts=self._ts, markdown_text=text, **extra)
+            self._slack.call("chat_update", channel=self._job.channel, ts=self._ts, **with_blocks(text, blocks or []), **extra)
         except SlackApiError as exc:
             if slack_error(exc) in UPDATE_GONE:
                 raise ReplyGone() from None
             raise
 
-    def _post(self, text: str, meta: dict) -> None:
+    def _post(self, text: str, meta: dict, blocks: list[dict] | None = None) -> None:
         response = self._slack.call(
             "chat_postMessage", channel=self._job.channel, thread_ts=self._job.reply_thread_ts,
-            markdown_text=text, metadata=meta,
+            metadata=meta, **with_blocks(text, blocks or []),
         )
         self._new_message(response["ts"])
 

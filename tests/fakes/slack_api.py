@@ -11,12 +11,14 @@ from urllib.parse import parse_qs
 
 from .server import LoopbackServer
 from .slack_apps_api import SlackAppsApi
+from .slack_assistant_api import SlackAssistantApi
 from .slack_views_api import ViewsApi
+from .socket_mode import SocketModeApi
 
 MARKDOWN_LIMIT = 12_000
 
 
-class FakeSlack(SlackAppsApi, ViewsApi, LoopbackServer):
+class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SocketModeApi, LoopbackServer):
     def __init__(self, *, token="xoxb-test", bot_user_id="UBOT", bot_id="BBOT", team="T1"):
         self.valid_tokens = {token}
         self.bot_user_id, self.bot_id, self.team = bot_user_id, bot_id, team
@@ -140,9 +142,11 @@ class FakeSlack(SlackAppsApi, ViewsApi, LoopbackServer):
 
     def m_chat_postMessage(self, p):
         text, err = self._text(p)
+        blocks, err = (None, err) if err else self._blocks(p)
         if err:
             return err
-        ts = self._bot_message(p["channel"], text, p.get("thread_ts"), metadata=p.get("metadata"))
+        ts = self._bot_message(p["channel"], text, p.get("thread_ts"), metadata=p.get("metadata"),
+                               **({"blocks": blocks} if blocks else {}))
         return {"ok": True, "channel": p["channel"], "ts": ts, "message": {"text": text, "ts": ts}}
 
     def _existing(self, p):
@@ -158,9 +162,12 @@ class FakeSlack(SlackAppsApi, ViewsApi, LoopbackServer):
         if m.get("bot_id") != self.bot_id:
             return {"ok": False, "error": "cant_update_message"}
         text, err = self._text(p)
+        blocks, err = (None, err) if err else self._blocks(p)
         if err:
             return err
         m["text"] = text
+        if blocks is not None:
+            m["blocks"] = blocks
         if p.get("metadata"):
             m["metadata"] = p["metadata"]
         m.setdefault("updates", []).append(time.monotonic())
@@ -222,6 +229,11 @@ class FakeSlack(SlackAppsApi, ViewsApi, LoopbackServer):
             return {"ok": False, "error": "message_not_found"}
         if not m.get("streaming"):
             return {"ok": False, "error": "message_not_in_streaming_state"}
+        blocks, err = self._blocks(p, with_markdown_text=True)
+        if err:
+            return err
+        if blocks:
+            m["blocks"] = blocks
         m["text"] += self._chunk_text(p)
         m["streaming"] = False
         if p.get("metadata"):

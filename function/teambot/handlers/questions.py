@@ -1,5 +1,7 @@
-"""A question: a DM to the bot, or an @mention in a channel. Answered in the message's thread,
-with the thread as context."""
+"""A question: a DM to the bot (the Messages tab or the AI panel, whose messages are `message.im`
+events in the assistant thread, with thread_ts), or an @mention in a channel. Answered in the
+message's thread, with the thread as context. Slack's AI-app surface around it (status, title,
+the channel in view) is assistant_thread.py."""
 
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ def answer_question(ctx: "Context", job: Job) -> None:
     from .. import logs
     from ..access import NOT_ALLOWED, allowed
     from ..answer import post_notice, stream_answer
+    from ..assistant_thread import channel_note, is_app_thread, is_first_question, set_thinking, set_title, thread_context
+    from ..formatting import strip_mention
     from ..prompts import instructions
     from ..thread_context import answered_already, build_messages
 
@@ -58,6 +62,7 @@ def answer_question(ctx: "Context", job: Job) -> None:
         post_notice(ctx, job, NOT_ALLOWED)
         logs.info("answer", outcome="not_allowed", **fields)
         return
+    set_thinking(ctx, job)  # first, before the thread read and the model's first token
     budget = ctx.usage.check_soon(job.team, job.user)  # daily token budgets, overlapped with the Slack reads
     bot_user, bot_id = ctx.slack.identity()
     # In a thread we need its history; a redelivered task also checks it was not answered already.
@@ -65,8 +70,14 @@ def answer_question(ctx: "Context", job: Job) -> None:
     if answered_already(replies, job.message_ts, bot_user, bot_id):
         logs.info("answer", outcome="duplicate_delivery", delivery=ctx.delivery, **fields)
         return
+    system = instructions(ctx.settings, job.channel)
+    if job.thread_ts and is_app_thread(replies):  # the AI panel
+        if is_first_question(replies, job, bot_user, bot_id):
+            set_title(ctx, job, strip_mention(job.text, job.bot_user_id or bot_user))
+        note = channel_note(ctx, thread_context(replies, bot_user, bot_id))
+        system = f"{system}\n\n{note}" if note else system
     messages = build_messages(
         replies, job, bot_user_id=job.bot_user_id or bot_user, bot_id=bot_id,
-        system=instructions(ctx.settings, job.channel), max_tokens=ctx.settings.max_context_tokens,
+        system=system, max_tokens=ctx.settings.max_context_tokens,
     )
     stream_answer(ctx, job, messages, budget=budget)

@@ -1,0 +1,58 @@
+"""`assistant_thread_context_changed`: the user moved to another channel while the AI panel is
+open (docs.slack.dev/reference/events/assistant_thread_context_changed). Remember it in the
+thread itself: the metadata of the bot's first message (the greeting), as bolt-python's
+DefaultAssistantThreadContextStore.save does (chat.update keeping text, new metadata). No
+database; the next answer reads it back with the thread (handlers/questions.py).
+
+If the greeting is not there yet (this event overtook assistant_thread_started, or a workspace
+where posting it failed), the context is posted with a greeting now, so it is not lost.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..jobs import Job
+from ..registry import on_event
+from ..slack_payloads import obj, optional_string
+from .assistant_thread_started import assistant_thread_job
+
+if TYPE_CHECKING:
+    from ..context import Context
+    from ..env import Settings
+
+
+def context_changed_job(envelope: dict, settings: "Settings") -> Job | None:
+    event = obj(envelope.get("event"), "event")
+    # Several changes per thread: each counts once (the event_ts is the same on Slack's retries).
+    return assistant_thread_job(envelope, "assistant_thread_context_changed",
+                                nonce=optional_string(event.get("event_ts")) or optional_string(envelope.get("event_id")))
+
+
+@on_event("assistant_thread_context_changed", parse=context_changed_job)
+def assistant_thread_context_changed(ctx: "Context", job: Job) -> None:
+    from .. import logs
+    from ..access import allowed
+    from ..assistant_thread import first_bot_message, thread_context
+    from ..marks import context_metadata
+    from .assistant_thread_started import GREETING
+
+    context = job.extra.get("context") or {}
+    if not allowed(ctx.settings, job):  # ALLOWED_*: the bot keeps nothing for people it won't answer
+        logs.info("assistant_context", outcome="not_allowed", team=job.team, channel=job.channel, user=job.user)
+        return
+    bot_user, bot_id = ctx.slack.identity()
+    replies = ctx.slack.thread(job.channel, job.thread_ts)
+    first = first_bot_message(replies, bot_user, bot_id)
+    if first is None:
+        ctx.slack.call("chat_postMessage", channel=job.channel, thread_ts=job.thread_ts, text=GREETING,
+                       metadata=context_metadata(context))
+        outcome = "posted"
+    elif thread_context(replies, bot_user, bot_id) == context_metadata(context)["event_payload"]:
+        outcome = "unchanged"
+    else:
+        ctx.slack.call("chat_update", channel=job.channel, ts=first["ts"], text=first.get("text") or GREETING,
+                       metadata=context_metadata(context))
+        outcome = "saved"
+    logs.info("assistant_context", outcome=outcome, team=job.team, channel=job.channel, user=job.user,
+              context_channel=optional_string(context.get("channel_id")))
