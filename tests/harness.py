@@ -9,6 +9,7 @@ import hmac
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -41,6 +42,25 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes of `pid`, deepest first (read from /proc: this kernel has no
+    /proc/PID/task/TID/children)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [p for p, parent in parents.items() if parent in frontier]
+        found[:0] = children
+        frontier = children
+    return found
 
 
 class Response:
@@ -95,6 +115,17 @@ class BotProcess:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the function and its gunicorn worker, as Cloud Run ends an instance that runs out
+        of memory: no shutdown, open connections reset. (Killing only the arbiter would let the
+        worker finish its requests: gunicorn workers exit gracefully when their parent dies.)"""
+        for pid in [*_descendants(self.proc.pid), self.proc.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(5)
 
     def logs(self) -> str:
         self.log.flush()
@@ -158,4 +189,5 @@ def shortcut(callback_id: str, message: dict, *, user="U1", team="T1") -> dict:
     return {"type": "message_action", "callback_id": callback_id, "trigger_id": "1.2.3",
             "response_url": "https://hooks.slack.invalid/x", "team": {"id": team, "domain": "t"},
             "channel": {"id": message["channel"], "name": "x"}, "user": {"id": user, "name": "u"},
-            "message_ts": message["ts"], "message": {k: v for k, v in message.items() if k not in ("channel", "streaming", "deleted", "updates", "appends")}}
+            "message_ts": message["ts"], "message": {k: v for k, v in message.items() if k not in (
+                "channel", "streaming", "deleted", "updates", "appends", "stream_started", "expired")}}

@@ -50,7 +50,8 @@ def answer_question(ctx: "Context", job: Job) -> None:
     from ..access import NOT_ALLOWED, allowed
     from ..answer import post_notice, stream_answer
     from ..prompts import instructions
-    from ..thread_context import answered_already, build_messages
+    from ..takeover import existing_answer, take_over
+    from ..thread_context import build_messages
 
     fields = {"team": job.team, "channel": job.channel, "user": job.user, "model": ctx.settings.openai_model}
     if not allowed(ctx.settings, job):
@@ -58,11 +59,16 @@ def answer_question(ctx: "Context", job: Job) -> None:
         logs.info("answer", outcome="not_allowed", **fields)
         return
     bot_user, bot_id = ctx.slack.identity()
-    # In a thread we need its history; a redelivered task also checks it was not answered already.
+    # In a thread we need its history; a redelivered task also checks it was not answered already,
+    # and takes over what an earlier attempt (an instance that died) left unfinished (takeover.py).
     replies = ctx.slack.thread(job.channel, job.reply_thread_ts) if job.thread_ts or ctx.delivery else []
-    if answered_already(replies, job.message_ts, bot_user, bot_id):
+    existing = existing_answer(replies, job.message_ts, bot_user, bot_id)
+    if existing.complete or (existing.partial and not ctx.delivery):  # a first delivery: being answered
         logs.info("answer", outcome="duplicate_delivery", delivery=ctx.delivery, **fields)
         return
+    if existing.partial:
+        take_over(ctx, job, existing.partial)
+        replies = [m for m in replies if m not in existing.partial]
     messages = build_messages(
         replies, job, bot_user_id=job.bot_user_id or bot_user, bot_id=bot_id,
         system=instructions(ctx.settings, job.channel), max_tokens=ctx.settings.max_context_tokens,

@@ -2,8 +2,11 @@
 
 Stop works across instances because the signal lives in Slack itself:
   1. the answer is being written in this process -> cancel it here (closes the model stream);
-  2. otherwise end its native stream with chat.stopStream: the writer's next appendStream fails
-     with message_not_in_streaming_state and it closes its model stream;
+  2. otherwise end its native stream with chat.stopStream, with the stop note and "stopped"
+     metadata: the writer's next appendStream fails with message_not_in_streaming_state, it
+     reads the message back, sees the stop (not an expiry, stream_lifetime.py) and closes its
+     model stream. A native stream carries no metadata until stopped, so the stop can't know
+     which question it answers: reply_to stays empty (takeover.py attributes it by position);
   3. an update-mode answer still being written (metadata state "streaming") is replaced by a
      stopped copy: the writer's next chat.update fails with message_not_found, same effect.
 """
@@ -53,7 +56,10 @@ def _stop_elsewhere(ctx: "Context", job: Job) -> str:
 
     if not _streaming_in_update_mode(job):  # update-mode answers carry metadata from the start
         try:
-            ctx.slack.call("chat_stopStream", channel=job.channel, ts=job.message_ts, markdown_text=STOPPED_NOTE)
+            ctx.slack.call(
+                "chat_stopStream", channel=job.channel, ts=job.message_ts, markdown_text=STOPPED_NOTE,
+                metadata=answer_metadata("", STOPPED),
+            )
             return "native_stream"
         except SlackApiError:
             return "already_done"  # not a live native stream, and not an update-mode one either
