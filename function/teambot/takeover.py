@@ -10,11 +10,13 @@ How the redelivery finds it (what we chose, and why):
     the question is answered; "streaming"/"continued" mean a partial answer.
   * A native stream has no mark until it is stopped: chat.startStream takes no `metadata`
     (slack_sdk's `chat_startStream` has no such parameter, Slack's reference lists none) and
-    chat.update can't add it while the message streams. So our messages *without* an answer
-    mark (and not notices), posted after the question and before the next message from a person
-    in the thread, are taken as its unfinished native stream: the bot writes nothing else
-    there. A native stream stopped with the stop shortcut carries "stopped" with an empty
-    `reply_to` (the stop can't know the question) and is attributed the same way.
+    chat.update can't add it while the message streams. So, on a redelivery only, our messages
+    *without* an answer mark (and not notices), posted after the question and before the next
+    message from a person in the thread, are taken as its unfinished native stream: the bot
+    writes nothing else there. A native stream stopped with the stop shortcut carries "stopped"
+    with an empty `reply_to` (the stop can't know the question) and is attributed the same way.
+    A first delivery never attributes by position: a quick second question in the thread would
+    otherwise take the first one's live stream for its own.
   * The partial answer is replaced, not continued: the model is asked again and a new generation
     is not a continuation of the old text, so the old text can't stay as its beginning. Each
     partial message is stopped (a still-open stream, with "stopped" metadata, so a writer that
@@ -46,8 +48,11 @@ class ExistingAnswer:
     partial: list[dict] = field(default_factory=list)  # our unfinished messages, oldest first
 
 
-def existing_answer(replies: list[dict], question_ts: str, bot_user_id: str, bot_id: str) -> ExistingAnswer:
-    """What the thread already holds of our answer to `question_ts` (oldest-first `replies`)."""
+def existing_answer(
+    replies: list[dict], question_ts: str, bot_user_id: str, bot_id: str, *, by_position: bool
+) -> ExistingAnswer:
+    """What the thread already holds of our answer to `question_ts` (oldest-first `replies`);
+    `by_position` also counts unattributed messages right after the question (a redelivery)."""
     found = ExistingAnswer()
     after_question, person_spoke = False, False
     for message in replies:
@@ -62,7 +67,7 @@ def existing_answer(replies: list[dict], question_ts: str, bot_user_id: str, bot
         mark = answer_mark(message)
         reply_to = (mark or {}).get("reply_to")
         unattributed = (mark is None and not is_notice(message)) or (mark is not None and not reply_to)
-        if reply_to != question_ts and not (unattributed and after_question and not person_spoke):
+        if reply_to != question_ts and not (by_position and unattributed and after_question and not person_spoke):
             continue
         if mark is not None and mark.get("state") not in PARTIAL_STATES:
             found.complete = True

@@ -62,7 +62,7 @@ def answer_question(ctx: "Context", job: Job) -> None:
     # In a thread we need its history; a redelivered task also checks it was not answered already,
     # and takes over what an earlier attempt (an instance that died) left unfinished (takeover.py).
     replies = ctx.slack.thread(job.channel, job.reply_thread_ts) if job.thread_ts or ctx.delivery else []
-    existing = existing_answer(replies, job.message_ts, bot_user, bot_id)
+    existing = existing_answer(replies, job.message_ts, bot_user, bot_id, by_position=ctx.delivery > 0)
     if existing.complete or (existing.partial and not ctx.delivery):  # a first delivery: being answered
         logs.info("answer", outcome="duplicate_delivery", delivery=ctx.delivery, **fields)
         return
