@@ -2,7 +2,9 @@
 
 Slack ends a chat.startStream stream server-side after about five minutes: chat.appendStream and
 chat.stopStream then answer `message_not_in_streaming_state`, the message keeps the text it had,
-and only chat.update still reaches it (python-slack-sdk#1859; /work/shared/platform-notes.md).
+and only chat.update still reaches it (python-slack-sdk#1859, whose fix, PR #1880, exposes the
+stream's ts for exactly that chat.update; slackapi/node-slack-sdk#2702 reports the ~5 minutes
+hold even while appends keep coming, other reports describe an idle timeout: both are handled).
 The same error answers a write to a stream that someone stopped on another instance. So:
 
   * the writer never lets a stream get that old: after SLACK_STREAM_MAX_AGE_SECONDS (240 s by

@@ -23,8 +23,9 @@ How the redelivery finds it (what we chose, and why):
     is in fact still alive reads it as a stop and gives up) and deleted, then the whole answer
     is written once.
 
-Limit: two questions asked in one thread at the same moment, both answered by an instance that
-then dies, can't be told apart by position; README "Known limits".
+Assumed, not verifiable here: conversations.replies lists a message while it is being streamed
+(our fake does). Limit: two questions asked in one thread at the same moment, one redelivered
+after its instance died, can't be told apart by position; README "Known limits".
 """
 
 from __future__ import annotations
