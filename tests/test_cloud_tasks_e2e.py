@@ -170,12 +170,12 @@ def test_routes_work_with_or_without_the_function_name_in_the_path(start_tasks_b
 
 
 def test_stop_on_another_instance_is_told_apart_from_a_stream_slack_ended(start_tasks_bot, tasks, slack, model):
-    """Streams live ~1.5 s here and the writer renews them every 1 s: a stop on another instance
+    """Streams live 3 s here and the writer renews them every 2 s: a stop on another instance
     while the current stream is alive still stops (it is not taken for an expiry)."""
-    slack.stream_lifetime_s = 1.5
-    env = {"SLACK_STREAM_MAX_AGE_SECONDS": "1.0", "SLACK_UPDATE_INTERVAL_SECONDS": "0.2"}
+    slack.stream_lifetime_s = 3.0
+    env = {"SLACK_STREAM_MAX_AGE_SECONDS": "2.0", "SLACK_UPDATE_INTERVAL_SECONDS": "0.2"}
     a, b = start_tasks_bot(**env), start_tasks_bot(**env)
-    model.default_plan = Plan(tokens=[f" t{i}" for i in range(400)], delay_s=0.02)  # ~8 s
+    model.default_plan = Plan(tokens=[f" t{i}" for i in range(500)], delay_s=0.02)  # ~10 s
     ts = slack.add_message("D1", "long story")
     a.post_json(dm("long story", ts))
 
