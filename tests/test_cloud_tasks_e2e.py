@@ -169,9 +169,11 @@ def test_routes_work_with_or_without_the_function_name_in_the_path(start_tasks_b
     assert bot.request("POST", "/other-service/tasks/answer").status == 404
 
 
-def test_stop_on_another_instance_is_told_apart_from_a_stream_slack_ended(start_tasks_bot, tasks, slack, model):
+@pytest.mark.parametrize("pressed_on", ["live part", "earlier part"])
+def test_stop_on_another_instance_is_told_apart_from_a_stream_slack_ended(start_tasks_bot, tasks, slack, model, pressed_on):
     """Streams live 3 s here and the writer renews them every 2 s: a stop on another instance
-    while the current stream is alive still stops (it is not taken for an expiry)."""
+    while the current stream is alive still stops (it is not taken for an expiry), also when it
+    is used on an earlier, already closed part of the answer."""
     slack.stream_lifetime_s = 3.0
     env = {"SLACK_STREAM_MAX_AGE_SECONDS": "2.0", "SLACK_UPDATE_INTERVAL_SECONDS": "0.2"}
     a, b = start_tasks_bot(**env), start_tasks_bot(**env)
@@ -186,7 +188,8 @@ def test_stop_on_another_instance_is_told_apart_from_a_stream_slack_ended(start_
 
     message = wait_for(young_second_stream, timeout=10)
     pressed = time.monotonic()
-    b.post_form(shortcut("stop_generation", dict(message)))
+    on = message if pressed_on == "live part" else slack.bot_messages("D1", ts)[0]
+    b.post_form(shortcut("stop_generation", dict(on)))
     wait_for(lambda: model.requests[0].hung_up or model.requests[0].finished, timeout=6)
     assert model.requests[0].hung_up and model.requests[0].ended_at - pressed < 2.0
     msgs = wait_for(finished(slack, "D1", ts))
