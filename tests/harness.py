@@ -9,6 +9,7 @@ import hmac
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -41,6 +42,25 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes of `pid`, deepest first (read from /proc: this kernel has no
+    /proc/PID/task/TID/children)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [p for p, parent in parents.items() if parent in frontier]
+        found[:0] = children
+        frontier = children
+    return found
 
 
 class Response:
@@ -96,6 +116,17 @@ class BotProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 
+    def kill(self) -> None:
+        """SIGKILL the function and its gunicorn worker, as Cloud Run ends an instance that runs out
+        of memory: no shutdown, open connections reset. (Killing only the arbiter would let the
+        worker finish its requests: gunicorn workers exit gracefully when their parent dies.)"""
+        for pid in [*_descendants(self.proc.pid), self.proc.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(5)
+
     def logs(self) -> str:
         self.log.flush()
         return Path(self.log.name).read_text()
@@ -133,6 +164,13 @@ class BotProcess:
 
 
 # -- Slack payload builders ------------------------------------------------------------------
+HIDDEN_KEYS = ("channel", "streaming", "deleted", "updates", "appends", "stream_started", "expired")  # the fake's own
+
+
+def _visible(message: dict) -> dict:
+    """A FakeSlack message as Slack shows it in a payload (without the fake's bookkeeping)."""
+    return {k: v for k, v in message.items() if k not in HIDDEN_KEYS}
+
 def event_envelope(event: dict, *, team="T1", bot_user_id="UBOT", event_id="Ev1") -> dict:
     return {"token": "legacy", "team_id": team, "api_app_id": "A1", "type": "event_callback",
             "event_id": event_id, "event_time": int(time.time()), "event": {"team": team, **event},
@@ -158,7 +196,7 @@ def shortcut(callback_id: str, message: dict, *, user="U1", team="T1") -> dict:
     return {"type": "message_action", "callback_id": callback_id, "trigger_id": "1.2.3",
             "response_url": "https://hooks.slack.invalid/x", "team": {"id": team, "domain": "t"},
             "channel": {"id": message["channel"], "name": "x"}, "user": {"id": user, "name": "u"},
-            "message_ts": message["ts"], "message": {k: v for k, v in message.items() if k not in ("channel", "streaming", "deleted", "updates", "appends")}}
+            "message_ts": message["ts"], "message": _visible(message)}
 
 
 # -- AI app surface (assistant threads, feedback buttons) --------------------------------------
@@ -186,7 +224,7 @@ def feedback_click(message: dict, rating: str, *, user="U1", team="T1", action_t
             "container": {"type": "message", "message_ts": message["ts"], "channel_id": message["channel"],
                           "is_ephemeral": False, "thread_ts": message.get("thread_ts")},
             "channel": {"id": message["channel"], "name": "x"},
-            "message": {k: v for k, v in message.items() if k not in ("channel", "streaming", "deleted", "updates", "appends")},
+            "message": _visible(message),
             "actions": [{"type": "feedback_buttons", "action_id": element["action_id"], "block_id": "fb",
                          "value": button["value"], "text": button["text"],
                          "action_ts": action_ts or f"{time.time():.6f}"}]}

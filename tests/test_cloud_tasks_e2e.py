@@ -170,3 +170,36 @@ def test_routes_work_with_or_without_the_function_name_in_the_path(start_tasks_b
     assert delivered == {200}
     assert bot.request("POST", "/slack-bot/nope").status == 404
     assert bot.request("POST", "/other-service/tasks/answer").status == 404
+
+
+@pytest.mark.parametrize("pressed_on", ["live part", "earlier part"])
+def test_stop_on_another_instance_is_told_apart_from_a_stream_slack_ended(start_tasks_bot, tasks, slack, model, pressed_on):
+    """Streams live 3 s here and the writer renews them every 2 s: a stop on another instance
+    while the current stream is alive still stops (it is not taken for an expiry), also when it
+    is used on an earlier, already closed part of the answer."""
+    slack.stream_lifetime_s = 3.0
+    env = {"SLACK_STREAM_MAX_AGE_SECONDS": "2.0", "SLACK_UPDATE_INTERVAL_SECONDS": "0.2"}
+    a, b = start_tasks_bot(**env), start_tasks_bot(**env)
+    model.default_plan = Plan(tokens=[f" t{i}" for i in range(500)], delay_s=0.02)  # ~10 s
+    ts = slack.add_message("D1", "long story")
+    a.post_json(dm("long story", ts))
+
+    def young_second_stream():  # press stop just after a renewal: the most time before the next one
+        msgs = slack.bot_messages("D1", ts)
+        live = [m for m in msgs[1:] if m.get("streaming") and time.monotonic() - m["stream_started"] < 0.3]
+        return live[-1] if live else None
+
+    message = wait_for(young_second_stream, timeout=10)
+    pressed = time.monotonic()
+    on = message if pressed_on == "live part" else slack.bot_messages("D1", ts)[0]
+    b.post_form(shortcut("stop_generation", dict(on)))
+    wait_for(lambda: model.requests[0].hung_up or model.requests[0].finished, timeout=6)
+    assert model.requests[0].hung_up and model.requests[0].ended_at - pressed < 2.0
+    msgs = wait_for(finished(slack, "D1", ts))
+    assert msgs[-1]["ts"] == message["ts"] and msgs[-1]["text"].endswith("_⏹ Stopped._")
+    assert [(m.get("metadata") or {}).get("event_payload", {}).get("state") for m in msgs[:-1]] == ["continued"] * (len(msgs) - 1)
+    assert not any(m.get("expired") for m in msgs)
+    record = wait_for(lambda: [r for r in a.log_records() if r.get("message") == "answer"])[0]
+    assert record["outcome"] == "stopped_in_slack"
+    time.sleep(1.5)  # nothing is written after the stop
+    assert len(slack.bot_messages("D1", ts)) == len(msgs)

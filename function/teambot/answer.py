@@ -56,6 +56,7 @@ def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: d
         ctx.slack, job, interval_s=ctx.settings.update_interval_s, refusals=ctx.refusals,
         on_message=lambda ts: ctx.generations.register(ts, generation),
         final_blocks=[feedback_block(ctx.settings.openai_model)],  # every finished answer: 👍 / 👎
+        stream_max_age_s=ctx.settings.stream_max_age_s,
     )
     stream, first_token, outcome = None, None, "done"
     try:

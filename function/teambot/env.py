@@ -145,6 +145,7 @@ class Settings:
     allowed_user_ids: frozenset[str] = frozenset()
     update_interval_s: float = 1.0
     slack_timeout_s: float = 10.0
+    stream_max_age_s: float = 240.0  # close a native stream before Slack ends it (~300 s)
     worker_threads: int = 64
     secret_refs: dict[str, str] = field(default_factory=dict)
     service_name: str | None = None  # K_SERVICE, set by Cloud Run: the function's name
@@ -186,6 +187,7 @@ class Settings:
             allowed_user_ids=_ids(get("ALLOWED_USER_IDS", "")),
             update_interval_s=float(get("SLACK_UPDATE_INTERVAL_SECONDS") or 1.0),
             slack_timeout_s=float(get("SLACK_TIMEOUT_SECONDS") or 10),
+            stream_max_age_s=float(get("SLACK_STREAM_MAX_AGE_SECONDS") or 240),
             worker_threads=int(get("WORKER_THREADS") or 64),
             secret_refs={name: get(name, "") for name in SECRET_VARS}
             | {name: get(name) for name in OPTIONAL_SECRET_VARS if get(name)},

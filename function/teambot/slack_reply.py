@@ -6,6 +6,8 @@ chat.update". Either way:
   * the first text is shown as soon as the first token arrives, later writes at most once per
     `interval_s` per message (Slack's rate tiers), 429s are retried by slack_sdk;
   * answers longer than one message continue in follow-up messages, nothing is cut;
+  * a native stream is closed before Slack's ~5-minute limit and the answer goes on in a new
+    message; a stream Slack ended anyway is completed with chat.update (stream_lifetime.py);
   * if Slack says the message is no longer ours to write (stopped with the stop shortcut on
     another instance, or deleted), `ReplyGone` tells the caller to stop the model.
   * the last write of a finished answer (state done) adds `final_blocks` (the feedback buttons,
@@ -21,10 +23,11 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 
 from .answer_blocks import with_blocks
-from .formatting import FENCE_CLOSE, MESSAGE_LIMIT, next_cut
+from .formatting import FENCE_CLOSE, FENCE_OPEN, MESSAGE_LIMIT, inside_fence, next_cut
 from .jobs import Job
-from .marks import CURSOR, DONE, PLACEHOLDER, STREAMING, answer_metadata
+from .marks import CONTINUED, CURSOR, DONE, PLACEHOLDER, STREAMING, answer_metadata
 from .slack_ops import SlackOps, slack_error
+from .stream_lifetime import DEFAULT_MAX_AGE_S, NOT_STREAMING, StreamExpired, stopped_or_deleted
 from .stream_refusals import StreamRefusals
 
 NATIVE_GONE = frozenset({"message_not_in_streaming_state", "stopped_by_user", "message_not_found"})
@@ -57,6 +60,7 @@ class SlackReply:
         limit: int = MESSAGE_LIMIT,
         clock: Callable[[], float] = time.monotonic,
         final_blocks: list[dict] | None = None,
+        stream_max_age_s: float = DEFAULT_MAX_AGE_S,
     ):
         self._slack = slack
         self._job = job
@@ -74,6 +78,9 @@ class SlackReply:
         self._prefix = ""  # a reopened code fence carried into the current message
         self._shown = 0  # how much of self.text Slack has
         self._last_write = 0.0
+        self._max_age_s = stream_max_age_s
+        self._stream_started = 0.0  # when the current native stream began
+        self._expired = False  # Slack ended the current native stream: only chat.update reaches it
 
     # -- public --------------------------------------------------------------------------
     def begin(self) -> None:
@@ -113,8 +120,27 @@ class SlackReply:
         while len(self._part_text()) > self._limit:
             offset, reopen = next_cut(self.text[self._part_start :], self._prefix, self._limit)
             cut = self._part_start + offset
-            self._close(cut, FENCE_CLOSE if reopen else "", "continued")
-            self._part_start, self._shown, self._ts, self._prefix = cut, cut, None, reopen
+            if self.mode == "native" and self._ts is not None and not self._expired and cut < self._shown:
+                # A stream can't take back what it showed: cut after it, or it would appear twice.
+                cut, reopen = self._shown, FENCE_OPEN if inside_fence(self._part_text(self._shown)) else ""
+            self._continue_at(cut, reopen)
+
+    def _continue_at(self, cut: int, reopen: str) -> None:
+        """Close the current message after text[:cut] (state "continued"); the rest goes on in a
+        new message, which reopens a code fence cut in two."""
+        self._close(cut, FENCE_CLOSE if reopen else "", CONTINUED)
+        self._part_start, self._shown, self._ts, self._prefix = cut, cut, None, reopen
+
+    def _stream_cut(self) -> tuple[int, str]:
+        """Where to end a stream that must end now (too old, or expired): at the last line break
+        of the text not sent yet, else after everything; never before what Slack already shows."""
+        unsent = self.text[self._shown :]
+        cut = len(self.text)
+        for sep in ("\n\n", "\n"):
+            if (at := unsent.rfind(sep)) >= 0:
+                cut = self._shown + at + len(sep)
+                break
+        return cut, FENCE_OPEN if inside_fence(self._part_text(cut)) else ""
 
     def _close(self, upto: int, note: str, state: str) -> None:
         """Finish the current message with the text up to `upto`, then `note`."""
@@ -128,17 +154,32 @@ class SlackReply:
                 self._native_start(_with_note(self._part_text(upto), note))
                 self._native_call("chat_stopStream", metadata=done, **extra)
             else:
-                rest = self.text[self._shown : upto] + note
-                self._native_call("chat_stopStream", markdown_text=rest or None, metadata=done, **extra)
+                if not self._expired:
+                    rest = self.text[self._shown : upto] + note
+                    try:
+                        self._native_call("chat_stopStream", markdown_text=rest or None, metadata=done, **extra)
+                    except StreamExpired:
+                        self._expired = True
+                if self._expired:  # Slack ended the stream: chat.update writes what it missed
+                    self._update(_with_note(self._part_text(upto), note) or "…", done, blocks)
         else:
             self._update(_with_note(self._part_text(upto), note) or "…", done, blocks)
         self._shown = upto
 
     def _native_write(self) -> None:
+        if self._ts is not None and (self._expired or self._clock() - self._stream_started >= self._max_age_s):
+            self._continue_at(*self._stream_cut())  # before Slack ends the stream (~5 min)
         if self._ts is None:
+            if not self._part_text():
+                return  # everything went into the closed message: the next stream starts with text
             self._native_start(self._part_text())
         elif len(self.text) > self._shown:
-            self._native_call("chat_appendStream", markdown_text=self.text[self._shown :])
+            try:
+                self._native_call("chat_appendStream", markdown_text=self.text[self._shown :])
+            except StreamExpired:
+                self._expired = True
+                self._native_write()  # completes the message with chat.update, goes on in a new one
+                return
         self._shown = len(self.text)
 
     def _native_start(self, text: str) -> None:
@@ -152,12 +193,18 @@ class SlackReply:
             self._refusals.remember(job.channel, slack_error(exc))
             self.mode = "update"
             raise _Fallback() from None
+        self._stream_started, self._expired = self._clock(), False
         self._new_message(response["ts"])
 
     def _native_call(self, method: str, **kwargs) -> None:
         try:
             self._slack.call(method, channel=self._job.channel, ts=self._ts, **kwargs)
         except SlackApiError as exc:
+            job = self._job
+            if slack_error(exc) == NOT_STREAMING and not stopped_or_deleted(
+                self._slack, job.channel, job.reply_thread_ts, self._ts
+            ):
+                raise StreamExpired() from None
             if slack_error(exc) in NATIVE_GONE:
                 raise ReplyGone() from None
             # Refused mid-answer: close what was shown, continue in update mode, nothing lost.

@@ -9,17 +9,9 @@ from __future__ import annotations
 
 from .formatting import CHARS_PER_TOKEN, estimate_tokens, strip_mention
 from .jobs import Job
-from .marks import answer_mark, is_notice, is_own
+from .marks import is_notice, is_own
 
 SKIPPED_SUBTYPES_ALLOWED = (None, "thread_broadcast", "file_share")
-
-
-def answered_already(replies: list[dict], message_ts: str, bot_user_id: str, bot_id: str) -> bool:
-    """True when one of our answers to `message_ts` is already in the thread (task redelivery)."""
-    for message in replies:
-        if is_own(message, bot_user_id, bot_id) and (answer_mark(message) or {}).get("reply_to") == message_ts:
-            return True
-    return False
 
 
 def build_messages(

@@ -1,5 +1,7 @@
 """A fake Cloud Tasks REST API: createTask with named-task dedup (409 ALREADY_EXISTS), then
-dispatch like the real queue: POST to the task URL with an OIDC token, retrying non-2xx.
+dispatch like the real queue: POST to the task URL with an OIDC token, retrying a non-2xx answer
+or no answer at all (a reset connection from an instance that died) with backoff, up to
+max_attempts.
 `targets` rewrites the host so tasks can land on several function instances (round-robin)."""
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from .server import LoopbackServer
 
 
 class FakeCloudTasks(LoopbackServer):
-    def __init__(self, oidc: FakeGoogleOIDC, *, max_attempts=3, deliver_times=1):
+    def __init__(self, oidc: FakeGoogleOIDC, *, max_attempts=3, deliver_times=1, min_backoff_s=0.1, max_backoff_s=2.0):
         self.oidc = oidc
-        self.max_attempts = max_attempts
+        self.max_attempts = max_attempts  # RetryConfig.max_attempts: attempts in all, the first included
+        self.min_backoff_s, self.max_backoff_s = min_backoff_s, max_backoff_s  # infra uses 5 s / 60 s
         self.deliver_times = deliver_times  # >1 simulates at-least-once double delivery
         self.targets: list[str] = []
         self.names: set[str] = set()
@@ -71,14 +74,23 @@ class FakeCloudTasks(LoopbackServer):
                     headers={**http.get("headers", {}), "Authorization": f"Bearer {token}",
                              "X-CloudTasks-TaskRetryCount": str(attempt + copy),
                              "X-CloudTasks-TaskName": task["name"].rsplit("/", 1)[-1]})
+                retry_after = None
                 try:
                     with urllib.request.urlopen(request, timeout=60) as response:
                         status = response.status
                 except urllib.error.HTTPError as exc:
-                    status = exc.code
-                except OSError:
+                    status, retry_after = exc.code, exc.headers.get("Retry-After")
+                except OSError:  # reset or refused (the instance died), or no answer by the deadline
                     status = 0
-                self.deliveries.append({"name": task["name"], "status": status, "attempt": attempt})
-                if 200 <= status < 300:
+                self.deliveries.append({"name": task["name"], "status": status, "attempt": attempt,
+                                        "target": urlsplit(request.full_url).netloc})
+                # Cloud Tasks HttpRequest reference: a 2xx acknowledges the task; "if any other HTTP
+                # response code is returned or no response is received, the task will be retried"
+                # per the queue's RetryConfig (max_attempts in all; the wait starts at min_backoff
+                # and doubles, up to max_backoff; a Retry-After header is considered).
+                if 200 <= status < 300 or attempt + 1 == self.max_attempts:
                     break
-                time.sleep(0.2 * (attempt + 1))
+                wait = min(self.max_backoff_s, self.min_backoff_s * 2 ** attempt)
+                if retry_after and retry_after.isdigit():
+                    wait = max(wait, min(float(retry_after), self.max_backoff_s))
+                time.sleep(wait)

@@ -34,6 +34,7 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SocketModeApi, Loopba
         self.hang: dict[str, int] = {}  # method -> how many of the next calls stall for hang_s first
         self.hang_s = 2.0
         self.user_teams: dict[str, str] = {}  # user id -> their own team (Slack Connect / Grid users)
+        self.stream_lifetime_s = 300.0  # Slack ends a native stream after about 5 minutes (see _streaming)
         self.rng = random.Random(7)
         self._ts = 1_700_000_000_000_000
 
@@ -121,8 +122,8 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SocketModeApi, Loopba
         page = found[start : start + size]
         more = start + size < len(found)
         keep_meta = str(p.get("include_all_metadata")).lower() in ("1", "true")
-        out = [{k: v for k, v in m.items() if k not in ("channel", "deleted", "streaming") and (keep_meta or k != "metadata")}
-               for m in page]
+        hidden = ("channel", "deleted", "streaming", "stream_started", "expired")
+        out = [{k: v for k, v in m.items() if k not in hidden and (keep_meta or k != "metadata")} for m in page]
         return {"ok": True, "messages": out, "has_more": more,
                 "response_metadata": {"next_cursor": str(start + size) if more else ""}}
 
@@ -205,14 +206,23 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SocketModeApi, Loopba
         home = self.user_teams.get(p.get("recipient_user_id"))
         if home and p.get("recipient_team_id") not in (None, home):
             return {"ok": False, "error": "invalid_arguments"}
-        ts = self._bot_message(p["channel"], self._chunk_text(p), p["thread_ts"], streaming=True, appends=0)
+        ts = self._bot_message(p["channel"], self._chunk_text(p), p["thread_ts"], streaming=True, appends=0,
+                               stream_started=time.monotonic())
         return {"ok": True, "channel": p["channel"], "ts": ts}
+
+    def _streaming(self, m) -> bool:
+        # Slack ends a stream server-side after about 5 minutes: appendStream and stopStream then
+        # answer message_not_in_streaming_state, the message keeps the text it had and no
+        # metadata; chat.update still works (python-slack-sdk#1859).
+        if m.get("streaming") and time.monotonic() - m["stream_started"] > self.stream_lifetime_s:
+            m["streaming"], m["expired"] = False, True
+        return bool(m.get("streaming"))
 
     def m_chat_appendStream(self, p):
         m = self._existing(p)
         if m is None:
             return {"ok": False, "error": "message_not_found"}
-        if not m.get("streaming"):
+        if not self._streaming(m):
             return {"ok": False, "error": "message_not_in_streaming_state"}
         if self.native_refusal_after is not None and m["appends"] >= self.native_refusal_after:
             return {"ok": False, "error": "feature_not_enabled"}
@@ -227,7 +237,7 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SocketModeApi, Loopba
         m = self._existing(p)
         if m is None:
             return {"ok": False, "error": "message_not_found"}
-        if not m.get("streaming"):
+        if not self._streaming(m):
             return {"ok": False, "error": "message_not_in_streaming_state"}
         blocks, err = self._blocks(p, with_markdown_text=True)
         if err:

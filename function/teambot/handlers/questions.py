@@ -55,7 +55,8 @@ def answer_question(ctx: "Context", job: Job) -> None:
     from ..assistant_thread import channel_note, is_app_thread, is_first_question, set_thinking, set_title, thread_context
     from ..formatting import strip_mention
     from ..prompts import instructions
-    from ..thread_context import answered_already, build_messages
+    from ..takeover import existing_answer, take_over
+    from ..thread_context import build_messages
 
     fields = {"team": job.team, "channel": job.channel, "user": job.user, "model": ctx.settings.openai_model}
     if not allowed(ctx.settings, job):
@@ -65,11 +66,16 @@ def answer_question(ctx: "Context", job: Job) -> None:
     set_thinking(ctx, job)  # first, before the thread read and the model's first token
     budget = ctx.usage.check_soon(job.team, job.user)  # daily token budgets, overlapped with the Slack reads
     bot_user, bot_id = ctx.slack.identity()
-    # In a thread we need its history; a redelivered task also checks it was not answered already.
+    # In a thread we need its history; a redelivered task also checks it was not answered already,
+    # and takes over what an earlier attempt (an instance that died) left unfinished (takeover.py).
     replies = ctx.slack.thread(job.channel, job.reply_thread_ts) if job.thread_ts or ctx.delivery else []
-    if answered_already(replies, job.message_ts, bot_user, bot_id):
+    existing = existing_answer(replies, job.message_ts, bot_user, bot_id, by_position=ctx.delivery > 0)
+    if existing.complete or (existing.partial and not ctx.delivery):  # a first delivery: being answered
         logs.info("answer", outcome="duplicate_delivery", delivery=ctx.delivery, **fields)
         return
+    if existing.partial:
+        take_over(ctx, job, existing.partial)
+        replies = [m for m in replies if m not in existing.partial]
     system = instructions(ctx.settings, job.channel)
     if job.thread_ts and is_app_thread(replies):  # the AI panel
         if is_first_question(replies, job, bot_user, bot_id):

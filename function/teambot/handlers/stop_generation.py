@@ -2,18 +2,35 @@
 
 Stop works across instances because the signal lives in Slack itself:
   1. the answer is being written in this process -> cancel it here (closes the model stream);
-  2. otherwise end its native stream with chat.stopStream: the writer's next appendStream fails
-     with message_not_in_streaming_state and it closes its model stream;
+  2. otherwise end its native stream with chat.stopStream, with the stop note and "stopped"
+     metadata: the writer's next appendStream fails with message_not_in_streaming_state, it
+     reads the message back, sees the stop (not an expiry, stream_lifetime.py) and closes its
+     model stream. A native stream carries no metadata until stopped, so the stop can't know
+     which question it answers: reply_to stays empty (takeover.py attributes it by position);
   3. an update-mode answer still being written (metadata state "streaming") is replaced by a
      stopped copy: the writer's next chat.update fails with message_not_found, same effect.
+Used on an earlier, closed part of a multi-message answer (state "continued": a long answer, or
+one older than a native stream may live), the stop applies to the part still being written.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..jobs import Job
-from ..marks import CURSOR, STOPPED, STOPPED_NOTE, STREAMING, answer_mark, answer_metadata, is_own, strip_cursor
+from ..marks import (
+    CONTINUED,
+    CURSOR,
+    STOPPED,
+    STOPPED_NOTE,
+    STREAMING,
+    answer_mark,
+    answer_metadata,
+    is_notice,
+    is_own,
+    strip_cursor,
+)
 from ..registry import message_shortcut
 
 if TYPE_CHECKING:
@@ -48,12 +65,40 @@ def _streaming_in_update_mode(job: Job) -> bool:
     return job.text.rstrip().endswith(CURSOR.strip())
 
 
+def _part_being_written(ctx: "Context", job: Job) -> Job | None:
+    """The answer's part after the closed one `job` targets that is still being written, if any:
+    our next message answering the same question, or unmarked (a native stream has no mark)."""
+    reply_to = (answer_mark(job.target) or {}).get("reply_to")
+    identity = ctx.slack.identity()
+    for message in ctx.slack.thread(job.channel, job.thread_ts or job.message_ts):
+        if float(message.get("ts") or 0) <= float(job.message_ts) or not is_own(message, *identity):
+            continue
+        mark = answer_mark(message)
+        if is_notice(message) or (mark is not None and mark.get("reply_to") != reply_to):
+            continue
+        if mark is not None and mark.get("state") == CONTINUED:
+            continue  # another closed part: the one being written comes later
+        if mark is not None and mark.get("state") != STREAMING:
+            return None  # the answer has ended
+        target = {"user": message.get("user", ""), "bot_id": message.get("bot_id", ""), "metadata": message.get("metadata") or {}}
+        return replace(job, message_ts=message["ts"], text=message.get("text") or "", target=target)
+    return None
+
+
 def _stop_elsewhere(ctx: "Context", job: Job) -> str:
     from slack_sdk.errors import SlackApiError
 
+    if (answer_mark(job.target) or {}).get("state") == CONTINUED:
+        part = _part_being_written(ctx, job)
+        if part is None:
+            return "already_done"
+        job = part
     if not _streaming_in_update_mode(job):  # update-mode answers carry metadata from the start
         try:
-            ctx.slack.call("chat_stopStream", channel=job.channel, ts=job.message_ts, markdown_text=STOPPED_NOTE)
+            ctx.slack.call(
+                "chat_stopStream", channel=job.channel, ts=job.message_ts, markdown_text=STOPPED_NOTE,
+                metadata=answer_metadata("", STOPPED),
+            )
             return "native_stream"
         except SlackApiError:
             return "already_done"  # not a live native stream, and not an update-mode one either
