@@ -43,6 +43,9 @@ SDK_HELPERS: dict[str, tuple[str, ...]] = {
 EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "app_mention": ("app_mentions:read",),
     "message.im": ("im:history",),
+    # Rendered only when a channel profile has answer_every_message (infra/manifest.py).
+    "message.channels": ("channels:history",),
+    "message.groups": ("groups:history",),
 }
 
 # Manifest features that need a scope of their own: message shortcuts need `commands`

@@ -29,11 +29,18 @@ def post_notice(ctx: Context, job: Job, text: str) -> None:
     )
 
 
-def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None) -> str:
-    """Stream the model's answer to `messages` into `job`'s thread. Returns the outcome."""
+def stream_answer(
+    ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None, notes: list[str] = (),
+) -> str:
+    """Stream the model's answer to `messages` into `job`'s thread, with the channel profile's
+    model options. `notes` (e.g. files skipped) end the answer, one short line each, in italics.
+    Returns the outcome."""
     started = time.monotonic()
-    usage = {"team": job.team, "channel": job.channel, "user": job.user, "model": ctx.settings.openai_model,
-             "kind": job.kind, **(log_fields or {})}
+    options = ctx.settings.model_options(job.channel)
+    usage = {"team": job.team, "channel": job.channel, "user": job.user,
+             "model": options.get("model", ctx.settings.openai_model), "kind": job.kind, **(log_fields or {})}
+    footer = "".join(f"\n_{line}_" for line in notes)
+    footer = "\n" + footer if footer else ""
     generation = Generation()
     reply = SlackReply(
         ctx.slack, job, interval_s=ctx.settings.update_interval_s, refusals=ctx.refusals,
@@ -42,7 +49,7 @@ def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: d
     stream, first_token, outcome = None, None, "done"
     try:
         reply.begin()
-        stream = ctx.model.stream(messages)
+        stream = ctx.model.stream(messages, **options)
         generation.attach(stream)
         for delta in stream:
             first_token = first_token or time.monotonic()
@@ -53,7 +60,7 @@ def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: d
             outcome = "stopped"
             reply.finish(STOPPED_NOTE, STOPPED)
         else:
-            reply.finish("" if reply.text.strip() else EMPTY_NOTE)
+            reply.finish(footer if reply.text.strip() else EMPTY_NOTE + footer)
     except ReplyGone:
         outcome = "stopped_in_slack"  # stopped on another instance, or deleted: write nothing more
     except ModelError as failure:

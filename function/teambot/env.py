@@ -11,6 +11,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from .channel_profiles import ChannelProfile, merge_prompts, parse_profiles
+
 DEFAULT_MODEL = "gpt-5-mini"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_SYSTEM_PROMPT = (
@@ -42,6 +44,17 @@ def _channel_prompts(raw: str) -> dict[str, str]:
     return value
 
 
+def _bool(raw: str | None, name: str, default: bool) -> bool:
+    if raw is None or not raw.strip():
+        return default
+    if raw.strip().lower() not in ("true", "false"):
+        raise ValueError(f"{name} must be true or false")
+    return raw.strip().lower() == "true"
+
+
+NO_PROFILE = ChannelProfile()
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
@@ -49,6 +62,10 @@ class Settings:
     openai_base_url: str | None = None
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     channel_prompts: dict[str, str] = field(default_factory=dict)
+    channel_profiles: dict[str, ChannelProfile] = field(default_factory=dict)  # CHANNEL_PROMPTS merged in
+    vision_enabled: bool = True
+    max_file_bytes: int = 10_000_000  # a file larger than this is skipped, never downloaded
+    max_files: int = 8  # files read per answer, newest first
     max_context_tokens: int = 24_000
     max_answer_tokens: int | None = None
     model_timeout_s: float = 60.0
@@ -82,6 +99,12 @@ class Settings:
             openai_base_url=get("OPENAI_BASE_URL") or None,
             system_prompt=get("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
             channel_prompts=_channel_prompts(get("CHANNEL_PROMPTS", "")),
+            channel_profiles=merge_prompts(
+                parse_profiles(get("CHANNEL_PROFILES", "")), _channel_prompts(get("CHANNEL_PROMPTS", ""))
+            ),
+            vision_enabled=_bool(get("VISION_ENABLED"), "VISION_ENABLED", True),
+            max_file_bytes=int(get("MAX_FILE_BYTES") or 10_000_000),
+            max_files=int(get("MAX_FILES") or 8),
             max_context_tokens=int(get("MAX_CONTEXT_TOKENS") or 24_000),
             max_answer_tokens=int(get("MAX_ANSWER_TOKENS")) if get("MAX_ANSWER_TOKENS") else None,
             model_timeout_s=float(get("MODEL_TIMEOUT_SECONDS") or 60),
@@ -106,6 +129,15 @@ class Settings:
             slack_bot_scopes=get("SLACK_BOT_SCOPES") or "",
             slack_authorize_url=get("SLACK_AUTHORIZE_URL") or DEFAULT_SLACK_AUTHORIZE_URL,
         )
+
+    def profile(self, channel: str) -> ChannelProfile:
+        return self.channel_profiles.get(channel, NO_PROFILE)
+
+    def model_options(self, channel: str) -> dict:
+        """The channel profile's overrides of the model call (ModelOps.stream keyword arguments)."""
+        p = self.profile(channel)
+        options = {"model": p.model, "max_answer_tokens": p.max_answer_tokens, "reasoning_effort": p.reasoning_effort}
+        return {k: v for k, v in options.items() if v is not None}
 
 
 def metadata_server_host(environ: dict[str, str] | None = None) -> str | None:

@@ -1,8 +1,14 @@
-"""A question: a DM to the bot, or an @mention in a channel. Answered in the message's thread,
-with the thread as context."""
+"""A question: a DM to the bot, an @mention in a channel, or any new top-level message in a
+channel whose profile has `answer_every_message`. Answered in the message's thread, with the
+thread (and the files shared in it) as context; in a channel whose profile has `translate_to`,
+the answer is the message's translation.
+
+One message can arrive both as `message` (profile channel) and `app_mention`: both parse to the
+same kind, team, channel and ts, so the dedup key (jobs.Job.dedup_key) makes it one answer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..jobs import Job
@@ -14,21 +20,33 @@ if TYPE_CHECKING:
     from ..env import Settings
 
 ANSWER = "answer"  # the job kind (also in logs and Cloud Tasks bodies)
+SUBTYPES = (None, "file_share")  # a plain message, or one with files
+
+
+def _answers_every_message(event: dict, settings: "Settings") -> bool:
+    """A new top-level message in a channel whose profile answers every message."""
+    if event.get("channel_type") not in ("channel", "group"):
+        return False
+    if event.get("thread_ts") not in (None, event.get("ts")):
+        return False  # thread replies there still need an @mention
+    channel = event.get("channel")
+    return isinstance(channel, str) and settings.profile(channel).answer_every_message
 
 
 def question_from_event(envelope: dict, settings: "Settings") -> Job | None:
     event = obj(envelope.get("event"), "event")
     kind = event.get("type")
-    if "subtype" in event or event.get("bot_id") or event.get("app_id"):
+    if event.get("subtype") not in SUBTYPES or event.get("bot_id") or event.get("app_id"):
         return None  # edits, deletes, joins, bot messages (our own included): never answered
-    if kind == "message" and event.get("channel_type") != "im":
-        return None  # in channels only @mentions are questions
+    if kind == "message" and event.get("channel_type") != "im" and not _answers_every_message(event, settings):
+        return None  # elsewhere in channels only @mentions are questions
     bot = bot_user_id(envelope)
     user = string(event.get("user"), "event.user")
     if bot and user == bot:
         return None
     text = string(event.get("text", ""), "event.text", required=False)
-    if not text.strip():
+    files = event.get("files") if isinstance(event.get("files"), list) else []
+    if not text.strip() and not files:
         return None
     thread_ts = event.get("thread_ts")
     return Job(
@@ -42,6 +60,7 @@ def question_from_event(envelope: dict, settings: "Settings") -> Job | None:
         channel_type=optional_string(event.get("channel_type")),
         bot_user_id=bot,
         user_team=user_team(event, envelope),
+        extra={"files": len(files)} if files else {},
     )
 
 
@@ -50,22 +69,38 @@ def answer_question(ctx: "Context", job: Job) -> None:
     from .. import logs
     from ..access import NOT_ALLOWED, allowed
     from ..answer import post_notice, stream_answer
-    from ..prompts import instructions
+    from ..formatting import strip_mention
+    from ..prompts import instructions, translation_messages
     from ..thread_context import answered_already, build_messages
+    from ..thread_files import attach, read_files
 
-    fields = {"team": job.team, "channel": job.channel, "user": job.user, "model": ctx.settings.openai_model}
+    profile = ctx.settings.profile(job.channel)
+    model = profile.model or ctx.settings.openai_model
+    fields = {"team": job.team, "channel": job.channel, "user": job.user, "model": model}
     if not allowed(ctx.settings, job):
         post_notice(ctx, job, NOT_ALLOWED)
         logs.info("answer", outcome="not_allowed", **fields)
         return
     bot_user, bot_id = ctx.slack.identity()
     # In a thread we need its history; a redelivered task also checks it was not answered already.
-    replies = ctx.slack.thread(job.channel, job.reply_thread_ts) if job.thread_ts or ctx.delivery else []
+    # Files live in the thread's messages (conversations.replies has their full file objects).
+    needs_thread = job.thread_ts or ctx.delivery or job.extra.get("files")
+    replies = ctx.slack.thread(job.channel, job.reply_thread_ts) if needs_thread else []
     if answered_already(replies, job.message_ts, bot_user, bot_id):
         logs.info("answer", outcome="duplicate_delivery", delivery=ctx.delivery, **fields)
         return
+    if profile.translate_to:  # a translation channel: the answer is the message, translated
+        text = strip_mention(job.text, job.bot_user_id or bot_user)[: ctx.settings.max_context_tokens * 4]
+        if not text.strip():
+            return  # only files: nothing to translate
+        stream_answer(ctx, job, translation_messages(ctx.settings, job.channel, text, profile.translate_to))
+        return
+    if not job.text.strip():  # only files were shared: the question is about them
+        job = replace(job, text="(shared without a message)")
+    budget = ctx.settings.max_context_tokens
+    files = read_files(ctx, job, replies, budget // 2)  # files get at most half the budget, history the rest
     messages = build_messages(
         replies, job, bot_user_id=job.bot_user_id or bot_user, bot_id=bot_id,
-        system=instructions(ctx.settings, job.channel), max_tokens=ctx.settings.max_context_tokens,
+        system=instructions(ctx.settings, job.channel), max_tokens=budget - files.tokens,
     )
-    stream_answer(ctx, job, messages)
+    stream_answer(ctx, job, attach(messages, files), notes=files.notes)
