@@ -11,11 +11,12 @@ from urllib.parse import parse_qs
 
 from .server import LoopbackServer
 from .slack_apps_api import SlackAppsApi
+from .slack_files_api import SlackFilesApi
 
 MARKDOWN_LIMIT = 12_000
 
 
-class FakeSlack(SlackAppsApi, LoopbackServer):
+class FakeSlack(SlackAppsApi, SlackFilesApi, LoopbackServer):
     def __init__(self, *, token="xoxb-test", bot_user_id="UBOT", bot_id="BBOT", team="T1"):
         self.valid_tokens = {token}
         self.bot_user_id, self.bot_id, self.team = bot_user_id, bot_id, team
@@ -66,6 +67,8 @@ class FakeSlack(SlackAppsApi, LoopbackServer):
 
     # -- HTTP ------------------------------------------------------------------------------
     def handle(self, req, verb):
+        if verb == "GET" and self.serve_get(req):  # url_private downloads (slack_files_api.py)
+            return
         method = req.path.rsplit("/", 1)[-1]
         raw = req.body()
         if (req.headers.get("Content-Type") or "").startswith("application/json"):
