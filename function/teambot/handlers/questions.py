@@ -78,6 +78,10 @@ def answer_question(ctx: "Context", job: Job) -> None:
     model = profile.model or ctx.settings.openai_model
     fields = {"team": job.team, "channel": job.channel, "user": job.user, "model": model}
     if not allowed(ctx.settings, job):
+        unasked = job.channel_type in ("channel", "group") and f"<@{job.bot_user_id}>" not in job.text
+        if unasked:  # an every-message channel and no mention: a refusal under each message would be noise
+            logs.info("answer", outcome="not_allowed", **fields)
+            return
         post_notice(ctx, job, NOT_ALLOWED)
         logs.info("answer", outcome="not_allowed", **fields)
         return
