@@ -120,3 +120,13 @@ def test_files_count_against_the_context_budget(start_bot, slack, model):
     chars = sum(len(p.get("text", "")) for m in sent for p in (m["content"] if isinstance(m["content"], list)
                                                                 else [{"text": m["content"]}]))
     assert chars // 4 <= 2000
+
+
+def test_a_file_url_off_slacks_file_host_is_refused_and_the_token_not_sent(bot, slack, model):
+    ts = slack.add_file("D1", "notes.txt", b"secret plans", mimetype="text/plain", filetype="text", text="read it")
+    elsewhere = slack.url.replace("127.0.0.1", "localhost") + "/files-pri/T1-F00001/notes.txt"  # another host
+    slack.messages[ts]["files"][0]["url_private"] = elsewhere
+    share(bot, slack, ts, "read it")
+    answer = wait_for(finished(slack, "D1", ts))[-1]["text"]
+    assert "_Skipped `notes.txt`: not on Slack's file host._" in answer
+    assert slack.downloads == [] and "secret plans" not in json.dumps(model.requests[0].body)

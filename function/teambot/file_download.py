@@ -20,6 +20,7 @@ import requests
 
 SLACK_FILE_HOST = "files.slack.com"
 CHUNK = 64 * 1024
+ACCESS_REFUSED = "access refused by Slack"
 
 
 class DownloadRefused(Exception):
@@ -54,11 +55,11 @@ def download(
             url, headers={"Authorization": f"Bearer {token}"}, stream=True, allow_redirects=False, timeout=timeout_s,
         ) as response:
             if response.is_redirect or response.status_code in (401, 403):
-                raise DownloadRefused("access refused by Slack")
+                raise DownloadRefused(ACCESS_REFUSED)
             if response.status_code != 200:
                 raise DownloadRefused(f"download failed ({response.status_code})")
             if not html and response.headers.get("Content-Type", "").startswith("text/html"):
-                raise DownloadRefused("access refused by Slack")  # the login page, not the file
+                raise DownloadRefused(ACCESS_REFUSED)  # the login page, not the file
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
                 raise DownloadRefused("too large")

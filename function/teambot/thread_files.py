@@ -148,7 +148,8 @@ def attach(messages: list[dict], files: FileContext) -> list[dict]:
 def read_files(ctx, job, replies: list[dict], budget_tokens: int) -> FileContext:
     """The files of `replies` up to the job's message, read with the bot token (handler wiring)."""
     from . import logs
-    from .file_download import allowed_hosts, download
+    from .file_download import ACCESS_REFUSED, allowed_hosts, download
+    from .slack_ops import BOT_TOKEN
 
     pairs = shared_files(replies, job.message_ts, ctx.slack.identity())
     if not pairs:
@@ -157,7 +158,15 @@ def read_files(ctx, job, replies: list[dict], budget_tokens: int) -> FileContext
 
     def fetch(file: dict, max_bytes: int) -> bytes:
         html = (file.get("mimetype") or "").startswith("text/html")
-        return download(file["url_private"], ctx.secrets.get("SLACK_BOT_TOKEN"), hosts=hosts, max_bytes=max_bytes, html=html)
+        get = lambda: download(  # noqa: E731
+            file["url_private"], ctx.secrets.get(BOT_TOKEN), hosts=hosts, max_bytes=max_bytes, html=html)
+        try:
+            return get()
+        except DownloadRefused as refused:
+            # A rotated bot token: Slack redirects to sign-in. Re-read it (at most once a minute) and retry once.
+            if str(refused) != ACCESS_REFUSED or not ctx.secrets.refresh(BOT_TOKEN, min_interval_s=60):
+                raise
+            return get()
 
     def info(file_id: str) -> dict:
         return ctx.slack.call("files_info", file=file_id)["file"]
