@@ -30,7 +30,7 @@ def post_notice(ctx: Context, job: Job, text: str) -> None:
 
 
 def stream_answer(
-    ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None, notes: list[str] = (),
+    ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None, notes: list[str] | tuple[str, ...] = (),
 ) -> str:
     """Stream the model's answer to `messages` into `job`'s thread, with the channel profile's
     model options. `notes` (e.g. files skipped) end the answer, one short line each, in italics.
