@@ -26,12 +26,15 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.replies": ("channels:history", "groups:history", "im:history", "mpim:history"),
     # The install route's code exchange authenticates with the client id + secret, not a bot token.
     "oauth.v2.access": (),
+    # Files shared in a conversation (thread_files.py): a file stub's full object. The url_private
+    # downloads themselves need the same scope (they are not Web API methods).
+    "files.info": ("files:read",),
+    # The Translate shortcut reads the clicking user's locale (include_locale needs no other scope).
+    "users.info": ("users:read",),
     # Not called yet; listed so that calling them is only a code change (platform notes):
     "assistant.threads.setStatus": ("chat:write",),
     "assistant.threads.setSuggestedPrompts": ("assistant:write",),
     "assistant.threads.setTitle": ("assistant:write",),
-    "users.info": ("users:read",),
-    "files.info": ("files:read",),
 }
 
 # slack_sdk helpers that call several methods (slack_sdk/web/client.py, chat_stream -> ChatStream).
