@@ -169,3 +169,14 @@ def test_a_translation_channel_translates_every_message(profiled, slack, model):
     sent = model.requests[0].body["messages"]
     assert sent[0]["role"] == "system" and "into German" in sent[0]["content"]
     assert sent[1:] == [{"role": "user", "content": "The release is on Friday."}]
+
+
+def test_a_stack_managed_app_gets_the_channel_events_too(tmp_path, monkeypatch):
+    from tests.fakes.slack_apps_api import manifest_problems
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # where infra/config_tokens.py keeps the config token
+    mocks, outputs = run_stack({"slackConfigToken": "xoxe.xoxp-1-CONFIG", "channelProfiles": json.dumps(PROFILES)})
+    manifest = mocks.one("dynamic/teambot:SlackApp").inputs["manifest"]
+    assert {"message.channels", "message.groups"} <= set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert manifest_problems(manifest) == []
+    assert yaml.safe_load(outputs["slack_manifest"]) == manifest
