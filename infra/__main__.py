@@ -37,7 +37,8 @@ apis = ProjectApis("apis", cfg.project)
 ids = ServiceIdentities(cfg.name, cfg.project, opts=pulumi.ResourceOptions(depends_on=apis.services))
 managed = cfg.slack_config_token is not None
 manifest = manifest_dict(TEMPLATE.read_text(), function_url=cfg.function_url, bot_name=cfg.bot_name,
-                         redirect_url=cfg.function_url + OAUTH_REDIRECT_PATH if managed else None)
+                         redirect_url=cfg.function_url + OAUTH_REDIRECT_PATH if managed else None,
+                         every_message=cfg.every_message)
 slack_app = SlackApp(
     f"{cfg.name}-slack-app", manifest=manifest, config_token=cfg.slack_config_token,
     api_url=cfg.slack_api_url, token_file=cfg.slack_config_token_file,
@@ -93,7 +94,8 @@ pulumi.export("function_url", cfg.function_url)
 pulumi.export("service_url", function.function.url)
 pulumi.export("slack_manifest", render(TEMPLATE.read_text(), function_url=cfg.function_url, bot_name=cfg.bot_name,
                                       redirect_url=cfg.function_url + OAUTH_REDIRECT_PATH if managed else None,
-                                      suggested_prompts=cfg.suggested_prompts))
+                                      suggested_prompts=cfg.suggested_prompts,
+                                      every_message=cfg.every_message))
 if managed:
     pulumi.export("install_url", cfg.function_url + INSTALL_PATH)
     pulumi.export("slack_app_id", slack_app.app_id)

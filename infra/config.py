@@ -10,13 +10,23 @@ break "answer once"; `function_runtime_env()` is how the stack configures the fu
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 
 from infra.config_tokens import ConfigTokenError, ConfigTokenStore, default_path
 from infra.slack_app import DEFAULT_API_URL
+
+# The function's own validator of channel profiles, loaded from its file (standard library only):
+# the deploy and the function share one definition, and a bad profile fails at preview.
+_PROFILES_FILE = Path(__file__).resolve().parents[1] / "function" / "teambot" / "channel_profiles.py"
+_spec = importlib.util.spec_from_file_location("teambot_channel_profiles", _PROFILES_FILE)
+channel_profiles = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(channel_profiles)  # registered first: dataclasses look their module up
 
 # Cloud Tasks HTTP targets accept a dispatch deadline of 15 s to 30 min
 # (cloud.google.com/tasks/docs/reference/rest/v2/projects.locations.queues.tasks#Task.FIELDS.dispatch_deadline).
@@ -70,6 +80,8 @@ KEYS: tuple[Key, ...] = (
     Key("openaiBaseUrl", str, "", env="OPENAI_BASE_URL"),
     Key("systemPrompt", str, "", env="SYSTEM_PROMPT"),
     Key("channelPrompts", str, "", env="CHANNEL_PROMPTS"),
+    Key("channelProfiles", str, "", env="CHANNEL_PROFILES"),
+    Key("visionEnabled", bool, True, env="VISION_ENABLED"),
     Key("maxContextTokens", int, 24000, env="MAX_CONTEXT_TOKENS"),
     Key("allowedTeamIds", str, "", env="ALLOWED_TEAM_IDS"),
     Key("allowedChannelIds", str, "", env="ALLOWED_CHANNEL_IDS"),
@@ -141,6 +153,13 @@ class StackConfig:
         return self.function_env.get("SUGGESTED_PROMPTS", "")
 
     @property
+    def every_message(self) -> bool:
+        """A channel profile answers every message: the manifest asks for channel message events.
+        (check() has refused an invalid channelProfiles before anything reads this.)"""
+        return channel_profiles.answers_every_message(channel_profiles.parse_profiles(
+            self.function_env.get("CHANNEL_PROFILES", ""), source="channelProfiles"))
+
+    @property
     def function_url(self) -> str:
         """Deterministic, known before the function exists: no dependency cycle through env vars."""
         return f"https://{self.region}-{self.project}.cloudfunctions.net/{self.name}"
@@ -178,6 +197,10 @@ def check(cfg: StackConfig) -> list[str]:
         problems.append(f"queueMaxDispatchesPerSecond is {cfg.queue_max_dispatches_per_second}; Cloud Tasks accepts more than 0, at most 500.")
     if cfg.public_access not in PUBLIC_ACCESS_MODES:
         problems.append(f"publicAccess is {cfg.public_access!r}; use one of {', '.join(PUBLIC_ACCESS_MODES)}.")
+    try:  # the function's own validator: names the channel and the key
+        channel_profiles.parse_profiles(cfg.function_env.get("CHANNEL_PROFILES", ""), source="channelProfiles")
+    except channel_profiles.ProfileError as exc:
+        problems.append(f"channelProfiles: {exc}.")
     return problems
 
 

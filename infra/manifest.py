@@ -22,33 +22,40 @@ from pathlib import Path
 
 import yaml
 
+from infra.slack_scopes import EVENT_SCOPES
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "slack_manifest.yaml"
 OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"  # a route of the function (function/teambot/install.py)
 INSTALL_PATH = "/slack/install"
+# Channel message events, requested only when a channel profile answers every message
+# (CHANNEL_PROFILES answer_every_message): otherwise the app would receive every message of
+# every channel it is in, for nothing. Their scopes are in infra/slack_scopes.py EVENT_SCOPES.
+EVERY_MESSAGE_EVENTS = ("message.channels", "message.groups")
 
 
-def _function_env():
-    """function/teambot/env.py, loaded by path: it imports only the standard library, and infra
-    must not depend on the function package being importable."""
-    name = "teambot_env_for_infra"
+def _prompts_module():
+    """function/teambot/suggested_prompts.py, loaded by path: it imports only the standard
+    library, and infra must not depend on the function package being importable."""
+    name = "teambot_suggested_prompts_for_infra"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "function" / "teambot" / "env.py")
+        spec = importlib.util.spec_from_file_location(name, ROOT / "function" / "teambot" / "suggested_prompts.py")
         module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses looks its module up while building Settings
+        sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
 
 
 def manifest_dict(template: str, *, function_url: str | None, bot_name: str, redirect_url: str | None = None,
-                  suggested_prompts: str = "", socket_mode: bool = False) -> dict:
+                  suggested_prompts: str = "", socket_mode: bool = False, every_message: bool = False) -> dict:
     """The manifest as a dict (what apps.manifest.create takes). With `redirect_url`, the app's
-    OAuth redirect URL is set too (the stack-managed app installs through the function)."""
+    OAuth redirect URL is set too (the stack-managed app installs through the function); with
+    `every_message`, the channel message events (a channel profile answers every message)."""
     manifest = yaml.safe_load(template)
     manifest["display_information"]["name"] = bot_name
     manifest["features"]["bot_user"]["display_name"] = bot_name
     if suggested_prompts.strip():
-        prompts = _function_env().suggested_prompts(suggested_prompts)
+        prompts = _prompts_module().suggested_prompts(suggested_prompts)
         manifest["features"]["assistant_view"]["suggested_prompts"] = [dict(p) for p in prompts]
     settings = manifest["settings"]
     if socket_mode:
@@ -62,6 +69,12 @@ def manifest_dict(template: str, *, function_url: str | None, bot_name: str, red
         settings["interactivity"]["request_url"] = function_url
     if redirect_url:
         manifest["oauth_config"]["redirect_urls"] = [redirect_url]
+    if every_message:
+        events, scopes = settings["event_subscriptions"]["bot_events"], manifest["oauth_config"]["scopes"]["bot"]
+        for event in EVERY_MESSAGE_EVENTS:
+            if event not in events:
+                events.append(event)
+            scopes.extend(s for s in EVENT_SCOPES[event] if s not in scopes)
     return manifest
 
 
@@ -80,12 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("function_url", nargs="?")
     parser.add_argument("--bot-name", default="TeamBot")
     parser.add_argument("--suggested-prompts", default="", help='JSON list, as Pulumi config suggestedPrompts')
+    parser.add_argument("--every-message", action="store_true", help="a channel profile has answer_every_message")
     parser.add_argument("--socket-mode", action="store_true", help="the Socket Mode variant (make dev)")
     args = parser.parse_args(argv)
     if not args.socket_mode and not args.function_url:
         parser.error("give the function URL, or --socket-mode")
     sys.stdout.write(render(TEMPLATE.read_text(), function_url=args.function_url, bot_name=args.bot_name,
-                            suggested_prompts=args.suggested_prompts, socket_mode=args.socket_mode))
+                            suggested_prompts=args.suggested_prompts, socket_mode=args.socket_mode,
+                            every_message=args.every_message))
     return 0
 
 

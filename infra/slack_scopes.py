@@ -29,12 +29,15 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     # The install route's code exchange authenticates with the client id + secret, not a bot token.
     "oauth.v2.access": (),
     "views.publish": (),  # the App Home tab; no scope (docs.slack.dev/reference/methods/views.publish)
+    # Files shared in a conversation (thread_files.py): a file stub's full object. The url_private
+    # downloads themselves need the same scope (they are not Web API methods).
+    "files.info": ("files:read",),
+    # The Translate shortcut reads the clicking user's locale (include_locale needs no other scope).
+    "users.info": ("users:read",),
     # Not called yet; listed so that calling them is only a code change (platform notes):
     "assistant.threads.setStatus": ("chat:write",),
     "assistant.threads.setSuggestedPrompts": ("assistant:write",),
     "assistant.threads.setTitle": ("assistant:write",),
-    "users.info": ("users:read",),
-    "files.info": ("files:read",),
 }
 
 # slack_sdk helpers that call several methods (slack_sdk/web/client.py, chat_stream -> ChatStream).
@@ -49,6 +52,9 @@ EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "assistant_thread_started": (),  # assistant:write comes with features.assistant_view
     "assistant_thread_context_changed": (),
     "app_home_opened": (),  # no scope (docs.slack.dev/reference/events/app_home_opened)
+    # Rendered only when a channel profile has answer_every_message (infra/manifest.py).
+    "message.channels": ("channels:history",),
+    "message.groups": ("groups:history",),
 }
 
 # Manifest features that need a scope of their own: message shortcuts need `commands`

@@ -96,3 +96,16 @@ def test_take_over_stops_an_open_stream_and_deletes_every_partial_part(slack, op
     assert slack.bot_messages("D1", question) == []
     stream = next(m for m in slack.messages.values() if m.get("text", "").startswith("part two"))
     assert not stream["streaming"] and stream["metadata"]["event_payload"]["state"] == "stopped"
+
+
+def test_a_summary_or_translation_of_a_message_is_not_its_answer():
+    """Answers of other kinds to the same message ts (the Summarize / Translate shortcuts used on
+    the question) never make the question count as answered, and the reverse."""
+    from teambot.takeover import answered_already
+
+    summary = own("1700000000.000600", metadata=answer_metadata(Q, "done", "summarize_thread"))
+    replies = [person(Q), summary]
+    assert not existing_answer(replies, Q, "UBOT", "BBOT", by_position=True).complete
+    assert not existing_answer(replies, Q, "UBOT", "BBOT", by_position=True).partial
+    assert answered_already(replies, Q, "UBOT", "BBOT", kind="summarize_thread")
+    assert not answered_already(replies + [own("1700000000.000700", "done")], Q, "UBOT", "BBOT", kind="translate_message")

@@ -35,16 +35,24 @@ def post_notice(ctx: Context, job: Job, text: str) -> None:
     )
 
 
-def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None,
-                  budget: Future | None = None) -> str:
-    """Stream the model's answer to `messages` into `job`'s thread. Returns the outcome.
+def stream_answer(
+    ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None,
+    notes: list[str] | tuple[str, ...] = (), budget: Future | None = None,
+) -> str:
+    """Stream the model's answer to `messages` into `job`'s thread, with the channel profile's
+    model options. `notes` (e.g. files skipped) end the answer, one short line each, in italics.
+    Returns the outcome.
 
     First the daily token budgets (`budget`: a check the caller started early with
     `ctx.usage.check_soon`, else checked here): over budget, a short notice and no model call.
     After the answer's last write, its tokens go to the usage ledger."""
     started = time.monotonic()
-    usage = {"team": job.team, "channel": job.channel, "user": job.user, "model": ctx.settings.openai_model,
-             "kind": job.kind, **(log_fields or {})}
+    options = ctx.settings.model_options(job.channel)
+    model = options.get("model", ctx.settings.openai_model)
+    usage = {"team": job.team, "channel": job.channel, "user": job.user, "model": model, "kind": job.kind,
+             **(log_fields or {})}
+    footer = "".join(f"\n_{line}_" for line in notes)
+    footer = "\n" + footer if footer else ""
     pending = budget or ctx.usage.check_soon(job.team, job.user)
     refusal = ctx.usage.outcome(pending, USAGE_WAIT_S, team=job.team, user=job.user)
     if refusal:
@@ -55,13 +63,13 @@ def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: d
     reply = SlackReply(
         ctx.slack, job, interval_s=ctx.settings.update_interval_s, refusals=ctx.refusals,
         on_message=lambda ts: ctx.generations.register(ts, generation),
-        final_blocks=[feedback_block(ctx.settings.openai_model)],  # every finished answer: 👍 / 👎
+        final_blocks=[feedback_block(model)],  # every finished answer: 👍 / 👎
         stream_max_age_s=ctx.settings.stream_max_age_s,
     )
     stream, first_token, outcome = None, None, "done"
     try:
         reply.begin()
-        stream = ctx.model.stream(messages)
+        stream = ctx.model.stream(messages, **options)
         generation.attach(stream)
         for delta in stream:
             first_token = first_token or time.monotonic()
@@ -72,7 +80,7 @@ def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: d
             outcome = "stopped"
             reply.finish(STOPPED_NOTE, STOPPED)
         else:
-            reply.finish("" if reply.text.strip() else EMPTY_NOTE)
+            reply.finish(footer if reply.text.strip() else EMPTY_NOTE + footer)
     except ReplyGone:
         outcome = "stopped_in_slack"  # stopped on another instance, or deleted: write nothing more
     except ModelError as failure:
@@ -97,11 +105,11 @@ def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: d
             completion_tokens=(stream.usage or {}).get("completion_tokens") if stream else None,
             **usage,
         )
-        _record_usage(ctx, job, stream, first_token is not None, messages, reply.text)
+        _record_usage(ctx, job, model, stream, first_token is not None, messages, reply.text)
     return outcome
 
 
-def _record_usage(ctx: Context, job: Job, stream, generated: bool, messages: list[dict], text: str) -> None:
+def _record_usage(ctx: Context, job: Job, model: str, stream, generated: bool, messages: list[dict], text: str) -> None:
     """Count the answer's tokens: the model's own figures, or, for an answer stopped or cut before
     the model's final usage chunk, an estimate (the prompt was billed once the model started
     writing, and so was what it wrote). Waits, bounded, so the write happens while the task
@@ -112,7 +120,7 @@ def _record_usage(ctx: Context, job: Job, stream, generated: bool, messages: lis
         if not reported and generated:
             prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
             completion = estimate_tokens(text)
-        recorded = ctx.usage.record(job.team, job.user, ctx.settings.openai_model, prompt, completion)
+        recorded = ctx.usage.record(job.team, job.user, model, prompt, completion)
         if recorded is not None:
             ctx.usage.outcome(recorded, USAGE_WAIT_S, team=job.team, user=job.user)
     except Exception as exc:  # counting must never turn a delivered answer into a failed job

@@ -11,6 +11,9 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from .channel_profiles import ChannelProfile, merge_prompts, parse_profiles
+from .suggested_prompts import DEFAULT_SUGGESTED_PROMPTS, MAX_SUGGESTED_PROMPTS, suggested_prompts  # noqa: F401
+
 DEFAULT_MODEL = "gpt-5-mini"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_SYSTEM_PROMPT = (
@@ -25,16 +28,6 @@ DEFAULT_TASKS_DISPATCH_DEADLINE_S = 600
 # Only when the stack manages the Slack app (one-click install, function/teambot/install.py).
 OPTIONAL_SECRET_VARS = ("SLACK_CLIENT_SECRET",)
 DEFAULT_SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
-# The AI panel's suggested prompts (assistant.threads.setSuggestedPrompts, at most 4). The same
-# defaults are in slack_manifest.yaml features.assistant_view.suggested_prompts (a test keeps
-# them equal); Pulumi config `suggestedPrompts` replaces both (env SUGGESTED_PROMPTS).
-DEFAULT_SUGGESTED_PROMPTS = (
-    {"title": "Summarize a thread", "message": "Summarize this thread for me: "},
-    {"title": "Explain some code", "message": "Explain what this code does, step by step: "},
-    {"title": "Draft a reply", "message": "Help me write a short, friendly reply to: "},
-    {"title": "Brainstorm ideas", "message": "Give me five ideas for "},
-)
-MAX_SUGGESTED_PROMPTS = 4
 # What each local entry point needs before it starts (README "Local run", "Local development").
 REQUIRED_VARS = {
     "run": ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "OPENAI_API_KEY"),
@@ -85,25 +78,6 @@ def _model_prices(raw: str) -> dict[str, tuple[float, float]]:
             raise ValueError(f"MODEL_PRICES[{model!r}] must be {{\"input\": number, \"output\": number}}")
         prices[str(model)] = (float(price["input"]), float(price["output"]))
     return prices
-def suggested_prompts(raw: str) -> tuple[dict[str, str], ...]:
-    """JSON list of prompts, each a string (title = message) or {"title", "message"}; at most 4.
-    Empty = the defaults. infra/manifest.py renders the manifest's list with this same function
-    (it loads this module by path: it imports only the standard library)."""
-    if not raw.strip():
-        return DEFAULT_SUGGESTED_PROMPTS
-    value = json.loads(raw)
-    if not isinstance(value, list) or not 0 < len(value) <= MAX_SUGGESTED_PROMPTS:
-        raise ValueError(f"SUGGESTED_PROMPTS must be a JSON list of 1 to {MAX_SUGGESTED_PROMPTS} prompts")
-    prompts = []
-    for item in value:
-        if isinstance(item, str) and item.strip():
-            item = {"title": item, "message": item}
-        if not (isinstance(item, dict) and all(isinstance(item.get(k), str) and item[k] for k in ("title", "message"))):
-            raise ValueError("each suggested prompt is a string or an object with title and message")
-        prompts.append({"title": item["title"], "message": item["message"]})
-    return tuple(prompts)
-
-
 def missing_vars(entry: str, environ: dict[str, str] | None = None) -> list[str]:
     """The variables `entry` ("run" or "dev") needs that are unset or empty."""
     env = os.environ if environ is None else environ
@@ -122,6 +96,17 @@ def local_listen(environ: dict[str, str] | None = None) -> tuple[str, int]:
     return env.get("HOST") or "127.0.0.1", int(env.get("PORT") or 8080)
 
 
+def _bool(raw: str | None, name: str, default: bool) -> bool:
+    if raw is None or not raw.strip():
+        return default
+    if raw.strip().lower() not in ("true", "false"):
+        raise ValueError(f"{name} must be true or false")
+    return raw.strip().lower() == "true"
+
+
+NO_PROFILE = ChannelProfile()
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
@@ -129,6 +114,10 @@ class Settings:
     openai_base_url: str | None = None
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     channel_prompts: dict[str, str] = field(default_factory=dict)
+    channel_profiles: dict[str, ChannelProfile] = field(default_factory=dict)  # CHANNEL_PROMPTS merged in
+    vision_enabled: bool = True
+    max_file_bytes: int = 10_000_000  # a file larger than this is skipped, never downloaded
+    max_files: int = 8  # files read per answer, newest first
     max_context_tokens: int = 24_000
     max_answer_tokens: int | None = None
     model_timeout_s: float = 60.0
@@ -171,6 +160,12 @@ class Settings:
             openai_base_url=get("OPENAI_BASE_URL") or None,
             system_prompt=get("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
             channel_prompts=_channel_prompts(get("CHANNEL_PROMPTS", "")),
+            channel_profiles=merge_prompts(
+                parse_profiles(get("CHANNEL_PROFILES", "")), _channel_prompts(get("CHANNEL_PROMPTS", ""))
+            ),
+            vision_enabled=_bool(get("VISION_ENABLED"), "VISION_ENABLED", True),
+            max_file_bytes=int(get("MAX_FILE_BYTES") or 10_000_000),
+            max_files=int(get("MAX_FILES") or 8),
             max_context_tokens=int(get("MAX_CONTEXT_TOKENS") or 24_000),
             max_answer_tokens=int(get("MAX_ANSWER_TOKENS")) if get("MAX_ANSWER_TOKENS") else None,
             model_timeout_s=float(get("MODEL_TIMEOUT_SECONDS") or 60),
@@ -203,6 +198,15 @@ class Settings:
             admin_user_ids=_ids(get("ADMIN_USER_IDS", "")),
             suggested_prompts=suggested_prompts(get("SUGGESTED_PROMPTS", "")),
         )
+
+    def profile(self, channel: str) -> ChannelProfile:
+        return self.channel_profiles.get(channel, NO_PROFILE)
+
+    def model_options(self, channel: str) -> dict:
+        """The channel profile's overrides of the model call (ModelOps.stream keyword arguments)."""
+        p = self.profile(channel)
+        options = {"model": p.model, "max_answer_tokens": p.max_answer_tokens, "reasoning_effort": p.reasoning_effort}
+        return {k: v for k, v in options.items() if v is not None}
 
 
 def metadata_server_host(environ: dict[str, str] | None = None) -> str | None:

@@ -32,8 +32,15 @@ EMPTY_NOTE = "_The model returned an empty answer. Please rephrase and try again
 INTERRUPTED_NOTE = "Something went wrong while writing this answer. Please try again."
 
 
-def answer_metadata(reply_to: str, state: str) -> dict:
-    return {"event_type": ANSWER_EVENT, "event_payload": {"reply_to": reply_to, "state": state}}
+def answer_metadata(reply_to: str, state: str, kind: str = "") -> dict:
+    """`kind`: the job kind that wrote the answer, when not a plain question's ("answer"): a summary
+    or a translation of a message is a different answer to the same message ts."""
+    payload = {"reply_to": reply_to, "state": state, **({"kind": kind} if kind and kind != "answer" else {})}
+    return {"event_type": ANSWER_EVENT, "event_payload": payload}
+
+
+def answer_kind(mark: dict) -> str:
+    return mark.get("kind") or "answer"
 
 
 def notice_metadata(reply_to: str) -> dict:

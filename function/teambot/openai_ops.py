@@ -99,23 +99,31 @@ class ModelOps:
                 self._client_key = key
             return self._client
 
-    def _create(self, messages: list[dict]):
-        extra = {"max_completion_tokens": self._settings.max_answer_tokens} if self._settings.max_answer_tokens else {}
+    def _create(self, messages: list[dict], overrides: dict):
+        max_tokens = overrides.get("max_answer_tokens") or self._settings.max_answer_tokens
+        extra = {"max_completion_tokens": max_tokens} if max_tokens else {}
+        if overrides.get("reasoning_effort"):
+            extra["reasoning_effort"] = overrides["reasoning_effort"]
         return self._openai().chat.completions.create(
-            model=self._settings.openai_model,
+            model=overrides.get("model") or self._settings.openai_model,
             messages=messages,
             stream=True,
             stream_options={"include_usage": True},
             **extra,
         )
 
-    def stream(self, messages: list[dict]) -> ModelStream:
+    def stream(
+        self, messages: list[dict], *, model: str | None = None, max_answer_tokens: int | None = None,
+        reasoning_effort: str | None = None,
+    ) -> ModelStream:
+        """Per-call overrides (a channel profile's) replace OPENAI_MODEL / MAX_ANSWER_TOKENS."""
+        overrides = {"model": model, "max_answer_tokens": max_answer_tokens, "reasoning_effort": reasoning_effort}
         try:
             try:
-                return ModelStream(self._create(messages))
+                return ModelStream(self._create(messages, overrides))
             except openai.AuthenticationError:
                 if not self._secrets.refresh(API_KEY):
                     raise
-                return ModelStream(self._create(messages))  # the key was rotated: once more
+                return ModelStream(self._create(messages, overrides))  # the key was rotated: once more
         except Exception as exc:
             raise explain(exc) from None

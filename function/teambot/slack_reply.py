@@ -44,7 +44,7 @@ class ReplyGone(Exception):
 
 
 def metadata(job: Job, state: str) -> dict:
-    return answer_metadata(job.message_ts, state)
+    return answer_metadata(job.message_ts, state, job.kind)
 
 
 class SlackReply:

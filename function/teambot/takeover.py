@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import logs
-from .marks import CONTINUED, STOPPED, STREAMING, answer_mark, answer_metadata, is_notice, is_own
+from .marks import CONTINUED, STOPPED, STREAMING, answer_kind, answer_mark, answer_metadata, is_notice, is_own
 
 if TYPE_CHECKING:
     from .context import Context
@@ -50,7 +50,7 @@ class ExistingAnswer:
 
 
 def existing_answer(
-    replies: list[dict], question_ts: str, bot_user_id: str, bot_id: str, *, by_position: bool
+    replies: list[dict], question_ts: str, bot_user_id: str, bot_id: str, *, by_position: bool, kind: str = "answer",
 ) -> ExistingAnswer:
     """What the thread already holds of our answer to `question_ts` (oldest-first `replies`);
     `by_position` also counts unattributed messages right after the question (a redelivery)."""
@@ -66,6 +66,8 @@ def existing_answer(
                 person_spoke = True
             continue
         mark = answer_mark(message)
+        if mark is not None and answer_kind(mark) != kind:
+            continue  # another kind of answer to the same message (a summary, a translation)
         reply_to = (mark or {}).get("reply_to")
         unattributed = (mark is None and not is_notice(message)) or (mark is not None and not reply_to)
         if reply_to != question_ts and not (by_position and unattributed and after_question and not person_spoke):
@@ -75,6 +77,11 @@ def existing_answer(
         else:
             found.partial.append(message)
     return found
+
+
+def answered_already(replies: list[dict], message_ts: str, bot_user_id: str, bot_id: str, *, kind: str) -> bool:
+    """True when a finished answer of this kind to `message_ts` is in the thread (a redelivered task)."""
+    return existing_answer(replies, message_ts, bot_user_id, bot_id, by_position=False, kind=kind).complete
 
 
 def take_over(ctx: "Context", job: "Job", partial: list[dict]) -> None:
@@ -89,7 +96,7 @@ def take_over(ctx: "Context", job: "Job", partial: list[dict]) -> None:
         if answer_mark(message) is None:  # maybe a native stream still open: end it as a stop first
             try:
                 ctx.slack.call("chat_stopStream", channel=job.channel, ts=ts,
-                               metadata=answer_metadata(job.message_ts, STOPPED))
+                               metadata=answer_metadata(job.message_ts, STOPPED, job.kind))
             except SlackApiError:
                 pass  # already ended (Slack's ~5-minute limit): chat.delete still works
         try:

@@ -12,13 +12,14 @@ from urllib.parse import parse_qs
 from .server import LoopbackServer
 from .slack_apps_api import SlackAppsApi
 from .slack_assistant_api import SlackAssistantApi
+from .slack_files_api import SlackFilesApi
 from .slack_views_api import ViewsApi
 from .socket_mode import SocketModeApi
 
 MARKDOWN_LIMIT = 12_000
 
 
-class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SocketModeApi, LoopbackServer):
+class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, SocketModeApi, LoopbackServer):
     def __init__(self, *, token="xoxb-test", bot_user_id="UBOT", bot_id="BBOT", team="T1"):
         self.valid_tokens = {token}
         self.bot_user_id, self.bot_id, self.team = bot_user_id, bot_id, team
@@ -70,6 +71,8 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SocketModeApi, Loopba
 
     # -- HTTP ------------------------------------------------------------------------------
     def handle(self, req, verb):
+        if verb == "GET" and self.serve_get(req):  # url_private downloads (slack_files_api.py)
+            return
         method = req.path.rsplit("/", 1)[-1]
         raw = req.body()
         if (req.headers.get("Content-Type") or "").startswith("application/json"):

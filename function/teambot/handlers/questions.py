@@ -1,10 +1,16 @@
 """A question: a DM to the bot (the Messages tab or the AI panel, whose messages are `message.im`
-events in the assistant thread, with thread_ts), or an @mention in a channel. Answered in the
-message's thread, with the thread as context. Slack's AI-app surface around it (status, title,
-the channel in view) is assistant_thread.py."""
+events in the assistant thread, with thread_ts), an @mention in a channel, or any new top-level
+message in a channel whose profile has `answer_every_message`. Answered in the message's thread,
+with the thread (and the files shared in it) as context; in a channel whose profile has
+`translate_to`, the answer is the message's translation. Slack's AI-app surface around it
+(status, title, the channel in view) is assistant_thread.py.
+
+One message can arrive both as `message` (profile channel) and `app_mention`: both parse to the
+same kind, team, channel and ts, so the dedup key (jobs.Job.dedup_key) makes it one answer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..jobs import Job
@@ -16,21 +22,33 @@ if TYPE_CHECKING:
     from ..env import Settings
 
 ANSWER = "answer"  # the job kind (also in logs and Cloud Tasks bodies)
+SUBTYPES = (None, "file_share")  # a plain message, or one with files
+
+
+def _answers_every_message(event: dict, settings: "Settings") -> bool:
+    """A new top-level message in a channel whose profile answers every message."""
+    if event.get("channel_type") not in ("channel", "group"):
+        return False
+    if event.get("thread_ts") not in (None, event.get("ts")):
+        return False  # thread replies there still need an @mention
+    channel = event.get("channel")
+    return isinstance(channel, str) and settings.profile(channel).answer_every_message
 
 
 def question_from_event(envelope: dict, settings: "Settings") -> Job | None:
     event = obj(envelope.get("event"), "event")
     kind = event.get("type")
-    if "subtype" in event or event.get("bot_id") or event.get("app_id"):
+    if event.get("subtype") not in SUBTYPES or event.get("bot_id") or event.get("app_id"):
         return None  # edits, deletes, joins, bot messages (our own included): never answered
-    if kind == "message" and event.get("channel_type") != "im":
-        return None  # in channels only @mentions are questions
+    if kind == "message" and event.get("channel_type") != "im" and not _answers_every_message(event, settings):
+        return None  # elsewhere in channels only @mentions are questions
     bot = bot_user_id(envelope)
     user = string(event.get("user"), "event.user")
     if bot and user == bot:
         return None
     text = string(event.get("text", ""), "event.text", required=False)
-    if not text.strip():
+    files = event.get("files") if isinstance(event.get("files"), list) else []
+    if not text.strip() and not files:
         return None
     thread_ts = event.get("thread_ts")
     return Job(
@@ -44,6 +62,7 @@ def question_from_event(envelope: dict, settings: "Settings") -> Job | None:
         channel_type=optional_string(event.get("channel_type")),
         bot_user_id=bot,
         user_team=user_team(event, envelope),
+        extra={"files": len(files)} if files else {},
     )
 
 
@@ -54,13 +73,17 @@ def answer_question(ctx: "Context", job: Job) -> None:
     from ..answer import post_notice, stream_answer
     from ..assistant_thread import channel_note, is_app_thread, is_first_question, set_thinking, set_title, thread_context
     from ..formatting import strip_mention
-    from ..prompts import instructions
+    from ..prompts import instructions, translation_messages
     from ..takeover import existing_answer, take_over
     from ..thread_context import build_messages
+    from ..thread_files import attach, read_files
 
-    fields = {"team": job.team, "channel": job.channel, "user": job.user, "model": ctx.settings.openai_model}
+    profile = ctx.settings.profile(job.channel)
+    fields = {"team": job.team, "channel": job.channel, "user": job.user, "model": profile.model or ctx.settings.openai_model}
     if not allowed(ctx.settings, job):
-        post_notice(ctx, job, NOT_ALLOWED)
+        unasked = job.channel_type in ("channel", "group") and f"<@{job.bot_user_id}>" not in job.text
+        if not unasked:  # an every-message channel and no mention: a refusal under each message would be noise
+            post_notice(ctx, job, NOT_ALLOWED)
         logs.info("answer", outcome="not_allowed", **fields)
         return
     set_thinking(ctx, job)  # first, before the thread read and the model's first token
@@ -68,7 +91,9 @@ def answer_question(ctx: "Context", job: Job) -> None:
     bot_user, bot_id = ctx.slack.identity()
     # In a thread we need its history; a redelivered task also checks it was not answered already,
     # and takes over what an earlier attempt (an instance that died) left unfinished (takeover.py).
-    replies = ctx.slack.thread(job.channel, job.reply_thread_ts) if job.thread_ts or ctx.delivery else []
+    # Files live in the thread's messages (conversations.replies has their full file objects).
+    needs_thread = job.thread_ts or ctx.delivery or job.extra.get("files")
+    replies = ctx.slack.thread(job.channel, job.reply_thread_ts) if needs_thread else []
     existing = existing_answer(replies, job.message_ts, bot_user, bot_id, by_position=ctx.delivery > 0)
     if existing.complete or (existing.partial and not ctx.delivery):  # a first delivery: being answered
         logs.info("answer", outcome="duplicate_delivery", delivery=ctx.delivery, **fields)
@@ -76,14 +101,24 @@ def answer_question(ctx: "Context", job: Job) -> None:
     if existing.partial:
         take_over(ctx, job, existing.partial)
         replies = [m for m in replies if m not in existing.partial]
+    if profile.translate_to:  # a translation channel: the answer is the message, translated
+        text = strip_mention(job.text, job.bot_user_id or bot_user)[: ctx.settings.max_context_tokens * 4]
+        if text.strip():  # only files: nothing to translate
+            messages = translation_messages(ctx.settings, job.channel, text, profile.translate_to)
+            stream_answer(ctx, job, messages, budget=budget)
+        return
+    if not job.text.strip():  # only files were shared: the question is about them
+        job = replace(job, text="(shared without a message)")
     system = instructions(ctx.settings, job.channel)
     if job.thread_ts and is_app_thread(replies):  # the AI panel
         if is_first_question(replies, job, bot_user, bot_id):
             set_title(ctx, job, strip_mention(job.text, job.bot_user_id or bot_user))
         note = channel_note(ctx, thread_context(replies, bot_user, bot_id))
         system = f"{system}\n\n{note}" if note else system
+    context_tokens = ctx.settings.max_context_tokens
+    files = read_files(ctx, job, replies, context_tokens // 2)  # files get at most half, history the rest
     messages = build_messages(
         replies, job, bot_user_id=job.bot_user_id or bot_user, bot_id=bot_id,
-        system=system, max_tokens=ctx.settings.max_context_tokens,
+        system=system, max_tokens=context_tokens - files.tokens,
     )
-    stream_answer(ctx, job, messages, budget=budget)
+    stream_answer(ctx, job, attach(messages, files), notes=files.notes, budget=budget)

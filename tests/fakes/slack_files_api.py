@@ -1,0 +1,120 @@
+"""Slack files and users for the fake Slack: `files.info`, `users.info` (with locale), and the
+`url_private` downloads themselves (a GET route on the same host as the Web API).
+
+Behaviour followed:
+  * url_private / url_private_download need `Authorization: Bearer <token>` with files:read
+    (Slack Platform Blog, "Important Changes to Files in the Web API", 2015). Without a valid
+    token Slack does not answer 401: it redirects to the workspace sign-in page, which is HTML
+    (observed and reported by API users, e.g. ErikKalkoken's "fetching a private Slack file"
+    gist comments and scli v1.7.2's release notes). The fake answers 302 to a login URL.
+  * files.info (https://docs.slack.dev/reference/methods/files.info): `{ok, file}`; unknown id
+    -> `file_not_found`. users.info with include_locale=true adds `user.locale`
+    (https://docs.slack.dev/reference/methods/users.info); unknown id -> `user_not_found`.
+  * Some events carry a file stub `{"id", "file_access": "check_file_info"}` instead of the full
+    object; add_file(..., stub=True) puts such a stub in the message.
+The fake counts the bytes it serves per file, so a test can prove a file was never downloaded
+whole.
+"""
+
+from __future__ import annotations
+
+import time
+
+FILE_PATH = "/files-pri/"
+CHUNK = 64 * 1024
+
+
+class SlackFilesApi:
+    """Mixin for FakeSlack: uses its `lock`, `valid_tokens`, `team`, `url`, `calls`, `add_message`."""
+
+    def _files_state(self):
+        if not hasattr(self, "_files"):
+            self._files: dict[str, dict] = {}  # id -> {"object": file object, "content": bytes}
+            self.bytes_served: dict[str, int] = {}
+            self.downloads: list[dict] = []  # {"file", "authorized", "status"}
+            self.locales: dict[str, str] = {}
+        return self._files
+
+    # -- helpers for tests ---------------------------------------------------------------
+    def add_file(self, channel: str, name: str, content: bytes, *, mimetype: str, filetype: str, text: str = "",
+                 user: str = "U1", thread_ts: str | None = None, size: int | None = None, stub: bool = False) -> str:
+        """A message carrying one file; returns the message ts. `size` lets a test declare a
+        size other than the real one (Slack's declared size is what the bot trusts first)."""
+        files = self._files_state()
+        file_id = f"F{len(files) + 1:05d}"
+        url = f"{self.url}{FILE_PATH}{self.team}-{file_id}/{name}"
+        obj = {"id": file_id, "name": name, "title": name, "mimetype": mimetype, "filetype": filetype,
+               "size": len(content) if size is None else size, "mode": "hosted", "url_private": url,
+               "url_private_download": url + "?download=1", "user": user}
+        files[file_id] = {"object": obj, "content": content}
+        listed = {"id": file_id, "mode": "hosted", "file_access": "check_file_info"} if stub else obj
+        return self.add_message(channel, text, user=user, thread_ts=thread_ts, files=[listed], subtype="file_share")
+
+    def file_object(self, file_id: str) -> dict:
+        return self._files_state()[file_id]["object"]
+
+    def set_locale(self, user: str, locale: str) -> None:
+        self._files_state()
+        self.locales[user] = locale
+
+    # -- the download route ------------------------------------------------------------------
+    def serve_get(self, req) -> bool:
+        """Serve a url_private download. Other GETs are Web API calls (slack_sdk sends users.info
+        as GET with query arguments; Slack treats them like form arguments): the query becomes
+        the body and FakeSlack.handle carries on (False)."""
+        path, _, query = req.path.partition("?")
+        if not path.startswith(FILE_PATH):
+            req.path, req._body = path, query.encode()
+            return False
+        files = self._files_state()
+        file_id = path[len(FILE_PATH):].split("/", 1)[0].rsplit("-", 1)[-1]
+        token = (req.headers.get("Authorization") or "").removeprefix("Bearer ")
+        authorized = token in self.valid_tokens
+        record = {"file": file_id, "authorized": authorized, "time": time.monotonic()}
+        self.downloads.append(record)
+        if not authorized:
+            record["status"] = 302
+            req.send_response(302)
+            req.send_header("Location", "https://slack.invalid/?redir=" + path)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return True
+        entry = files.get(file_id)
+        if entry is None:
+            record["status"] = 404
+            req.send_json(404, {"ok": False})
+            return True
+        content = entry["content"]
+        record["status"] = 200
+        req.send_response(200)
+        req.send_header("Content-Type", entry["object"]["mimetype"])
+        if getattr(self, "omit_content_length", False):  # a body without a length: read until close
+            req.send_header("Connection", "close")
+            req.close_connection = True
+        else:
+            req.send_header("Content-Length", str(len(content)))
+        req.end_headers()
+        try:
+            for start in range(0, len(content), CHUNK):
+                req.wfile.write(content[start : start + CHUNK])
+                self.bytes_served[file_id] = self.bytes_served.get(file_id, 0) + len(content[start : start + CHUNK])
+        except (BrokenPipeError, ConnectionResetError):
+            req.close_connection = True  # the client stopped reading (byte limit): expected
+        return True
+
+    # -- Web API methods -------------------------------------------------------------------------
+    def m_files_info(self, p):
+        entry = self._files_state().get(p.get("file") or "")
+        if entry is None:
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": dict(entry["object"])}
+
+    def m_users_info(self, p):
+        self._files_state()
+        user = p.get("user") or ""
+        if not user.startswith("U") and not user.startswith("W"):
+            return {"ok": False, "error": "user_not_found"}
+        out = {"id": user, "team_id": self.team, "name": user.lower(), "is_bot": False}
+        if str(p.get("include_locale")).lower() in ("1", "true"):
+            out["locale"] = self.locales.get(user, "en-US")
+        return {"ok": True, "user": out}
