@@ -15,8 +15,9 @@ install: $(BIN)/python  ## everything: function, infra, tests, benchmarks
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
 
-test: install  ## the whole suite, offline (loopback fakes only)
-	$(BIN)/python -m pytest -q
+TEST_WORKERS ?= 3
+test: install  ## the whole suite, offline (loopback fakes only); TEST_WORKERS=0 runs it in one process
+	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 test-fast:  ## without reinstalling
 	$(BIN)/python -m pytest -q -x

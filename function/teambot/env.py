@@ -84,6 +84,15 @@ def missing_vars(entry: str, environ: dict[str, str] | None = None) -> list[str]
     return [name for name in REQUIRED_VARS[entry] if not (env.get(name) or "").strip()]
 
 
+def missing_message(entry: str, readme_section: str, environ: dict[str, str] | None = None) -> str | None:
+    """One line naming the first missing variable of `entry` ("run"/"dev"), or None when all are set."""
+    missing = missing_vars(entry, environ)
+    if not missing:
+        return None
+    return (f"teambot: {missing[0]} is not set (make {entry} needs {', '.join(REQUIRED_VARS[entry])}; "
+            f"see README \"{readme_section}\")")
+
+
 def slack_app_token(environ: dict[str, str] | None = None) -> str:
     """SLACK_APP_TOKEN: the app-level token (xapp-...) Socket Mode connects with; local use only."""
     env = os.environ if environ is None else environ

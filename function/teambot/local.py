@@ -24,10 +24,9 @@ START_TIMEOUT_S = 60.0
 
 
 def main() -> int:
-    missing = env.missing_vars("run")
-    if missing:
-        print(f"teambot: {missing[0]} is not set (make run needs {', '.join(env.REQUIRED_VARS['run'])}; "
-              "see README \"Local run\")", file=sys.stderr)
+    problem = env.missing_message("run", "Local run")
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     host, port = env.local_listen()
     server = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "slack_bot",

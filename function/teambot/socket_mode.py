@@ -86,10 +86,9 @@ def build_client(settings, app_token: str, bridge: SocketModeBridge):
 
 
 def main() -> int:
-    missing = env.missing_vars("dev")
-    if missing:
-        print(f"teambot: {missing[0]} is not set (make dev needs {', '.join(env.REQUIRED_VARS['dev'])}; "
-              "see README \"Local development\")", file=sys.stderr)
+    problem = env.missing_message("dev", "Local development")
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     app_token = env.slack_app_token()
     if not app_token.startswith("xapp-"):

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..jobs import Job
-from ..marks import is_own
 from ..registry import message_shortcut
 
 if TYPE_CHECKING:
@@ -20,14 +19,12 @@ def delete_message(ctx: "Context", job: Job) -> None:
     from slack_sdk.errors import SlackApiError
 
     from .. import logs
+    from ..shortcut_targets import cancel_here, refused_not_own
     from ..slack_ops import slack_error
 
-    if not is_own(job.target, *ctx.slack.identity()):
-        ctx.slack.tell(job.channel, job.user, NOT_MINE, job.thread_ts)
+    if refused_not_own(ctx, job, NOT_MINE):
         return
-    generation = ctx.generations.get(job.message_ts)
-    if generation is not None:
-        generation.cancel()
+    cancel_here(ctx, job.message_ts)
     try:
         ctx.slack.call("chat_delete", channel=job.channel, ts=job.message_ts)
         confirmation = "Deleted."

@@ -44,16 +44,11 @@ STOPPED_CONFIRMATION = "Stopped."
 @message_shortcut("stop_generation")
 def stop_generation(ctx: "Context", job: Job) -> None:
     from .. import logs
+    from ..shortcut_targets import cancel_here, refused_not_own
 
-    if not is_own(job.target, *ctx.slack.identity()):
-        ctx.slack.tell(job.channel, job.user, NOT_MINE, job.thread_ts)
+    if refused_not_own(ctx, job, NOT_MINE):
         return
-    generation = ctx.generations.get(job.message_ts)
-    if generation is not None:
-        generation.cancel()
-        how = "local"
-    else:
-        how = _stop_elsewhere(ctx, job)
+    how = "local" if cancel_here(ctx, job.message_ts) else _stop_elsewhere(ctx, job)
     logs.info("stop", how=how, team=job.team, channel=job.channel, user=job.user)
     ctx.slack.tell(job.channel, job.user, ALREADY_DONE if how == "already_done" else STOPPED_CONFIRMATION, job.thread_ts)
 
