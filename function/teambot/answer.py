@@ -24,7 +24,7 @@ from .slack_reply import ReplyGone, SlackReply
 def post_notice(ctx: Context, job: Job, text: str) -> None:
     """A short message in the thread that people see and the model never does."""
     ctx.slack.call(
-        "chat_postMessage", channel=job.channel, thread_ts=job.reply_thread_ts, markdown_text=text,
+        "chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.reply_thread_ts, markdown_text=text,
         metadata=notice_metadata(job.message_ts),
     )
 
@@ -69,6 +69,7 @@ def stream_answer(ctx: Context, job: Job, messages: list[dict], *, log_fields: d
     finally:
         if stream is not None:
             stream.close()
+        reply.release()
         ctx.generations.forget(generation)
         logs.info(
             "answer", outcome=outcome, mode=reply.mode, messages=len(reply.message_ts), delivery=ctx.delivery,

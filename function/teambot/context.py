@@ -1,7 +1,8 @@
 """What a handler gets: a small context, not the whole worker.
 
 `Services` are built once per process by the worker (the Slack client, the model client on
-first use, answers in progress, the native-streaming memory); a `Context` is those services
+first use, answers in progress, the native-streaming memory, the Slack write budget shared by
+every answer of the instance); a `Context` is those services
 plus what is particular to one run (the Cloud Tasks delivery count).
 """
 
@@ -15,6 +16,7 @@ from .env import Settings
 from .generations import Generations
 from .secret_store import SecretStore
 from .stream_refusals import StreamRefusals
+from .write_budget import WriteBudget
 
 if TYPE_CHECKING:
     from .slack_ops import SlackOps
@@ -27,6 +29,7 @@ class Services:
     slack: "SlackOps"
     generations: Generations = field(default_factory=Generations)
     refusals: StreamRefusals = field(default_factory=StreamRefusals)
+    budget: WriteBudget = field(default_factory=WriteBudget)  # the one SlackOps calls through
     _model: object = None
     _model_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -70,3 +73,7 @@ class Context:
     @property
     def refusals(self) -> StreamRefusals:
         return self.services.refusals
+
+    @property
+    def budget(self) -> WriteBudget:
+        return self.services.budget

@@ -3,8 +3,12 @@
 Native streaming (chat.startStream / appendStream / stopStream) is preferred; when the workspace
 or channel refuses it, the reply falls back, within the same answer, to "placeholder +
 chat.update". Either way:
-  * the first text is shown as soon as the first token arrives, later writes at most once per
-    `interval_s` per message (Slack's rate tiers), 429s are retried by slack_sdk;
+  * the first text is shown as soon as the first token arrives; later writes wait for the
+    answer's turn in the instance's WriteBudget (write_budget.py): at least `interval_s` apart,
+    more when many answers share a method's tier, and everything pending goes out in one write;
+  * when native starts are scarce (chat.startStream is Tier 2) the answer is written in update
+    mode from the start; when stops are scarce, the rest of the text is appended at once and the
+    stop (which carries the final metadata) waits for its slot: the end always reaches Slack;
   * answers longer than one message continue in follow-up messages, nothing is cut;
   * if Slack says the message is no longer ours to write (stopped with the stop shortcut on
     another instance, or deleted), `ReplyGone` tells the caller to stop the model.
@@ -68,6 +72,10 @@ class SlackReply:
         self._prefix = ""  # a reopened code fence carried into the current message
         self._shown = 0  # how much of self.text Slack has
         self._last_write = 0.0
+        self._next_check = 0.0  # before this, add() does not consult the budget (CPU per token)
+        self._budget = slack.budget
+        self._lease = self._budget.join(job.team)
+        self._lease.uses(self._stream_method())
 
     # -- public --------------------------------------------------------------------------
     def begin(self) -> None:
@@ -77,12 +85,42 @@ class SlackReply:
 
     def add(self, delta: str) -> None:
         self.text += delta
-        if self._shown == self._part_start or self._clock() - self._last_write >= self._interval_s:
+        if self._due():
             self._write()
 
     def finish(self, note: str = "", state: str = DONE) -> None:
         """Write what is left, plus an optional note (stopped / error), and close the message."""
         self._write(final=True, note=note, state=state)
+
+    def release(self) -> None:
+        """The answer is over (whatever happened): it no longer shares the budget."""
+        self._lease.end()
+
+    # -- when to write ---------------------------------------------------------------------
+    def _stream_method(self) -> str:
+        if self.mode == "native":
+            return "chat.appendStream" if self._ts else "chat.startStream"
+        return "chat.update" if self._ts else "chat.postMessage"
+
+    def _due(self) -> bool:
+        """The first text of a message goes out at once (if its method has room); later text
+        waits for the answer's interval, which grows with the answers sharing the method."""
+        if self.mode == "native" and self._ts is None:
+            return True  # _native_start decides between a native start and update mode
+        now = self._clock()
+        if now < self._next_check:
+            return False
+        team, method = self._job.team, self._stream_method()
+        first = self._shown == self._part_start
+        if not first:
+            due_at = self._last_write + self._budget.interval(team, method, self._interval_s)
+            if now < due_at:
+                self._next_check = due_at
+                return False
+        if not self._budget.ready(team, method, self._job.channel, periodic=not first):
+            self._next_check = now + min(0.25, self._interval_s)
+            return False
+        return True
 
     # -- writing -------------------------------------------------------------------------
     def _part_text(self, upto: int | None = None) -> str:
@@ -120,7 +158,13 @@ class SlackReply:
                 self._native_start(_with_note(self._part_text(upto), note))
                 self._native_call("chat_stopStream", metadata=done)
             else:
-                rest = self.text[self._shown : upto] + note
+                team, rest = self._job.team, self.text[self._shown : upto]
+                if rest and not self._budget.ready(team, "chat.stopStream", periodic=False) and self._budget.try_take(
+                        team, "chat.appendStream", periodic=False):
+                    # Stops are scarce: show the whole text now; the stop (final metadata) waits.
+                    self._native_call("chat_appendStream", prepaid=True, markdown_text=rest)
+                    self._shown, rest = upto, ""
+                rest += note
                 self._native_call("chat_stopStream", markdown_text=rest or None, metadata=done)
         else:
             self._update(_with_note(self._part_text(upto), note) or "…", done)
@@ -135,30 +179,37 @@ class SlackReply:
 
     def _native_start(self, text: str) -> None:
         job = self._job
+        if not self._budget.try_take(job.team, "chat.startStream", periodic=False):
+            # No native start left in this minute's budget: update mode for this answer.
+            self.mode = "update"
+            self._lease.uses("chat.update")
+            raise _Fallback()
         try:
             response = self._slack.call(
-                "chat_startStream", channel=job.channel, thread_ts=job.reply_thread_ts,
+                "chat_startStream", team=job.team, prepaid=True, channel=job.channel, thread_ts=job.reply_thread_ts,
                 recipient_team_id=job.recipient_team, recipient_user_id=job.user, markdown_text=text,
             )
         except SlackApiError as exc:
             self._refusals.remember(job.channel, slack_error(exc))
             self.mode = "update"
+            self._lease.uses("chat.update")
             raise _Fallback() from None
         self._new_message(response["ts"])
 
     def _native_call(self, method: str, **kwargs) -> None:
         try:
-            self._slack.call(method, channel=self._job.channel, ts=self._ts, **kwargs)
+            self._slack.call(method, team=self._job.team, channel=self._job.channel, ts=self._ts, **kwargs)
         except SlackApiError as exc:
             if slack_error(exc) in NATIVE_GONE:
                 raise ReplyGone() from None
             # Refused mid-answer: close what was shown, continue in update mode, nothing lost.
             try:
-                self._slack.call("chat_stopStream", channel=self._job.channel, ts=self._ts)
+                self._slack.call("chat_stopStream", team=self._job.team, channel=self._job.channel, ts=self._ts)
             except SlackApiError:
                 pass
             self._refusals.remember(self._job.channel, slack_error(exc))
             self.mode, self._ts, self._part_start, self._prefix = "update", None, self._shown, ""
+            self._lease.uses("chat.update")
             raise _Fallback() from None
 
     def _update(self, text: str, meta: dict | None = None) -> None:
@@ -167,7 +218,7 @@ class SlackReply:
             return
         extra = {"metadata": meta} if meta else {}
         try:
-            self._slack.call("chat_update", channel=self._job.channel, ts=self._ts, markdown_text=text, **extra)
+            self._slack.call("chat_update", team=self._job.team, channel=self._job.channel, ts=self._ts, markdown_text=text, **extra)
         except SlackApiError as exc:
             if slack_error(exc) in UPDATE_GONE:
                 raise ReplyGone() from None
@@ -175,13 +226,14 @@ class SlackReply:
 
     def _post(self, text: str, meta: dict) -> None:
         response = self._slack.call(
-            "chat_postMessage", channel=self._job.channel, thread_ts=self._job.reply_thread_ts,
+            "chat_postMessage", team=self._job.team, channel=self._job.channel, thread_ts=self._job.reply_thread_ts,
             markdown_text=text, metadata=meta,
         )
         self._new_message(response["ts"])
 
     def _new_message(self, ts: str) -> None:
         self._ts = ts
+        self._lease.uses(self._stream_method())
         self.message_ts.append(ts)
         self._on_message(ts)
 

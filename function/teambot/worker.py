@@ -12,12 +12,14 @@ from .jobs import Job
 from .registry import load_handlers
 from .secret_store import SecretStore
 from .slack_ops import SlackOps
+from .write_budget import WriteBudget
 
 
 class Worker:
     def __init__(self, settings: Settings, secrets: SecretStore):
         self.registry = load_handlers()
-        self.services = Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets))
+        budget = WriteBudget()  # one per process: every answer of the instance shares Slack's tiers
+        self.services = Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets, budget), budget=budget)
 
     def run(self, job: Job, *, delivery: int = 0) -> None:
         handler = self.registry.get(job.kind)

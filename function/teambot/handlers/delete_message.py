@@ -23,17 +23,17 @@ def delete_message(ctx: "Context", job: Job) -> None:
     from ..slack_ops import slack_error
 
     if not is_own(job.target, *ctx.slack.identity()):
-        ctx.slack.tell(job.channel, job.user, NOT_MINE, job.thread_ts)
+        ctx.slack.tell(job.channel, job.user, NOT_MINE, job.thread_ts, team=job.team)
         return
     generation = ctx.generations.get(job.message_ts)
     if generation is not None:
         generation.cancel()
     try:
-        ctx.slack.call("chat_delete", channel=job.channel, ts=job.message_ts)
+        ctx.slack.call("chat_delete", team=job.team, channel=job.channel, ts=job.message_ts)
         confirmation = "Deleted."
     except SlackApiError as exc:
         if slack_error(exc) != "message_not_found":
             raise
         confirmation = "That message is already gone."
     logs.info("delete", team=job.team, channel=job.channel, user=job.user)
-    ctx.slack.tell(job.channel, job.user, confirmation, job.thread_ts)
+    ctx.slack.tell(job.channel, job.user, confirmation, job.thread_ts, team=job.team)

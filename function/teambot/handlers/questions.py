@@ -59,7 +59,7 @@ def answer_question(ctx: "Context", job: Job) -> None:
         return
     bot_user, bot_id = ctx.slack.identity()
     # In a thread we need its history; a redelivered task also checks it was not answered already.
-    replies = ctx.slack.thread(job.channel, job.reply_thread_ts) if job.thread_ts or ctx.delivery else []
+    replies = ctx.slack.thread(job.channel, job.reply_thread_ts, team=job.team) if job.thread_ts or ctx.delivery else []
     if answered_already(replies, job.message_ts, bot_user, bot_id):
         logs.info("answer", outcome="duplicate_delivery", delivery=ctx.delivery, **fields)
         return

@@ -29,7 +29,7 @@ def stop_generation(ctx: "Context", job: Job) -> None:
     from .. import logs
 
     if not is_own(job.target, *ctx.slack.identity()):
-        ctx.slack.tell(job.channel, job.user, NOT_MINE, job.thread_ts)
+        ctx.slack.tell(job.channel, job.user, NOT_MINE, job.thread_ts, team=job.team)
         return
     generation = ctx.generations.get(job.message_ts)
     if generation is not None:
@@ -38,7 +38,7 @@ def stop_generation(ctx: "Context", job: Job) -> None:
     else:
         how = _stop_elsewhere(ctx, job)
     logs.info("stop", how=how, team=job.team, channel=job.channel, user=job.user)
-    ctx.slack.tell(job.channel, job.user, ALREADY_DONE if how == "already_done" else STOPPED_CONFIRMATION, job.thread_ts)
+    ctx.slack.tell(job.channel, job.user, ALREADY_DONE if how == "already_done" else STOPPED_CONFIRMATION, job.thread_ts, team=job.team)
 
 
 def _streaming_in_update_mode(job: Job) -> bool:
@@ -53,14 +53,14 @@ def _stop_elsewhere(ctx: "Context", job: Job) -> str:
 
     if not _streaming_in_update_mode(job):  # update-mode answers carry metadata from the start
         try:
-            ctx.slack.call("chat_stopStream", channel=job.channel, ts=job.message_ts, markdown_text=STOPPED_NOTE)
+            ctx.slack.call("chat_stopStream", team=job.team, channel=job.channel, ts=job.message_ts, markdown_text=STOPPED_NOTE)
             return "native_stream"
         except SlackApiError:
             return "already_done"  # not a live native stream, and not an update-mode one either
     reply_to = (answer_mark(job.target) or {}).get("reply_to", "")
-    ctx.slack.call("chat_delete", channel=job.channel, ts=job.message_ts)
+    ctx.slack.call("chat_delete", team=job.team, channel=job.channel, ts=job.message_ts)
     ctx.slack.call(
-        "chat_postMessage", channel=job.channel, thread_ts=job.thread_ts or job.message_ts,
+        "chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.thread_ts or job.message_ts,
         markdown_text=strip_cursor(job.text) + STOPPED_NOTE, metadata=answer_metadata(reply_to, STOPPED),
     )
     return "replaced"
