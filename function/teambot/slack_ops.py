@@ -28,11 +28,30 @@ from .secret_store import SecretStore
 from .write_budget import WriteBudget
 
 BOT_TOKEN = "SLACK_BOT_TOKEN"
+# A 429 on these is not retried: the caller has a cheaper way on (a native start falls back to
+# update mode at once rather than holding the answer for a Retry-After of up to a minute).
+NOT_RETRIED_ON_429 = frozenset({"chat.startStream"})
 AUTH_ERRORS = frozenset({"invalid_auth", "token_revoked", "not_authed", "account_inactive", "token_expired"})
 
 
 def slack_error(exc: SlackApiError) -> str:
     return (exc.response.get("error") if exc.response is not None else None) or "unknown_error"
+
+
+def _retry_after(headers) -> float:
+    """Retry-After in seconds from a header mapping (values may be lists); 1 s if absent or odd."""
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                break
+    return 1.0
+
+
+def _api_method(url_or_name: str) -> str:
+    return url_or_name.rsplit("/", 1)[-1].split("?", 1)[0]
 
 
 class BudgetRateLimitHandler(RateLimitErrorRetryHandler):
@@ -44,17 +63,15 @@ class BudgetRateLimitHandler(RateLimitErrorRetryHandler):
         super().__init__(max_retry_count=max_retry_count)
         self._budget, self._caller = budget, caller
 
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        return super()._can_retry(state=state, request=request, response=response, error=error) and (
+            _api_method(request.url) not in NOT_RETRIED_ON_429)
+
     def prepare_for_next_attempt(self, *, state, request, response=None, error=None) -> None:
         if response is None:
             raise error  # type: ignore[misc]
         state.next_attempt_requested = True
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        raw = (headers.get("retry-after") or ["1"])[0]
-        try:
-            retry_after = max(0.0, float(raw))
-        except ValueError:
-            retry_after = 1.0
-        method = request.url.rsplit("/", 1)[-1].split("?", 1)[0]
+        retry_after, method = _retry_after(response.headers), _api_method(request.url)
         team, channel = getattr(self._caller, "team", ""), getattr(self._caller, "channel", None)
         self._budget.rate_limited(team, method, retry_after, channel)
         logs.warning("slack_rate_limited", method=method, retry_after_s=retry_after, attempt=state.current_attempt,
@@ -97,6 +114,9 @@ class SlackOps:
         try:
             return getattr(self._client, method)(token=token, **kwargs)
         except SlackApiError as exc:
+            if exc.response is not None and exc.response.status_code == 429:  # not retried: tell the budget
+                self.budget.rate_limited(team, api_method, _retry_after(exc.response.headers), channel)
+                raise
             if slack_error(exc) not in AUTH_ERRORS or not self._secrets.refresh(BOT_TOKEN):
                 raise
         return getattr(self._client, method)(token=self._secrets.get(BOT_TOKEN), **kwargs)

@@ -190,7 +190,8 @@ class SlackReply:
                 recipient_team_id=job.recipient_team, recipient_user_id=job.user, markdown_text=text,
             )
         except SlackApiError as exc:
-            self._refusals.remember(job.channel, slack_error(exc))
+            if slack_error(exc) != "ratelimited":  # a 429 is the budget's business, not a refusal
+                self._refusals.remember(job.channel, slack_error(exc))
             self.mode = "update"
             self._lease.uses("chat.update")
             raise _Fallback() from None
