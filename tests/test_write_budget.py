@@ -180,9 +180,23 @@ def test_when_starts_are_scarce_the_answer_is_written_in_update_mode(slack, cloc
     reply.finish()
     reply.release()
     assert reply.mode == "update" and slack.count("chat.startStream") == 0
+    # A short answer, done within the hold: one chat.postMessage, nothing of chat.update's tier.
+    assert slack.count("chat.postMessage") == 1 and slack.count("chat.update") == 0
     msg = slack.bot_messages("D0", "1700000000.000000")[0]
     assert msg["text"] == "one two three" and msg["metadata"]["event_payload"]["state"] == "done"
     assert not reply._refusals.refused("D0")  # a budget decision, not Slack refusing streams
+    # A longer one: the hold passes, the text so far is posted, the final text is an update.
+    longer = SlackReply(slack_ops(slack, budget), job(1), interval_s=1.0, clock=clock)
+    longer.begin()
+    longer.add("first")
+    clock.now += 1.0
+    longer.add(" second")
+    assert slack.count("chat.postMessage") == 2
+    longer.add(" third")
+    longer.finish()
+    longer.release()
+    msg = slack.bot_messages("D1", "1700000000.000001")[0]
+    assert msg["text"] == "first second third" and slack.count("chat.update") == 1
 
 
 def test_a_429_seen_by_one_answer_pauses_the_method_for_the_others(slack):

@@ -7,7 +7,8 @@ chat.update". Either way:
     answer's turn in the instance's WriteBudget (write_budget.py): at least `interval_s` apart,
     more when many answers share a method's tier, and everything pending goes out in one write;
   * when native starts are scarce (chat.startStream is Tier 2) the answer is written in update
-    mode from the start; when stops are scarce, the rest of the text is appended at once and the
+    mode, its first post held for `interval_s` so that a short answer goes out whole in one
+    chat.postMessage and spends nothing of the workspace's chat.update tier; when stops are scarce, the rest of the text is appended at once and the
     stop (which carries the final metadata) waits for its slot: the end always reaches Slack;
   * answers longer than one message continue in follow-up messages, nothing is cut;
   * if Slack says the message is no longer ours to write (stopped with the stop shortcut on
@@ -73,6 +74,7 @@ class SlackReply:
         self._shown = 0  # how much of self.text Slack has
         self._last_write = 0.0
         self._next_check = 0.0  # before this, add() does not consult the budget (CPU per token)
+        self._hold_until = 0.0  # update mode after a refused native start: the first post waits
         self._budget = slack.budget
         self._lease = self._budget.join(job.team)
         self._lease.uses(self._stream_method())
@@ -108,7 +110,7 @@ class SlackReply:
         if self.mode == "native" and self._ts is None:
             return True  # _native_start decides between a native start and update mode
         now = self._clock()
-        if now < self._next_check:
+        if now < self._next_check or (self._ts is None and now < self._hold_until):
             return False
         team, method = self._job.team, self._stream_method()
         first = self._shown == self._part_start
@@ -139,6 +141,8 @@ class SlackReply:
         except _Fallback:  # native refused: the same write again, now in update mode
             self._write(final=final, note=note, state=state)
             return
+        except _Held:  # no native start in the budget: update mode, the first post a little later
+            return
         self._last_write = self._clock()
 
     def _roll_over_full_messages(self) -> None:
@@ -155,7 +159,7 @@ class SlackReply:
             if self._ts is None:
                 if upto == self._part_start and not note:
                     return
-                self._native_start(_with_note(self._part_text(upto), note))
+                self._native_start(_with_note(self._part_text(upto), note), final=True)
                 self._native_call("chat_stopStream", metadata=done)
             else:
                 team, rest = self._job.team, self.text[self._shown : upto]
@@ -177,13 +181,16 @@ class SlackReply:
             self._native_call("chat_appendStream", markdown_text=self.text[self._shown :])
         self._shown = len(self.text)
 
-    def _native_start(self, text: str) -> None:
+    def _native_start(self, text: str, final: bool = False) -> None:
         job = self._job
         if not self._budget.try_take(job.team, "chat.startStream", periodic=False):
             # No native start left in this minute's budget: update mode for this answer.
             self.mode = "update"
             self._lease.uses("chat.update")
-            raise _Fallback()
+            if final:
+                raise _Fallback()  # the whole answer in one chat.postMessage
+            self._hold_until = self._clock() + self._interval_s
+            raise _Held()
         try:
             response = self._slack.call(
                 "chat_startStream", team=job.team, prepaid=True, channel=job.channel, thread_ts=job.reply_thread_ts,
@@ -241,3 +248,7 @@ class SlackReply:
 
 class _Fallback(Exception):
     """Internal: native streaming was refused; the write is redone in update mode."""
+
+
+class _Held(Exception):
+    """Internal: no native start in the budget; update mode, first post after a short hold."""
