@@ -14,11 +14,14 @@ tier, wall time against the model's own time, peak RSS of the worker process.
 
 from __future__ import annotations
 
-import multiprocessing
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
-from bench.common import Fakes, Plan, children, post, proc_stats, signed_dm, start_reference, summary
+from bench.common import ROOT, Fakes, Plan, children, post, proc_stats, signed_dm, start_reference, summary
 from tests.fakes.cloud_tasks import FakeCloudTasks
 from tests.fakes.google_oidc import FakeGoogleOIDC
 from tests.fakes.slack_api import DEFAULT_LIMITS
@@ -70,18 +73,19 @@ def short_text(k: int) -> list[str]:
     return ["Sure", f" {k}", "."]
 
 
-def _ack_loop(bot_port: int, ref_port: int, n: int, pace_s: float, base: int, out) -> None:
-    """In its own process: n new events, one at a time, each followed by a bare-function request."""
+def ack_loop(bot_port: int, ref_port: int, n: int, pace_s: float, base: int, channel_prefix: str) -> dict:
+    """Run in its own process: n new events, one at a time, each followed by a bare-function
+    request (python -m bench.busy_hour --acks BOT REF N PACE BASE prints the result)."""
     bot, ref = [], []
     for k in range(n):
         tick = time.monotonic()
-        body, headers = signed_dm(f"short:{k}", f"{1800000000 + base}.{k + 1:06d}", channel=f"N{k}")
+        body, headers = signed_dm(f"short:{k}", f"{1800000000 + base}.{k + 1:06d}", channel=f"{channel_prefix}{k}")
         status, seconds = post(bot_port, body, headers)
         status_ref, seconds_ref = post(ref_port, body, headers)
         bot.append((status, seconds * 1000))
         ref.append((status_ref, seconds_ref * 1000))
         time.sleep(max(0.0, pace_s - (time.monotonic() - tick)))
-    out.put({"bot": bot, "ref": ref})
+    return {"bot": bot, "ref": ref}
 
 
 def _finished_text(slack, channel: str, ts: str) -> str | None:
@@ -109,6 +113,8 @@ def run(long_answers: int | None = None, tokens: int = 1200, delay_s: float = 0.
         FUNCTION_URL="https://l-p.cloudfunctions.net/slack-bot", CLOUD_TASKS_ENDPOINT=tasks.url,
         OIDC_CERTS_URL=oidc.certs_url, **config["env"])
     tasks.targets.append(bot.url)
+    cpus = _pin(bot, config["cpu"])
+    config["pinned_cpus"] = cpus
     try:
         return _busy_hour(fakes, bot, ref, tasks, config, long_answers, tokens, delay_s, events, pace_s, timeout_s)
     finally:
@@ -117,6 +123,21 @@ def run(long_answers: int | None = None, tokens: int = 1200, delay_s: float = 0.
         tasks.stop()
         oidc.stop()
         fakes.stop()
+
+
+def _pin(bot, cpu: str) -> list[int]:
+    """Give the instance the stack's vCPUs (cpu "1": one core of this machine) by pinning the
+    server and its worker processes, every thread (taskset -a); threads created later inherit."""
+    count = max(1, int(float(cpu)))
+    cores = sorted(os.sched_getaffinity(0))[-count:]
+    if len(cores) == len(os.sched_getaffinity(0)):
+        return cores  # the machine has no more cores than the instance: nothing to pin
+    deadline = time.monotonic() + 10
+    while not children(bot.proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in [bot.proc.pid, *children(bot.proc.pid)]:
+        subprocess.run(["taskset", "-a", "-cp", ",".join(map(str, cores)), str(pid)], check=True, capture_output=True)
+    return cores
 
 
 def _plan(question: str, tokens: int, delay_s: float) -> Plan:
@@ -133,10 +154,13 @@ def _busy_hour(fakes, bot, ref, tasks, config, long_answers, tokens, delay_s, ev
     body, headers = signed_dm("warm:0", warm_ts, channel="W0")
     assert post(bot.port, body, headers)[0] == 200
     _wait(lambda: _finished_text(slack, "W0", warm_ts) is not None, 60)
-    worker = (children(bot.proc.pid) or [bot.proc.pid])[0]
+    expected: dict[tuple[str, str], str] = {}
+    base = int(time.time()) % 100_000
+    # The same instance idle, first: what an ack costs here without answers beside it.
+    idle = _measure_acks(slack, bot, ref, expected, max(5, events // 4), pace_s, base, "I", timeout_s)
+    _wait(lambda: all(_finished_text(slack, *key) is not None for key in expected), 60)
     calls_before = len(slack.calls)
     started = time.monotonic()
-    expected: dict[tuple[str, str], str] = {}
     for i in range(long_answers):
         ts = slack.add_message(f"L{i}", f"long:{i}")
         body, headers = signed_dm(f"long:{i}", ts, channel=f"L{i}")
@@ -144,17 +168,7 @@ def _busy_hour(fakes, bot, ref, tasks, config, long_answers, tokens, delay_s, ev
         expected[(f"L{i}", ts)] = "".join(long_text(i, tokens))
     _wait(lambda: len(model.requests) >= 1 + long_answers, 60)  # the instance is full
     # New events throughout, timed from a separate process.
-    base = int(time.time()) % 100_000
-    for k in range(events):
-        ts = f"{1800000000 + base}.{k + 1:06d}"
-        slack.messages[ts] = {"ts": ts, "channel": f"N{k}", "text": f"short:{k}", "user": "U1", "type": "message"}
-        expected[(f"N{k}", ts)] = "".join(short_text(k))
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    measurer = ctx.Process(target=_ack_loop, args=(bot.port, ref.port, events, pace_s, base, out))
-    measurer.start()
-    acks = out.get(timeout=timeout_s)
-    measurer.join(10)
+    acks = _measure_acks(slack, bot, ref, expected, events, pace_s, base + 1, "N", timeout_s)
     done_at: dict[tuple[str, str], float] = {}
 
     def all_done() -> bool:
@@ -180,17 +194,33 @@ def _busy_hour(fakes, bot, ref, tasks, config, long_answers, tokens, delay_s, ev
                               "429s": slack.rate_limited.get(method, 0)}
     bot_ms = [ms for _, ms in acks["bot"]]
     ref_ms = [ms for _, ms in acks["ref"]]
-    stats = proc_stats(worker)
+    workers = children(bot.proc.pid) or [bot.proc.pid]
+    per_worker = [proc_stats(pid) for pid in workers]
+    stats = {"peak_rss_mb": sum(s["peak_rss_mb"] for s in per_worker), "cpu_s": sum(s["cpu_s"] for s in per_worker)}
     return {
-        "config": {k: config[k] for k in ("env", "concurrency", "cpu", "source")},
+        "config": {k: config[k] for k in ("env", "concurrency", "cpu", "source", "pinned_cpus")},
         "long_answers": long_answers, "tokens": tokens, "token_delay_s": delay_s, "events": events,
         "max_in_flight": tasks.max_in_flight + 1,  # task deliveries + the one event being acked
         "ack": {"bot": summary(bot_ms), "ref": summary(ref_ms), "over_3s": sum(1 for ms in bot_ms if ms > ACK_DEADLINE_S * 1000),
-                "non_200": sum(1 for status, _ in acks["bot"] if status != 200), "samples": {"bot": bot_ms, "ref": ref_ms}},
+                "non_200": sum(1 for status, _ in acks["bot"] if status != 200), "samples": {"bot": bot_ms, "ref": ref_ms},
+                "idle": summary([ms for _, ms in idle["bot"]]), "idle_ref": summary([ms for _, ms in idle["ref"]])},
         "answers": len(expected), "exact": exact, "wall_s": wall, "model_s": model_s,
         "429s": sum(slack.rate_limited.values()), "per_method": per_method,
         "peak_rss_mb": stats["peak_rss_mb"], "cpu_s": stats["cpu_s"],
     }
+
+
+def _measure_acks(slack, bot, ref, expected, n, pace_s, base, channel_prefix, timeout_s) -> dict:
+    for k in range(n):
+        ts = f"{1800000000 + base}.{k + 1:06d}"
+        channel = f"{channel_prefix}{k}"
+        with slack.lock:
+            slack.messages[ts] = {"ts": ts, "channel": channel, "text": f"short:{k}", "user": "U1", "type": "message"}
+        expected[(channel, ts)] = "".join(short_text(k))
+    measurer = subprocess.run(
+        [sys.executable, "-m", "bench.busy_hour", "--acks", str(bot.port), str(ref.port), str(n), str(pace_s), str(base),
+         channel_prefix], cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=True)
+    return json.loads(measurer.stdout)
 
 
 def _wait(predicate, timeout: float, interval: float = 0.02) -> None:
@@ -203,9 +233,10 @@ def _wait(predicate, timeout: float, interval: float = 0.02) -> None:
 
 
 if __name__ == "__main__":
-    import json
-    import sys
-
+    if sys.argv[1:2] == ["--acks"]:
+        bot_port, ref_port, n, pace_s, base, prefix = sys.argv[2:8]
+        print(json.dumps(ack_loop(int(bot_port), int(ref_port), int(n), float(pace_s), int(base), prefix)))
+        raise SystemExit(0)
     small = "--small" in sys.argv
     result = run(long_answers=8, tokens=120, delay_s=0.025, events=20) if small else run()
     result["ack"].pop("samples")

@@ -60,6 +60,7 @@ class Settings:
     update_interval_s: float = 1.0
     slack_timeout_s: float = 10.0
     worker_threads: int = 64
+    server_workers: int = 1  # WORKERS: gunicorn worker processes (functions-framework reads it too)
     secret_refs: dict[str, str] = field(default_factory=dict)
     service_name: str | None = None  # K_SERVICE, set by Cloud Run: the function's name
 
@@ -89,6 +90,7 @@ class Settings:
             update_interval_s=float(get("SLACK_UPDATE_INTERVAL_SECONDS") or 1.0),
             slack_timeout_s=float(get("SLACK_TIMEOUT_SECONDS") or 10),
             worker_threads=int(get("WORKER_THREADS") or 64),
+            server_workers=max(1, int(get("WORKERS") or 1)),
             secret_refs={name: get(name, "") for name in SECRET_VARS},
             service_name=get("K_SERVICE") or None,
         )

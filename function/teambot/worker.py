@@ -18,7 +18,8 @@ from .write_budget import WriteBudget
 class Worker:
     def __init__(self, settings: Settings, secrets: SecretStore):
         self.registry = load_handlers()
-        budget = WriteBudget()  # one per process: every answer of the instance shares Slack's tiers
+        # One per process; with WORKERS processes per instance each takes its part of Slack's tiers.
+        budget = WriteBudget(processes=settings.server_workers)
         self.services = Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets, budget), budget=budget)
 
     def run(self, job: Job, *, delivery: int = 0) -> None:

@@ -84,6 +84,7 @@ class WriteBudget:
         per_channel: dict[str, tuple[int, float]] | None = None,
         *,
         headroom: float = HEADROOM,
+        processes: int = 1,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         max_wait_s: float = MAX_WAIT_S,
@@ -91,6 +92,7 @@ class WriteBudget:
         self.tiers = TIERS if tiers is None else tiers
         self.per_channel = PER_CHANNEL if per_channel is None else per_channel
         self.headroom = headroom
+        self.processes = max(1, processes)  # worker processes of the instance: each gets 1/processes
         self._clock, self._sleep, self._max_wait_s = clock, sleep, max_wait_s
         self._windows: dict[tuple, _Window] = {}
         self._leases: set[Lease] = set()
@@ -204,7 +206,7 @@ class WriteBudget:
         return min(1.0, w.share + (now - w.share_at) * (1 - MIN_SHARE) / RECOVERY_S)
 
     def _cap(self, w: _Window) -> float:  # lock held
-        return max(1.0, w.limit * self.headroom * self._share(w, self._clock()))
+        return max(1.0, w.limit * self.headroom * self._share(w, self._clock()) / self.processes)
 
     def _count(self, w: _Window, now: float) -> int:  # lock held; forgets calls out of the window
         old = bisect.bisect_right(w.times, now - w.length_s)
