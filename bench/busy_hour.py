@@ -104,25 +104,61 @@ def run(long_answers: int | None = None, tokens: int = 1200, delay_s: float = 0.
     concurrency = config["concurrency"]
     long_answers = long_answers if long_answers is not None else concurrency - 8
     fakes = Fakes()  # the Slack fake enforces Slack's limits (its default)
-    fakes.model.responder = lambda body: _plan(body["messages"][-1]["content"], tokens, delay_s)
+    model = ModelProcess(tokens, delay_s)
     ref = start_reference()
     oidc = FakeGoogleOIDC().start()
     tasks = GatedTasks(oidc, slots=concurrency - EVENT_TEAM_HEADROOM).start()
     bot = fakes.start_bot(
         TASKS_QUEUE="projects/p/locations/l/queues/q", TASKS_INVOKER_SA="i@p.iam.gserviceaccount.com",
         FUNCTION_URL="https://l-p.cloudfunctions.net/slack-bot", CLOUD_TASKS_ENDPOINT=tasks.url,
-        OIDC_CERTS_URL=oidc.certs_url, **config["env"])
+        OIDC_CERTS_URL=oidc.certs_url, OPENAI_BASE_URL=model.url + "/v1", **config["env"])
     tasks.targets.append(bot.url)
     cpus = _pin(bot, config["cpu"])
     config["pinned_cpus"] = cpus
     try:
-        return _busy_hour(fakes, bot, ref, tasks, config, long_answers, tokens, delay_s, events, pace_s, timeout_s)
+        return _busy_hour(fakes, model, bot, ref, tasks, config, long_answers, tokens, delay_s, events, pace_s, timeout_s)
     finally:
+        model.stop()
         bot.stop()
         ref.terminate()
         tasks.stop()
         oidc.stop()
         fakes.stop()
+
+
+class ModelProcess:
+    """The OpenAI fake in its own process: streaming a thousand SSE events a second would load the
+    process that also hosts the Cloud Tasks fake, whose answer is part of every ack."""
+
+    def __init__(self, tokens: int, delay_s: float):
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.busy_hour", "--model", str(tokens), str(delay_s)],
+                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.url = json.loads(self.proc.stdout.readline())["url"]
+        self.requests: list[dict] | None = None
+
+    def stop(self) -> list[dict]:
+        if self.requests is None:
+            try:
+                self.proc.stdin.write("stop\n")
+                self.proc.stdin.flush()
+                self.requests = json.loads(self.proc.stdout.readline() or "[]")
+            except (OSError, ValueError):
+                self.requests = []
+            self.proc.wait(10)
+        return self.requests
+
+
+def serve_model(tokens: int, delay_s: float) -> None:
+    """The child of ModelProcess: serve until told to stop, then print what was asked."""
+    from tests.fakes.openai_api import FakeOpenAI
+
+    fake = FakeOpenAI().start()
+    fake.responder = lambda body: _plan(body["messages"][-1]["content"], tokens, delay_s)
+    print(json.dumps({"url": fake.url}), flush=True)
+    sys.stdin.readline()
+    print(json.dumps([{"question": r.body["messages"][-1]["content"], "first_token_at": r.first_token_at,
+                       "ended_at": r.ended_at, "finished": r.finished} for r in fake.requests]), flush=True)
+    fake.stop()
 
 
 def _pin(bot, cpu: str) -> list[int]:
@@ -147,8 +183,8 @@ def _plan(question: str, tokens: int, delay_s: float) -> Plan:
     return Plan(tokens=short_text(int(number)) if kind == "short" else ["ok"])
 
 
-def _busy_hour(fakes, bot, ref, tasks, config, long_answers, tokens, delay_s, events, pace_s, timeout_s) -> dict:
-    slack, model = fakes.slack, fakes.model
+def _busy_hour(fakes, model, bot, ref, tasks, config, long_answers, tokens, delay_s, events, pace_s, timeout_s) -> dict:
+    slack = fakes.slack
     # Warm: one answer (imports, auth.test) before the clock starts.
     warm_ts = slack.add_message("W0", "warm:0")
     body, headers = signed_dm("warm:0", warm_ts, channel="W0")
@@ -156,9 +192,6 @@ def _busy_hour(fakes, bot, ref, tasks, config, long_answers, tokens, delay_s, ev
     _wait(lambda: _finished_text(slack, "W0", warm_ts) is not None, 60)
     expected: dict[tuple[str, str], str] = {}
     base = int(time.time()) % 100_000
-    # The same instance idle, first: what an ack costs here without answers beside it.
-    idle = _measure_acks(slack, bot, ref, expected, max(5, events // 4), pace_s, base, "I", timeout_s)
-    _wait(lambda: all(_finished_text(slack, *key) is not None for key in expected), 60)
     calls_before = len(slack.calls)
     started = time.monotonic()
     for i in range(long_answers):
@@ -166,7 +199,7 @@ def _busy_hour(fakes, bot, ref, tasks, config, long_answers, tokens, delay_s, ev
         body, headers = signed_dm(f"long:{i}", ts, channel=f"L{i}")
         assert post(bot.port, body, headers)[0] == 200
         expected[(f"L{i}", ts)] = "".join(long_text(i, tokens))
-    _wait(lambda: len(model.requests) >= 1 + long_answers, 60)  # the instance is full
+    _wait(lambda: tasks.in_flight >= long_answers, 60)  # the instance is full
     # New events throughout, timed from a separate process.
     acks = _measure_acks(slack, bot, ref, expected, events, pace_s, base + 1, "N", timeout_s)
     done_at: dict[tuple[str, str], float] = {}
@@ -179,10 +212,13 @@ def _busy_hour(fakes, bot, ref, tasks, config, long_answers, tokens, delay_s, ev
 
     _wait(all_done, timeout_s, interval=0.2)
     wall = time.monotonic() - started
-    exact = sum(1 for key, text in expected.items() if _finished_text(slack, *key) == text)
-    long_model = [r for r in model.requests if r.body["messages"][-1]["content"].startswith("long:")]
-    model_s = max(r.ended_at for r in long_model) - min(r.first_token_at for r in long_model) + delay_s
     calls = slack.calls[calls_before:]
+    # The same instance idle again, in the same run: what an ack costs here without answers beside it.
+    idle = _measure_acks(slack, bot, ref, expected, max(5, events // 4), pace_s, base + 2, "I", timeout_s)
+    _wait(lambda: all(_finished_text(slack, *key) is not None for key in expected), 60)
+    exact = sum(1 for key, text in expected.items() if _finished_text(slack, *key) == text)
+    long_model = [r for r in model.stop() if r["question"].startswith("long:")]
+    model_s = max(r["ended_at"] for r in long_model) - min(r["first_token_at"] for r in long_model) + delay_s
     span_min = max(1e-9, (max(c["time"] for c in calls) - min(c["time"] for c in calls)) / 60)
     per_method = {}
     for method in sorted({c["method"] for c in calls}):
@@ -233,6 +269,9 @@ def _wait(predicate, timeout: float, interval: float = 0.02) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--model"]:
+        serve_model(int(sys.argv[2]), float(sys.argv[3]))
+        raise SystemExit(0)
     if sys.argv[1:2] == ["--acks"]:
         bot_port, ref_port, n, pace_s, base, prefix = sys.argv[2:8]
         print(json.dumps(ack_loop(int(bot_port), int(ref_port), int(n), float(pace_s), int(base), prefix)))

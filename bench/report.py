@@ -67,7 +67,7 @@ def busy_hour_rows(b: dict) -> list[list[str]]:
     tiers = "; ".join(f"{m} {v['max_in_any_minute']}/{v['tier_per_min']}" if v["tier_per_min"] else f"{m} {v['max_in_any_minute']} (per channel)"
                       for m, v in sorted(methods.items()))
     under = all(v["tier_per_min"] is None or v["max_in_any_minute"] <= v["tier_per_min"] for v in methods.values())
-    rows.append(["busy hour: Slack calls, most in any minute / the per-workspace tier", f"{tiers}; {b['429s']} x 429",
+    rows.append(["busy hour: Slack calls, most in any sliding minute of the run / the per-workspace tier", f"{tiers}; {b['429s']} x 429",
                  "Slack fake enforcing the tiers", "under every tier, no 429 storm", _ok(under and b["429s"] <= 10)])
     return rows
 
