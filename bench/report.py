@@ -89,7 +89,9 @@ def plot_ack(r: dict, path: Path) -> None:
             ys = [i / (len(values) - 1) for i in range(len(values))]
             ax.plot(values, ys, style, color=color if mode == "in_process" else ("tab:orange" if who == "bot" else "silver"), label=label)
     if "busy_hour" in r:
-        for who, color, label in (("bot", "tab:red", "slack_bot, busy hour (Cloud Tasks, answers streaming)"),
+        busy = r["busy_hour"]
+        for who, color, label in (("bot", "tab:red", f"slack_bot, busy hour: {busy['ack']['bot']['n']} events, "
+                                                     f"{busy['long_answers']} answers streaming (Cloud Tasks)"),
                                   ("ref", "black", "bare function (next to busy hour)")):
             values = sorted(r["busy_hour"]["ack"]["samples"][who])
             ys = [i / (len(values) - 1) for i in range(len(values))]
@@ -102,7 +104,8 @@ def plot_ack(r: dict, path: Path) -> None:
     ax.minorticks_off()
     ax.set_xlabel("ack latency (ms, log scale)")
     ax.set_ylabel("fraction of requests")
-    ax.set_title(f"Ack latency of signed DM events, {r['ack']['in_process']['bot']['n']} requests per series, {r['machine']}")
+    ax.set_title(f"Ack latency of signed DM events, {r['ack']['in_process']['bot']['n']} requests per series"
+                 f"{' (busy hour: its events)' if 'busy_hour' in r else ''}, {r['machine']}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

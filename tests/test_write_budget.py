@@ -235,3 +235,17 @@ def test_a_429_seen_by_one_answer_pauses_the_method_for_the_others(slack):
     for reply in replies:
         reply.finish()
         reply.release()
+
+
+def test_a_smaller_share_slows_what_can_wait_but_never_the_end_of_an_answer(clock):
+    budget = budget_on(clock)
+    budget.rate_limited("T1", "chat.stopStream", 1)  # another instance is using the tier
+    clock.now += 1
+    optional = 0
+    while budget.try_take("T1", "chat.stopStream", periodic=False):
+        optional += 1
+    assert optional <= 10  # native starts / optional calls: about half of the 18 now
+    before = clock.now
+    for _ in range(18 - optional):
+        budget.take("T1", "chat.stopStream")  # stops: the tier and the pause only
+    assert clock.now == before

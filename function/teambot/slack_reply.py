@@ -8,8 +8,9 @@ chat.update". Either way:
     more when many answers share a method's tier, and everything pending goes out in one write;
   * when native starts are scarce (chat.startStream is Tier 2) the answer is written in update
     mode, its first post held for `interval_s` so that a short answer goes out whole in one
-    chat.postMessage and spends nothing of the workspace's chat.update tier; when stops are scarce, the rest of the text is appended at once and the
-    stop (which carries the final metadata) waits for its slot: the end always reaches Slack;
+    chat.postMessage and spends nothing of the workspace's chat.update tier;
+  * when stops are scarce, the rest of the text is appended at once and the stop (which carries
+    the final metadata) waits for its slot: the end always reaches Slack;
   * answers longer than one message continue in follow-up messages, nothing is cut;
   * if Slack says the message is no longer ours to write (stopped with the stop shortcut on
     another instance, or deleted), `ReplyGone` tells the caller to stop the model.

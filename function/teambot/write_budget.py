@@ -16,6 +16,10 @@ So the budget, one object per process (context.Services):
   * across instances (Cloud Run may run several, each with its own budget) it adapts from 429s:
     the instance's share of that method's tier is cut by `CUT` after a 429 and grows back linearly
     over `RECOVERY_S`. Without a shared store that is the best an instance can do; see the README.
+    The share governs what can wait or be done another way (periodic writes, native starts:
+    `ready`/`try_take`); a call that must happen (`take`: a stop, a final update) is held only
+    by the tier itself and by Retry-After pauses, so the end of an answer is never starved by
+    this instance's own caution.
 
 Pending text is not the budget's business: the writer sends everything pending at each write.
 """
@@ -205,8 +209,9 @@ class WriteBudget:
     def _share(self, w: _Window, now: float) -> float:  # lock held
         return min(1.0, w.share + (now - w.share_at) * (1 - MIN_SHARE) / RECOVERY_S)
 
-    def _cap(self, w: _Window) -> float:  # lock held
-        return max(1.0, w.limit * self.headroom * self._share(w, self._clock()) / self.processes)
+    def _cap(self, w: _Window, shared: bool = True) -> float:  # lock held
+        share = self._share(w, self._clock()) if shared else 1.0
+        return max(1.0, w.limit * self.headroom * share / self.processes)
 
     def _count(self, w: _Window, now: float) -> int:  # lock held; forgets calls out of the window
         old = bisect.bisect_right(w.times, now - w.length_s)
@@ -219,7 +224,7 @@ class WriteBudget:
         return now >= w.paused_until and self._count(w, now) < max(1.0, cap)
 
     def _next_slot(self, w: _Window, now: float) -> float:  # lock held
-        cap = int(self._cap(w))
+        cap = int(self._cap(w, shared=False))
         count = self._count(w, now)
         slot = now if count < cap else w.times[count - cap] + w.length_s
         return max(slot, now, w.paused_until)
