@@ -99,7 +99,8 @@ def _finished_text(slack, channel: str, ts: str) -> str | None:
 
 
 def run(long_answers: int | None = None, tokens: int = 1200, delay_s: float = 0.025, events: int = 120,
-        pace_s: float = 0.25, timeout_s: float = 600) -> dict:
+        pace_s: float = 0.25, timeout_s: float = 600, in_process: bool = False) -> dict:
+    """`in_process=True`: the same load with the in-process hand-off (local runs), for comparison."""
     config = stack_function_config()
     concurrency = config["concurrency"]
     long_answers = long_answers if long_answers is not None else concurrency - 8
@@ -108,10 +109,11 @@ def run(long_answers: int | None = None, tokens: int = 1200, delay_s: float = 0.
     ref = start_reference()
     oidc = FakeGoogleOIDC().start()
     tasks = GatedTasks(oidc, slots=concurrency - EVENT_TEAM_HEADROOM).start()
-    bot = fakes.start_bot(
+    tasks_env = {} if in_process else dict(
         TASKS_QUEUE="projects/p/locations/l/queues/q", TASKS_INVOKER_SA="i@p.iam.gserviceaccount.com",
         FUNCTION_URL="https://l-p.cloudfunctions.net/slack-bot", CLOUD_TASKS_ENDPOINT=tasks.url,
-        OIDC_CERTS_URL=oidc.certs_url, OPENAI_BASE_URL=model.url + "/v1", **config["env"])
+        OIDC_CERTS_URL=oidc.certs_url)
+    bot = fakes.start_bot(OPENAI_BASE_URL=model.url + "/v1", **tasks_env, **config["env"])
     tasks.targets.append(bot.url)
     cpus = _pin(bot, config["cpu"])
     config["pinned_cpus"] = cpus
@@ -199,7 +201,10 @@ def _busy_hour(fakes, model, bot, ref, tasks, config, long_answers, tokens, dela
         body, headers = signed_dm(f"long:{i}", ts, channel=f"L{i}")
         assert post(bot.port, body, headers)[0] == 200
         expected[(f"L{i}", ts)] = "".join(long_text(i, tokens))
-    _wait(lambda: tasks.in_flight >= long_answers, 60)  # the instance is full
+    if "TASKS_QUEUE" in bot.env:
+        _wait(lambda: tasks.in_flight >= long_answers, 60)  # the instance is full
+    else:  # in-process: every long answer has shown its first text
+        _wait(lambda: all(slack.bot_messages(channel, ts) for channel, ts in expected), 60)
     # New events throughout, timed from a separate process.
     acks = _measure_acks(slack, bot, ref, expected, events, pace_s, base + 1, "N", timeout_s)
     done_at: dict[tuple[str, str], float] = {}
