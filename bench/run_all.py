@@ -12,13 +12,16 @@ import os
 import platform
 import time
 
-from bench import ack_latency, cold_start, concurrency, imports, streaming
+from bench import ack_latency, busy_hour, cold_start, concurrency, imports, streaming
 from bench.common import ROOT
 from bench.report import plot_ack, table, write_markdown
 
 OUT = ROOT / "bench" / "out"
-SMOKE = {"ack": 20, "cold": 1, "first": 2, "tokens": 60, "storm": (3, 20), "conc": (5, 20), "imports": 1}
-FULL = {"ack": 500, "cold": 7, "first": 10, "tokens": 400, "storm": (10, 100), "conc": (50, 200), "imports": 5}
+SMOKE = {"ack": 20, "cold": 1, "first": 2, "tokens": 60, "storm": (3, 20), "conc": (5, 20), "imports": 1,
+         "busy": {"long_answers": 5, "tokens": 60, "delay_s": 0.025, "events": 8, "pace_s": 0.2}}
+# Busy hour, full: concurrency - 8 answers of 1,200 tokens at 25 ms (30 s), 120 new events over 30 s.
+FULL = {"ack": 500, "cold": 7, "first": 10, "tokens": 400, "storm": (10, 100), "conc": (50, 200), "imports": 5,
+        "busy": {"tokens": 1200, "delay_s": 0.025, "events": 120, "pace_s": 0.25}}
 
 
 def main() -> int:
@@ -37,6 +40,7 @@ def main() -> int:
         "storm": streaming.storm(*p["storm"]),
         "concurrency": concurrency.run(*p["conc"]),
         "imports": imports.run(p["imports"]),
+        "busy_hour": busy_hour.run(**p["busy"]),
     }
     results["seconds"] = time.time() - started
     OUT.mkdir(parents=True, exist_ok=True)
@@ -48,8 +52,9 @@ def main() -> int:
         plot_ack(results, ROOT / "bench" / "ack_latency.png")
         write_markdown(results, rows, ROOT / "BENCHMARKS.md")
         print("wrote BENCHMARKS.md and bench/ack_latency.png")
+    busy = results["busy_hour"]
     complete = results["concurrency"]["correct"] == results["concurrency"]["answers"] and all(
-        s["correct"] == s["answers"] for s in results["storm"].values())
+        s["correct"] == s["answers"] for s in results["storm"].values()) and busy["exact"] == busy["answers"]
     print(f"{'all answers correct' if complete else 'SOME ANSWERS WRONG'} in {results['seconds']:.0f} s")
     return 0 if complete else 1
 

@@ -173,3 +173,32 @@ def test_stream_recipient_is_the_asking_users_own_team(bot, slack, model):
     start = next(c for c in slack.calls if c["method"] == "chat.startStream")
     assert start.get("ok") is True  # streamed natively, no fallback to update mode
     assert slack.count("chat.update") == 0
+
+
+def test_twenty_answers_share_slacks_limits_without_a_429_storm(bot, slack, model):
+    """Slack's limits are per workspace: here another instance is taken to use half of each tier
+    (the fake allows half), which this instance only learns from a 429. Every answer completes,
+    exactly, with a bounded number of 429s and never more calls per minute than the fake allows."""
+    for method, (count, window_s) in list(slack.limits.items()):
+        slack.limits[method] = (count // 2, window_s)
+    model.responder = lambda body: Plan(
+        tokens=words(f"[{body['messages'][-1]['content']}] " + "lorem ipsum " * 20), delay_s=0.05)
+    threads, stamps = [], []
+    for i in range(20):
+        ts = slack.add_message(f"D{i}", f"question {i}")
+        stamps.append((f"D{i}", ts, i))
+        threads.append(threading.Thread(target=bot.post_json, args=(dm(f"question {i}", ts, channel=f"D{i}"),)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for channel, ts, i in stamps:
+        msgs = wait_for(finished(slack, channel, ts), timeout=90)
+        assert "".join(m["text"] for m in msgs) == f"[question {i}] " + "lorem ipsum " * 20
+    # At most the calls already in flight when the first 429 came back (our 18 starts a minute
+    # against the fake's 10), each answered once: a 429 on a start is not retried, the answer
+    # goes on in update mode; then the budget pauses the method and shrinks this instance's share.
+    assert slack.rate_limited.get("chat.startStream", 0) <= 18 - 10, slack.rate_limited
+    assert sum(slack.rate_limited.values()) <= 10, slack.rate_limited
+    for method, (count, window_s) in slack.limits.items():
+        assert slack.max_per_window(method, window_s) <= count, method

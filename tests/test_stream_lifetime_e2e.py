@@ -15,6 +15,7 @@ from teambot.marks import STOPPED, STOPPED_NOTE, answer_metadata
 from teambot.secret_store import SecretStore
 from teambot.slack_ops import SlackOps
 from teambot.slack_reply import ReplyGone, SlackReply
+from teambot.write_budget import TIERS, WriteBudget
 from tests.fakes.openai_api import Plan, words
 from tests.harness import dm, wait_for
 from tests.test_answer_e2e import finished
@@ -28,7 +29,10 @@ def states(msgs):
 
 @pytest.fixture
 def ops(slack):
-    return SlackOps(Settings(slack_api_url=slack.url + "/api/"), SecretStore({"SLACK_BOT_TOKEN": "xoxb-test"}))
+    # A roomy write budget: these tests are about the stream's age and
+    # Slack's expiry, with writes every few tens of ms; the budget has tests of its own.
+    roomy = WriteBudget(tiers={method: (count * 100, window) for method, (count, window) in TIERS.items()})
+    return SlackOps(Settings(slack_api_url=slack.url + "/api/"), SecretStore({"SLACK_BOT_TOKEN": "xoxb-test"}), roomy)
 
 
 def reply_for(slack, ops, **kwargs):
@@ -97,8 +101,9 @@ def test_a_deleted_stream_is_gone_not_expired(slack, ops):
     reply.add("being written")
     slack.messages[reply.message_ts[0]]["streaming"] = False  # Slack ends a deleted message's stream
     slack.messages[reply.message_ts[0]]["deleted"] = True
+    reply.add(" and more")  # may wait for the budget's next turn; the final write never does
     with pytest.raises(ReplyGone):
-        reply.add(" and more")
+        reply.finish()
     assert slack.bot_messages("D1", ts) == []
 
 

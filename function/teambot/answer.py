@@ -30,7 +30,7 @@ USAGE_WAIT_S = 3.0  # the ledger's store calls time out after 2 s; this bounds t
 def post_notice(ctx: Context, job: Job, text: str) -> None:
     """A short message in the thread that people see and the model never does."""
     ctx.slack.call(
-        "chat_postMessage", channel=job.channel, thread_ts=job.reply_thread_ts, markdown_text=text,
+        "chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.reply_thread_ts, markdown_text=text,
         metadata=notice_metadata(job.message_ts),
     )
 
@@ -96,6 +96,7 @@ def stream_answer(
     finally:
         if stream is not None:
             stream.close()
+        reply.release()
         ctx.generations.forget(generation)
         logs.info(
             "answer", outcome=outcome, mode=reply.mode, messages=len(reply.message_ts), delivery=ctx.delivery,

@@ -67,8 +67,7 @@ def set_thinking(ctx: "Context", job: "Job") -> None:
     if memory.off:
         return
     try:
-        ctx.slack.call(
-            "assistant_threads_setStatus", channel_id=job.channel, thread_ts=job.reply_thread_ts,
+        ctx.slack.call("assistant_threads_setStatus", team=job.team, channel_id=job.channel, thread_ts=job.reply_thread_ts,
             status=THINKING, loading_messages=LOADING_MESSAGES,
         )
     except SlackApiError as exc:
@@ -109,7 +108,7 @@ def set_title(ctx: "Context", job: "Job", question: str) -> None:
     if not title:
         return
     try:
-        ctx.slack.call("assistant_threads_setTitle", channel_id=job.channel, thread_ts=job.reply_thread_ts, title=title)
+        ctx.slack.call("assistant_threads_setTitle", team=job.team, channel_id=job.channel, thread_ts=job.reply_thread_ts, title=title)
     except SlackApiError as exc:
         logs.warning("title_refused", error=slack_error(exc), channel=job.channel)
     except Exception as exc:  # a timeout: a missing title never costs the answer
@@ -146,7 +145,7 @@ def channel_note(ctx: "Context", context: dict) -> str:
     if not isinstance(channel, str) or channel[:1] not in ("C", "G"):
         return ""
     try:
-        name = ((ctx.slack.call("conversations_info", channel=channel).get("channel")) or {}).get("name")
+        name = ((ctx.slack.call("conversations_info", team=str(context.get("team_id") or ""), channel=channel).get("channel")) or {}).get("name")
     except SlackApiError as exc:  # private and the bot is not in it, or the scope is missing
         logs.info("context_channel_unknown", error=slack_error(exc), channel=channel)
         name = None

@@ -1,7 +1,8 @@
 """What a handler gets: a small context, not the whole worker.
 
 `Services` are built once per process by the worker (the Slack client, the model client on
-first use, answers in progress, the native-streaming memory); a `Context` is those services
+first use, answers in progress, the native-streaming memory, the Slack write budget shared by
+every answer of the instance); a `Context` is those services
 plus what is particular to one run (the Cloud Tasks delivery count).
 """
 
@@ -17,6 +18,7 @@ from .generations import Generations
 from .secret_store import SecretStore
 from .stream_refusals import StreamRefusals
 from .usage_ledger import UsageLedger
+from .write_budget import WriteBudget
 
 if TYPE_CHECKING:
     from .slack_ops import SlackOps
@@ -31,6 +33,7 @@ class Services:
     refusals: StreamRefusals = field(default_factory=StreamRefusals)
     usage: UsageLedger | None = None  # budgets and counters; built from the settings when not given
     status: StatusMemory = field(default_factory=StatusMemory)  # assistant.threads.setStatus refusals
+    budget: WriteBudget = field(default_factory=WriteBudget)  # the one SlackOps calls through
     _model: object = None
     _model_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,3 +86,7 @@ class Context:
     @property
     def usage(self) -> UsageLedger:
         return self.services.usage
+
+    @property
+    def budget(self) -> WriteBudget:
+        return self.services.budget

@@ -145,6 +145,7 @@ class Settings:
     slack_timeout_s: float = 10.0
     stream_max_age_s: float = 240.0  # close a native stream before Slack ends it (~300 s)
     worker_threads: int = 64
+    server_workers: int = 1  # WORKERS: gunicorn worker processes (functions-framework reads it too)
     secret_refs: dict[str, str] = field(default_factory=dict)
     service_name: str | None = None  # K_SERVICE, set by Cloud Run: the function's name
     slack_client_id: str | None = None
@@ -193,6 +194,7 @@ class Settings:
             slack_timeout_s=float(get("SLACK_TIMEOUT_SECONDS") or 10),
             stream_max_age_s=float(get("SLACK_STREAM_MAX_AGE_SECONDS") or 240),
             worker_threads=int(get("WORKER_THREADS") or 64),
+            server_workers=max(1, int(get("WORKERS") or 1)),
             secret_refs={name: get(name, "") for name in SECRET_VARS}
             | {name: get(name) for name in OPTIONAL_SECRET_VARS if get(name)},
             service_name=get("K_SERVICE") or None,

@@ -39,7 +39,11 @@ def explain(exc: BaseException) -> ModelError:
 
 
 class ModelStream:
-    """Iterates text deltas; records usage and whether the model finished properly."""
+    """Iterates text deltas; records usage and whether the model finished properly.
+
+    The chunks are the SDK's decoded SSE events as plain dicts (`cast_to=object`): building a
+    pydantic ChatCompletionChunk per token was most of an answer's CPU, and that CPU is the GIL
+    the acks of the same instance wait for (BENCHMARKS.md, busy hour)."""
 
     def __init__(self, stream):
         self._stream = stream
@@ -50,15 +54,16 @@ class ModelStream:
     def __iter__(self):
         try:
             for chunk in self._stream:
-                if chunk.usage is not None:
+                usage = chunk.get("usage")
+                if usage:
                     self.usage = {
-                        "prompt_tokens": chunk.usage.prompt_tokens,
-                        "completion_tokens": chunk.usage.completion_tokens,
+                        "prompt_tokens": usage.get("prompt_tokens"),
+                        "completion_tokens": usage.get("completion_tokens"),
                     }
-                for choice in chunk.choices or ():
-                    if choice.finish_reason:
-                        self.finish_reason = choice.finish_reason
-                    content = choice.delta.content if choice.delta else None
+                for choice in chunk.get("choices") or ():
+                    if choice.get("finish_reason"):
+                        self.finish_reason = choice["finish_reason"]
+                    content = (choice.get("delta") or {}).get("content")
                     if content:
                         yield content
         except Exception as exc:
@@ -104,13 +109,13 @@ class ModelOps:
         extra = {"max_completion_tokens": max_tokens} if max_tokens else {}
         if overrides.get("reasoning_effort"):
             extra["reasoning_effort"] = overrides["reasoning_effort"]
-        return self._openai().chat.completions.create(
-            model=overrides.get("model") or self._settings.openai_model,
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            **extra,
-        )
+        # chat.completions.create's own request, through the client's documented `post` (same
+        # auth, base URL, retries, status errors, SSE decoding), with chunks left as dicts: a
+        # pydantic object per token was most of an answer's CPU, taken from the acks beside it.
+        body = {"model": overrides.get("model") or self._settings.openai_model, "messages": messages,
+                "stream": True, "stream_options": {"include_usage": True}, **extra}
+        return self._openai().post(
+            "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=openai.Stream[object])
 
     def stream(
         self, messages: list[dict], *, model: str | None = None, max_answer_tokens: int | None = None,

@@ -16,7 +16,7 @@ def refused_not_own(ctx: "Context", job: Job, refusal: str) -> bool:
     """True, after telling the user `refusal`, when the shortcut was used on someone else's message."""
     if is_own(job.target, *ctx.slack.identity()):
         return False
-    ctx.slack.tell(job.channel, job.user, refusal, job.thread_ts)
+    ctx.slack.tell(job.channel, job.user, refusal, job.thread_ts, team=job.team)
     return True
 
 

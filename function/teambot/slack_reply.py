@@ -3,8 +3,10 @@
 Native streaming (chat.startStream / appendStream / stopStream) is preferred; when the workspace
 or channel refuses it, the reply falls back, within the same answer, to "placeholder +
 chat.update". Either way:
-  * the first text is shown as soon as the first token arrives, later writes at most once per
-    `interval_s` per message (Slack's rate tiers), 429s are retried by slack_sdk;
+  * the first text is shown as soon as the first token arrives; later writes wait for the
+    answer's turn in the instance's WriteBudget (write_budget.py), and everything pending goes out
+    in one write; scarce native starts mean update mode (a short answer then goes out whole in
+    one chat.postMessage); scarce stops mean the rest is appended now and the stop waits;
   * answers longer than one message continue in follow-up messages, nothing is cut;
   * a native stream is closed before Slack's ~5-minute limit and the answer goes on in a new
     message; a stream Slack ended anyway is completed with chat.update (stream_lifetime.py);
@@ -27,7 +29,7 @@ from .formatting import FENCE_CLOSE, FENCE_OPEN, MESSAGE_LIMIT, inside_fence, ne
 from .jobs import Job
 from .marks import CONTINUED, CURSOR, DONE, PLACEHOLDER, STREAMING, answer_metadata
 from .slack_ops import SlackOps, slack_error
-from .stream_lifetime import DEFAULT_MAX_AGE_S, NOT_STREAMING, StreamExpired, stopped_or_deleted
+from .stream_lifetime import DEFAULT_MAX_AGE_S, NOT_STREAMING, StreamExpired, stopped_or_deleted, stream_cut
 from .stream_refusals import StreamRefusals
 
 NATIVE_GONE = frozenset({"message_not_in_streaming_state", "stopped_by_user", "message_not_found"})
@@ -81,6 +83,11 @@ class SlackReply:
         self._max_age_s = stream_max_age_s
         self._stream_started = 0.0  # when the current native stream began
         self._expired = False  # Slack ended the current native stream: only chat.update reaches it
+        self._next_check = 0.0  # before this, add() does not consult the budget (CPU per token)
+        self._hold_until = 0.0  # update mode after a refused native start: the first post waits
+        self._budget = slack.budget
+        self._lease = self._budget.join(job.team)
+        self._lease.uses(self._stream_method())
 
     # -- public --------------------------------------------------------------------------
     def begin(self) -> None:
@@ -90,12 +97,42 @@ class SlackReply:
 
     def add(self, delta: str) -> None:
         self.text += delta
-        if self._shown == self._part_start or self._clock() - self._last_write >= self._interval_s:
+        if self._due():
             self._write()
 
     def finish(self, note: str = "", state: str = DONE) -> None:
         """Write what is left, plus an optional note (stopped / error), and close the message."""
         self._write(final=True, note=note, state=state)
+
+    def release(self) -> None:
+        """The answer is over (whatever happened): it no longer shares the budget."""
+        self._lease.end()
+
+    # -- when to write ---------------------------------------------------------------------
+    def _stream_method(self) -> str:
+        if self.mode == "native":
+            return "chat.appendStream" if self._ts else "chat.startStream"
+        return "chat.update" if self._ts else "chat.postMessage"
+
+    def _due(self) -> bool:
+        """The first text of a message goes out at once (if its method has room); later text
+        waits for the answer's interval, which grows with the answers sharing the method."""
+        if self.mode == "native" and self._ts is None:
+            return True  # _native_start decides between a native start and update mode
+        now = self._clock()
+        if now < self._next_check or (self._ts is None and now < self._hold_until):
+            return False
+        team, method = self._job.team, self._stream_method()
+        first = self._shown == self._part_start
+        if not first:
+            due_at = self._last_write + self._budget.interval(team, method, self._interval_s)
+            if now < due_at:
+                self._next_check = due_at
+                return False
+        if not self._budget.ready(team, method, self._job.channel, periodic=not first):
+            self._next_check = now + min(0.25, self._interval_s)
+            return False
+        return True
 
     # -- writing -------------------------------------------------------------------------
     def _part_text(self, upto: int | None = None) -> str:
@@ -113,6 +150,8 @@ class SlackReply:
                 self._shown = len(self.text)
         except _Fallback:  # native refused: the same write again, now in update mode
             self._write(final=final, note=note, state=state)
+            return
+        except _Held:  # no native start in the budget: update mode, the first post a little later
             return
         self._last_write = self._clock()
 
@@ -132,14 +171,7 @@ class SlackReply:
         self._part_start, self._shown, self._ts, self._prefix = cut, cut, None, reopen
 
     def _stream_cut(self) -> tuple[int, str]:
-        """Where to end a stream that must end now (too old, or expired): at the last line break
-        of the text not sent yet, else after everything; never before what Slack already shows."""
-        unsent = self.text[self._shown :]
-        cut = len(self.text)
-        for sep in ("\n\n", "\n"):
-            if (at := unsent.rfind(sep)) >= 0:
-                cut = self._shown + at + len(sep)
-                break
+        cut = stream_cut(self.text, self._shown)
         return cut, FENCE_OPEN if inside_fence(self._part_text(cut)) else ""
 
     def _close(self, upto: int, note: str, state: str) -> None:
@@ -151,15 +183,24 @@ class SlackReply:
             if self._ts is None:
                 if upto == self._part_start and not note:
                     return
-                self._native_start(_with_note(self._part_text(upto), note))
+                self._native_start(_with_note(self._part_text(upto), note), final=True)
                 self._native_call("chat_stopStream", metadata=done, **extra)
             else:
                 if not self._expired:
-                    rest = self.text[self._shown : upto] + note
-                    try:
-                        self._native_call("chat_stopStream", markdown_text=rest or None, metadata=done, **extra)
-                    except StreamExpired:
-                        self._expired = True
+                    team, rest = self._job.team, self.text[self._shown : upto]
+                    if rest and not self._budget.ready(team, "chat.stopStream", periodic=False) and self._budget.try_take(
+                            team, "chat.appendStream", periodic=False):
+                        # Stops are scarce: show the whole text now; the stop (final metadata) waits.
+                        try:
+                            self._native_call("chat_appendStream", prepaid=True, markdown_text=rest)
+                            self._shown, rest = upto, ""
+                        except StreamExpired:
+                            self._expired = True
+                    if not self._expired:
+                        try:
+                            self._native_call("chat_stopStream", markdown_text=(rest + note) or None, metadata=done, **extra)
+                        except StreamExpired:
+                            self._expired = True
                 if self._expired:  # Slack ended the stream: chat.update writes what it missed
                     self._update(_with_note(self._part_text(upto), note) or "…", done, blocks)
         else:
@@ -182,23 +223,33 @@ class SlackReply:
                 return
         self._shown = len(self.text)
 
-    def _native_start(self, text: str) -> None:
+    def _native_start(self, text: str, final: bool = False) -> None:
         job = self._job
+        if not self._budget.try_take(job.team, "chat.startStream", periodic=False):
+            # No native start left in this minute's budget: update mode for this answer.
+            self.mode = "update"
+            self._lease.uses("chat.update")
+            if final:
+                raise _Fallback()  # the whole answer in one chat.postMessage
+            self._hold_until = self._clock() + self._interval_s
+            raise _Held()
         try:
             response = self._slack.call(
-                "chat_startStream", channel=job.channel, thread_ts=job.reply_thread_ts,
+                "chat_startStream", team=job.team, prepaid=True, channel=job.channel, thread_ts=job.reply_thread_ts,
                 recipient_team_id=job.recipient_team, recipient_user_id=job.user, markdown_text=text,
             )
         except SlackApiError as exc:
-            self._refusals.remember(job.channel, slack_error(exc))
+            if slack_error(exc) != "ratelimited":  # a 429 is the budget's business, not a refusal
+                self._refusals.remember(job.channel, slack_error(exc))
             self.mode = "update"
+            self._lease.uses("chat.update")
             raise _Fallback() from None
         self._stream_started, self._expired = self._clock(), False
         self._new_message(response["ts"])
 
     def _native_call(self, method: str, **kwargs) -> None:
         try:
-            self._slack.call(method, channel=self._job.channel, ts=self._ts, **kwargs)
+            self._slack.call(method, team=self._job.team, channel=self._job.channel, ts=self._ts, **kwargs)
         except SlackApiError as exc:
             job = self._job
             if slack_error(exc) == NOT_STREAMING and not stopped_or_deleted(
@@ -209,11 +260,12 @@ class SlackReply:
                 raise ReplyGone() from None
             # Refused mid-answer: close what was shown, continue in update mode, nothing lost.
             try:
-                self._slack.call("chat_stopStream", channel=self._job.channel, ts=self._ts)
+                self._slack.call("chat_stopStream", team=self._job.team, channel=self._job.channel, ts=self._ts)
             except SlackApiError:
                 pass
             self._refusals.remember(self._job.channel, slack_error(exc))
             self.mode, self._ts, self._part_start, self._prefix = "update", None, self._shown, ""
+            self._lease.uses("chat.update")
             raise _Fallback() from None
 
     def _update(self, text: str, meta: dict | None = None, blocks: list[dict] | None = None) -> None:
@@ -222,7 +274,8 @@ class SlackReply:
             return
         extra = {"metadata": meta} if meta else {}
         try:
-            self._slack.call("chat_update", channel=self._job.channel, ts=self._ts, **with_blocks(text, blocks or []), **extra)
+            self._slack.call("chat_update", team=self._job.team, channel=self._job.channel, ts=self._ts,
+                             **with_blocks(text, blocks or []), **extra)
         except SlackApiError as exc:
             if slack_error(exc) in UPDATE_GONE:
                 raise ReplyGone() from None
@@ -230,16 +283,21 @@ class SlackReply:
 
     def _post(self, text: str, meta: dict, blocks: list[dict] | None = None) -> None:
         response = self._slack.call(
-            "chat_postMessage", channel=self._job.channel, thread_ts=self._job.reply_thread_ts,
+            "chat_postMessage", team=self._job.team, channel=self._job.channel, thread_ts=self._job.reply_thread_ts,
             metadata=meta, **with_blocks(text, blocks or []),
         )
         self._new_message(response["ts"])
 
     def _new_message(self, ts: str) -> None:
         self._ts = ts
+        self._lease.uses(self._stream_method())
         self.message_ts.append(ts)
         self._on_message(ts)
 
 
 class _Fallback(Exception):
     """Internal: native streaming was refused; the write is redone in update mode."""
+
+
+class _Held(Exception):
+    """Internal: no native start in the budget; update mode, first post after a short hold."""

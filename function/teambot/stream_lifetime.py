@@ -42,3 +42,13 @@ def stopped_or_deleted(slack: "SlackOps", channel: str, thread_ts: str, ts: str)
     if (answer_mark(message) or {}).get("state") == STOPPED:
         return True
     return (message.get("text") or "").rstrip().endswith(STOPPED_NOTE.strip())
+
+
+def stream_cut(text: str, shown: int) -> int:
+    """Where to end a stream that must end now (too old, or expired): at the last line break of
+    the text not sent yet, else after everything; never before what Slack already shows."""
+    unsent = text[shown:]
+    for sep in ("\n\n", "\n"):
+        if (at := unsent.rfind(sep)) >= 0:
+            return shown + at + len(sep)
+    return len(text)

@@ -95,12 +95,12 @@ def take_over(ctx: "Context", job: "Job", partial: list[dict]) -> None:
         ts = message.get("ts")
         if answer_mark(message) is None:  # maybe a native stream still open: end it as a stop first
             try:
-                ctx.slack.call("chat_stopStream", channel=job.channel, ts=ts,
+                ctx.slack.call("chat_stopStream", team=job.team, channel=job.channel, ts=ts,
                                metadata=answer_metadata(job.message_ts, STOPPED, job.kind))
             except SlackApiError:
                 pass  # already ended (Slack's ~5-minute limit): chat.delete still works
         try:
-            ctx.slack.call("chat_delete", channel=job.channel, ts=ts)
+            ctx.slack.call("chat_delete", team=job.team, channel=job.channel, ts=ts)
         except SlackApiError as exc:
             if slack_error(exc) != "message_not_found":
                 failed += 1  # still answer: a closed partial beside a full answer beats no answer

@@ -169,7 +169,7 @@ def read_files(ctx, job, replies: list[dict], budget_tokens: int) -> FileContext
             return get()
 
     def info(file_id: str) -> dict:
-        return ctx.slack.call("files_info", file=file_id)["file"]
+        return ctx.slack.call("files_info", team=job.team, file=file_id)["file"]
 
     settings = ctx.settings
     files = gather(pairs, budget_tokens=budget_tokens, max_files=settings.max_files, max_bytes=settings.max_file_bytes,

@@ -12,12 +12,15 @@ from .jobs import Job
 from .registry import load_handlers
 from .secret_store import SecretStore
 from .slack_ops import SlackOps
+from .write_budget import WriteBudget
 
 
 class Worker:
     def __init__(self, settings: Settings, secrets: SecretStore):
         self.registry = load_handlers()
-        self.services = Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets))
+        # One per process; with WORKERS processes per instance each takes its part of Slack's tiers.
+        budget = WriteBudget(processes=settings.server_workers)
+        self.services = Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets, budget), budget=budget)
 
     def run(self, job: Job, *, delivery: int = 0) -> None:
         handler = self.registry.get(job.kind)

@@ -4,6 +4,7 @@ a call log, and fault injection (429 storms, refusals, 500s, deletions while str
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -18,9 +19,27 @@ from .socket_mode import SocketModeApi
 
 MARKDOWN_LIMIT = 12_000
 
+# Slack's limits count per app, per workspace, per method ("Rate limits",
+# https://api.slack.com/apis/rate-limits; each method's page names its tier): calls per window.
+# Enforced as a sliding window; the 429 carries Retry-After = seconds until a call leaves it.
+MINUTE = 60.0
+DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
+    "chat.startStream": (20, MINUTE),  # Tier 2
+    "chat.stopStream": (20, MINUTE),  # Tier 2
+    "chat.update": (50, MINUTE),  # Tier 3
+    "chat.delete": (50, MINUTE),  # Tier 3
+    "conversations.replies": (50, MINUTE),  # Tier 3
+    "assistant.threads.setStatus": (50, MINUTE),  # Tier 3
+    "chat.appendStream": (100, MINUTE),  # Tier 4
+    "chat.postEphemeral": (100, MINUTE),  # Tier 4
+}
+# chat.postMessage: "generally allows posting one message per second per channel", short bursts
+# allowed (the burst size is not published: 5 in 5 s here).
+DEFAULT_PER_CHANNEL: dict[str, tuple[int, float]] = {"chat.postMessage": (5, 5.0)}
+
 
 class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, SocketModeApi, LoopbackServer):
-    def __init__(self, *, token="xoxb-test", bot_user_id="UBOT", bot_id="BBOT", team="T1"):
+    def __init__(self, *, token="xoxb-test", bot_user_id="UBOT", bot_id="BBOT", team="T1", limits: bool = True):
         self.valid_tokens = {token}
         self.bot_user_id, self.bot_id, self.team = bot_user_id, bot_id, team
         self.lock = threading.Lock()
@@ -29,7 +48,12 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         self.ephemerals: list[dict] = []
         self.native_refusal: str | None = None  # error code chat.startStream answers
         self.native_refusal_after: int | None = None  # refuse appendStream after N successful appends
-        self.rate_limit: dict[str, float] = {}  # method -> probability of a 429
+        self.rate_limit: dict[str, float] = {}  # method -> probability of a 429 (fault injection)
+        # Slack's own limits, per workspace: method -> (calls, window seconds); {} turns them off.
+        self.limits: dict[str, tuple[int, float]] = dict(DEFAULT_LIMITS) if limits else {}
+        self.per_channel_limits: dict[str, tuple[int, float]] = dict(DEFAULT_PER_CHANNEL) if limits else {}
+        self.rate_limited: dict[str, int] = {}  # method -> 429s answered (both kinds)
+        self._windows: dict[tuple, list[float]] = {}  # (team, method[, channel]) -> accepted call times
         self.server_errors: dict[str, int] = {}  # method -> how many 500s to answer next
         self.page_size = 200
         self.hang: dict[str, int] = {}  # method -> how many of the next calls stall for hang_s first
@@ -69,6 +93,37 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
     def calls_for(self, ts: str) -> list[dict]:
         return [c for c in self.calls if c.get("ts") == ts]
 
+    def max_per_window(self, method: str, window_s: float = MINUTE) -> int:
+        """The most accepted calls of `method` in any sliding window (what Slack would count)."""
+        times = sorted(c["time"] for c in self.calls if c["method"] == method and c["status"] == 200)
+        best, start = 0, 0
+        for end, t in enumerate(times):
+            while times[start] <= t - window_s:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def _over_limit(self, method: str, channel) -> float | None:
+        """Seconds until the call would fit (Retry-After), or None if it fits (and is counted)."""
+        now = time.monotonic()
+        keys = []
+        if method in self.limits:
+            keys.append(((self.team, method), self.limits[method]))
+        if method in self.per_channel_limits and channel:
+            keys.append(((self.team, method, channel), self.per_channel_limits[method]))
+        with self.lock:
+            wait = 0.0
+            for key, (count, window_s) in keys:
+                times = self._windows.setdefault(key, [])
+                times[:] = [t for t in times if t > now - window_s]
+                if len(times) >= count:
+                    wait = max(wait, times[len(times) - count] + window_s - now)
+            if wait > 0:
+                return wait
+            for key, _ in keys:
+                self._windows[key].append(now)
+        return None
+
     # -- HTTP ------------------------------------------------------------------------------
     def handle(self, req, verb):
         if verb == "GET" and self.serve_get(req):  # url_private downloads (slack_files_api.py)
@@ -96,12 +151,14 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
             record["status"] = 500
             return req.send_json(500, {"ok": False, "error": "internal_error"})
         if self.rng.random() < self.rate_limit.get(method, 0.0):
-            record["status"] = 429
-            return req.send_json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+            return self._429(req, record, method, 1)
         if method in self.OWN_AUTH:  # config-token and OAuth methods check their own credentials (slack_apps_api.py)
             params["_authorization"] = req.headers.get("Authorization") or ""
         elif token not in self.valid_tokens:
             return req.send_json(200, {"ok": False, "error": "invalid_auth"})
+        wait = self._over_limit(method, params.get("channel"))
+        if wait is not None:
+            return self._429(req, record, method, max(1, math.ceil(wait)))
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return req.send_json(200, {"ok": False, "error": "unknown_method"})
@@ -109,6 +166,12 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
             result = handler(params)
         record["ok"] = result.get("ok")
         req.send_json(200, result)
+
+    def _429(self, req, record, method: str, retry_after: int):
+        record["status"] = 429
+        with self.lock:
+            self.rate_limited[method] = self.rate_limited.get(method, 0) + 1
+        return req.send_json(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)})
 
     # -- methods -----------------------------------------------------------------------------
     def m_auth_test(self, p):

@@ -30,4 +30,4 @@ def answer_feedback(ctx: "Context", job: Job) -> None:
     rating, model = parsed
     logs.info("feedback", rating=rating, team=job.team, channel=job.channel, user=job.user,
               message_ts=job.message_ts, model=model)
-    ctx.slack.tell(job.channel, job.user, THANKS[rating], job.thread_ts)
+    ctx.slack.tell(job.channel, job.user, THANKS[rating], job.thread_ts, team=job.team)

@@ -43,5 +43,5 @@ def publish_home(ctx: "Context", job: Job) -> None:
 
     is_admin = job.user in ctx.settings.admin_user_ids
     summary = ctx.usage.summary(job.team, job.user, with_top_users=is_admin)
-    ctx.slack.call("views_publish", user_id=job.user, view=home_view(summary, is_admin=is_admin))
+    ctx.slack.call("views_publish", team=job.team, user_id=job.user, view=home_view(summary, is_admin=is_admin))
     logs.info("home", team=job.team, user=job.user, admin=is_admin, figures=summary is not None)

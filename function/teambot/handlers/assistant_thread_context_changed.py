@@ -42,16 +42,16 @@ def assistant_thread_context_changed(ctx: "Context", job: Job) -> None:
         logs.info("assistant_context", outcome="not_allowed", team=job.team, channel=job.channel, user=job.user)
         return
     bot_user, bot_id = ctx.slack.identity()
-    replies = ctx.slack.thread(job.channel, job.thread_ts)
+    replies = ctx.slack.thread(job.channel, job.thread_ts, team=job.team)
     first = first_bot_message(replies, bot_user, bot_id)
     if first is None:
-        ctx.slack.call("chat_postMessage", channel=job.channel, thread_ts=job.thread_ts, text=GREETING,
+        ctx.slack.call("chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.thread_ts, text=GREETING,
                        metadata=context_metadata(context))
         outcome = "posted"
     elif thread_context(replies, bot_user, bot_id) == context_metadata(context)["event_payload"]:
         outcome = "unchanged"
     else:
-        ctx.slack.call("chat_update", channel=job.channel, ts=first["ts"], text=first.get("text") or GREETING,
+        ctx.slack.call("chat_update", team=job.team, channel=job.channel, ts=first["ts"], text=first.get("text") or GREETING,
                        metadata=context_metadata(context))
         outcome = "saved"
     logs.info("assistant_context", outcome=outcome, team=job.team, channel=job.channel, user=job.user,

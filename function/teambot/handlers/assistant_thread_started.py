@@ -66,11 +66,11 @@ def assistant_thread_started(ctx: "Context", job: Job) -> None:
         return
     bot_user, bot_id = ctx.slack.identity()
     # A redelivered event (Slack retry, task redelivery) finds its greeting already there.
-    if first_bot_message(ctx.slack.thread(job.channel, job.thread_ts), bot_user, bot_id) is None:
-        ctx.slack.call("chat_postMessage", channel=job.channel, thread_ts=job.thread_ts, text=GREETING,
+    if first_bot_message(ctx.slack.thread(job.channel, job.thread_ts, team=job.team), bot_user, bot_id) is None:
+        ctx.slack.call("chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.thread_ts, text=GREETING,
                        metadata=context_metadata(job.extra.get("context") or {}))
     try:
-        ctx.slack.call("assistant_threads_setSuggestedPrompts", channel_id=job.channel, thread_ts=job.thread_ts,
+        ctx.slack.call("assistant_threads_setSuggestedPrompts", team=job.team, channel_id=job.channel, thread_ts=job.thread_ts,
                        title=PROMPTS_TITLE, prompts=[dict(p) for p in ctx.settings.suggested_prompts])
         outcome = "prompts_set"
     except SlackApiError as exc:

@@ -26,11 +26,11 @@ def delete_message(ctx: "Context", job: Job) -> None:
         return
     cancel_here(ctx, job.message_ts)
     try:
-        ctx.slack.call("chat_delete", channel=job.channel, ts=job.message_ts)
+        ctx.slack.call("chat_delete", team=job.team, channel=job.channel, ts=job.message_ts)
         confirmation = "Deleted."
     except SlackApiError as exc:
         if slack_error(exc) != "message_not_found":
             raise
         confirmation = "That message is already gone."
     logs.info("delete", team=job.team, channel=job.channel, user=job.user)
-    ctx.slack.tell(job.channel, job.user, confirmation, job.thread_ts)
+    ctx.slack.tell(job.channel, job.user, confirmation, job.thread_ts, team=job.team)

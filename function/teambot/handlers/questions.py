@@ -93,7 +93,7 @@ def answer_question(ctx: "Context", job: Job) -> None:
     # and takes over what an earlier attempt (an instance that died) left unfinished (takeover.py).
     # Files live in the thread's messages (conversations.replies has their full file objects).
     needs_thread = job.thread_ts or ctx.delivery or job.extra.get("files")
-    replies = ctx.slack.thread(job.channel, job.reply_thread_ts) if needs_thread else []
+    replies = ctx.slack.thread(job.channel, job.reply_thread_ts, team=job.team) if needs_thread else []
     existing = existing_answer(replies, job.message_ts, bot_user, bot_id, by_position=ctx.delivery > 0)
     if existing.complete or (existing.partial and not ctx.delivery):  # a first delivery: being answered
         logs.info("answer", outcome="duplicate_delivery", delivery=ctx.delivery, **fields)

@@ -50,7 +50,7 @@ def stop_generation(ctx: "Context", job: Job) -> None:
         return
     how = "local" if cancel_here(ctx, job.message_ts) else _stop_elsewhere(ctx, job)
     logs.info("stop", how=how, team=job.team, channel=job.channel, user=job.user)
-    ctx.slack.tell(job.channel, job.user, ALREADY_DONE if how == "already_done" else STOPPED_CONFIRMATION, job.thread_ts)
+    ctx.slack.tell(job.channel, job.user, ALREADY_DONE if how == "already_done" else STOPPED_CONFIRMATION, job.thread_ts, team=job.team)
 
 
 def _streaming_in_update_mode(job: Job) -> bool:
@@ -65,7 +65,7 @@ def _part_being_written(ctx: "Context", job: Job) -> Job | None:
     our next message answering the same question, or unmarked (a native stream has no mark)."""
     reply_to = (answer_mark(job.target) or {}).get("reply_to")
     identity = ctx.slack.identity()
-    for message in ctx.slack.thread(job.channel, job.thread_ts or job.message_ts):
+    for message in ctx.slack.thread(job.channel, job.thread_ts or job.message_ts, team=job.team):
         if float(message.get("ts") or 0) <= float(job.message_ts) or not is_own(message, *identity):
             continue
         mark = answer_mark(message)
@@ -91,16 +91,16 @@ def _stop_elsewhere(ctx: "Context", job: Job) -> str:
     if not _streaming_in_update_mode(job):  # update-mode answers carry metadata from the start
         try:
             ctx.slack.call(
-                "chat_stopStream", channel=job.channel, ts=job.message_ts, markdown_text=STOPPED_NOTE,
+                "chat_stopStream", team=job.team, channel=job.channel, ts=job.message_ts, markdown_text=STOPPED_NOTE,
                 metadata=answer_metadata("", STOPPED),
             )
             return "native_stream"
         except SlackApiError:
             return "already_done"  # not a live native stream, and not an update-mode one either
     reply_to = (answer_mark(job.target) or {}).get("reply_to", "")
-    ctx.slack.call("chat_delete", channel=job.channel, ts=job.message_ts)
+    ctx.slack.call("chat_delete", team=job.team, channel=job.channel, ts=job.message_ts)
     ctx.slack.call(
-        "chat_postMessage", channel=job.channel, thread_ts=job.thread_ts or job.message_ts,
+        "chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.thread_ts or job.message_ts,
         markdown_text=strip_cursor(job.text) + STOPPED_NOTE, metadata=answer_metadata(reply_to, STOPPED),
     )
     return "replaced"

@@ -73,16 +73,16 @@ def summarize_thread(ctx: "Context", job: Job) -> None:
     from ..takeover import answered_already
 
     if not allowed(ctx.settings, job):
-        ctx.slack.tell(job.channel, job.user, NOT_ALLOWED, job.thread_ts)
+        ctx.slack.tell(job.channel, job.user, NOT_ALLOWED, job.thread_ts, team=job.team)
         return
     bot_user, bot_id = ctx.slack.identity()
-    replies = ctx.slack.thread(job.channel, job.reply_thread_ts)
+    replies = ctx.slack.thread(job.channel, job.reply_thread_ts, team=job.team)
     if ctx.delivery and answered_already(replies, job.message_ts, bot_user, bot_id, kind=job.kind):
         logs.info("answer", outcome="duplicate_delivery", kind=job.kind, channel=job.channel, delivery=ctx.delivery)
         return  # a redelivered task whose first attempt already answered
     lines = transcript_lines(replies, bot_user, bot_id)
     if not lines:
-        ctx.slack.tell(job.channel, job.user, NOTHING, job.thread_ts)
+        ctx.slack.tell(job.channel, job.user, NOTHING, job.thread_ts, team=job.team)
         return
     system = summary_instructions(ctx.settings, job.channel)
     budget = ctx.settings.max_context_tokens - estimate_tokens(system) - RESERVE_TOKENS

@@ -16,12 +16,12 @@ FALLBACK_LANGUAGE = "English"
 NO_TEXT = "That message has no text to translate."
 
 
-def user_language(ctx: "Context", user: str) -> str:
+def user_language(ctx: "Context", user: str, team: str = "") -> str:
     """The user's Slack locale (e.g. `fr-FR`), as words the model understands."""
     from slack_sdk.errors import SlackApiError
 
     try:
-        locale = (ctx.slack.call("users_info", user=user, include_locale=True).get("user") or {}).get("locale")
+        locale = (ctx.slack.call("users_info", team=team, user=user, include_locale=True).get("user") or {}).get("locale")
     except SlackApiError:
         locale = None  # no users:read, or the user is gone: still translate, into the fallback
     return f"the language of the Slack locale {locale}" if locale else FALLBACK_LANGUAGE
@@ -35,15 +35,15 @@ def translate_message(ctx: "Context", job: Job) -> None:
     from ..takeover import answered_already
 
     if not allowed(ctx.settings, job):
-        ctx.slack.tell(job.channel, job.user, NOT_ALLOWED, job.thread_ts)
+        ctx.slack.tell(job.channel, job.user, NOT_ALLOWED, job.thread_ts, team=job.team)
         return
     text = job.text.strip()[: ctx.settings.max_context_tokens * 4]
     if not text:
-        ctx.slack.tell(job.channel, job.user, NO_TEXT, job.thread_ts)
+        ctx.slack.tell(job.channel, job.user, NO_TEXT, job.thread_ts, team=job.team)
         return
     if ctx.delivery:  # a redelivered task: the first attempt may have answered already
-        replies = ctx.slack.thread(job.channel, job.reply_thread_ts)
+        replies = ctx.slack.thread(job.channel, job.reply_thread_ts, team=job.team)
         if answered_already(replies, job.message_ts, *ctx.slack.identity(), kind=job.kind):
             return
-    language = ctx.settings.profile(job.channel).translate_to or user_language(ctx, job.user)
+    language = ctx.settings.profile(job.channel).translate_to or user_language(ctx, job.user, job.team)
     stream_answer(ctx, job, translation_messages(ctx.settings, job.channel, text, language))
