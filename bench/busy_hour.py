@@ -34,13 +34,9 @@ def stack_function_config() -> dict:
     """THREADS and concurrency exactly as the Pulumi stack sets them (infra/config.py defaults)."""
     from infra import config
 
-    cfg = config.StackConfig(project="bench")
-    runtime_env = getattr(config, "function_runtime_env", None)
-    if runtime_env is not None:
-        env, source = dict(runtime_env(cfg)), "infra.config.function_runtime_env"
-    else:  # not merged yet: THREADS = the stack's concurrency, as the issue asks
-        env, source = {"THREADS": str(cfg.concurrency)}, "THREADS = concurrency (function_runtime_env not on this branch)"
-    return {"env": env, "concurrency": cfg.concurrency, "cpu": cfg.cpu, "source": source}
+    cfg = config.defaults("bench")
+    env = dict(config.function_runtime_env(cfg))
+    return {"env": env, "concurrency": cfg.concurrency, "cpu": cfg.cpu, "source": "infra.config.function_runtime_env"}
 
 
 class GatedTasks(FakeCloudTasks):

@@ -105,3 +105,20 @@ def test_a_stopped_answer_has_no_feedback_buttons(slack, ops):
     reply.finish("\n\n_⏹ Stopped._", STOPPED)
     [message] = slack.bot_messages("D1", ts)
     assert "blocks" not in message and message["text"].endswith("Stopped._")
+
+
+def test_a_status_line_never_waits_for_the_rate_budget(slack, ops):
+    """After a 429 on assistant.threads.setStatus (Retry-After 57 s, seen with two processes in one
+    workspace), the next answer skips its status line at once instead of holding its thread."""
+    import time
+
+    from teambot.assistant_thread import set_thinking
+    from teambot.context import Context, Services
+
+    ctx = Context(Services(settings=Settings(slack_api_url=slack.url + "/api/"), secrets=ops._secrets, slack=ops))
+    job = Job("answer", "T1", "D1", "U1", slack.add_message("D1", "hi"))
+    ops.budget.rate_limited("T1", "assistant.threads.setStatus", 57.0)
+    started = time.monotonic()
+    set_thinking(ctx, job)
+    assert time.monotonic() - started < 0.5
+    assert slack.count("assistant.threads.setStatus") == 0

@@ -66,10 +66,14 @@ def set_thinking(ctx: "Context", job: "Job") -> None:
     memory = ctx.services.status
     if memory.off:
         return
+    if not ctx.slack.budget.try_take(job.team, "assistant.threads.setStatus"):
+        # A status line is worth a call only now: never wait for the method's budget (or a 429's
+        # pause) while the answer, and in Cloud Tasks mode its request thread, waits behind it.
+        logs.info("status_skipped", reason="rate_budget", channel=job.channel)
+        return
     try:
-        ctx.slack.call("assistant_threads_setStatus", team=job.team, channel_id=job.channel, thread_ts=job.reply_thread_ts,
-            status=THINKING, loading_messages=LOADING_MESSAGES,
-        )
+        ctx.slack.call("assistant_threads_setStatus", team=job.team, prepaid=True, channel_id=job.channel,
+                       thread_ts=job.reply_thread_ts, status=THINKING, loading_messages=LOADING_MESSAGES)
     except SlackApiError as exc:
         memory.refused(slack_error(exc), job.channel)
     except Exception as exc:  # a timeout: the answer matters more than its status line

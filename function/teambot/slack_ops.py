@@ -30,7 +30,9 @@ from .write_budget import WriteBudget
 BOT_TOKEN = "SLACK_BOT_TOKEN"
 # A 429 on these is not retried: the caller has a cheaper way on (a native start falls back to
 # update mode at once rather than holding the answer for a Retry-After of up to a minute).
-NOT_RETRIED_ON_429 = frozenset({"chat.startStream"})
+# Not retried after a 429: a refused native start means update mode; a status line that can't go
+# out now is not worth holding the answer for.
+NOT_RETRIED_ON_429 = frozenset({"chat.startStream", "assistant.threads.setStatus"})
 AUTH_ERRORS = frozenset({"invalid_auth", "token_revoked", "not_authed", "account_inactive", "token_expired"})
 
 
