@@ -202,3 +202,17 @@ def test_the_background_re_read_goes_through_the_official_client(sm):
     assert store.get("OPENAI_API_KEY") == "openai_api_key-v1"  # served from cache while the re-read runs
     wait_for(lambda: store.get("OPENAI_API_KEY") == "openai_api_key-v2", timeout=20)
     assert store._background_reader._client is not None and "google.cloud.secretmanager_v1" in sys.modules
+
+
+def test_reads_reuse_one_keep_alive_connection(sm):
+    """A new connection (a TLS handshake, deployed) per read would add tens of ms to every call
+    made while Slack waits; a connection the server closed while idle is replaced, not an error."""
+    reader = SecretManagerRest(sm.url, NoToken(), timeout_s=2.5)
+    before = getattr(sm, "connections", 0)
+    for _ in range(5):
+        assert reader.access(sm.ref("openai_api_key")) == "openai_api_key-v1"
+    assert sm.connections - before == 1
+    for conn in reader._api._idle:
+        conn.sock.close()  # as a server closing an idle keep-alive connection would
+    assert reader.access(sm.ref("openai_api_key")) == "openai_api_key-v1"
+    assert sm.connections - before == 2

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from .gcp_token import TokenUnavailable
 
+MAX_IDLE = 16  # keep-alive connections kept per API (acks and answers running at once)
+
 
 class CallFailed(Exception):
     """No HTTP answer: no token, refused, timed out, TLS. `kind` is loggable (never a secret)."""
@@ -34,7 +36,10 @@ class GoogleRest:
         self._token = token
         self._timeout_s = timeout_s
         self._tls = None
-        self._tls_lock = threading.Lock()
+        self._lock = threading.Lock()
+        # Idle keep-alive connections: a new TLS handshake to *.googleapis.com per call would add
+        # tens of ms to every ack (requests' pool kept them alive for the AuthorizedSession too).
+        self._idle: list[http.client.HTTPConnection] = []
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
         """(status, raw body) of `method {endpoint}{path}`; a 401 is retried once with a new token."""
@@ -53,20 +58,39 @@ class GoogleRest:
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        conn = self._connection()
+        conn, reused = self._checkout()
         try:
             conn.request(method, self._base + path, body=payload, headers=headers)
             response = conn.getresponse()
-            return response.status, response.read()
+            data = response.read()
         except (OSError, http.client.HTTPException) as exc:  # refused, timed out, TLS, bad response
-            raise CallFailed(type(exc).__name__) from None
-        finally:
             conn.close()
+            if reused and not isinstance(exc, TimeoutError):
+                # The server closed an idle connection before our request reached it: say it again
+                # on a new one (safe: reads, and named tasks, which Cloud Tasks dedupes).
+                return self._once(method, path, body)
+            raise CallFailed(type(exc).__name__) from None
+        if response.will_close:
+            conn.close()
+        else:
+            with self._lock:
+                if len(self._idle) < MAX_IDLE:
+                    self._idle.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
+        return response.status, data
+
+    def _checkout(self) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        return self._connection(), False
 
     def _connection(self) -> http.client.HTTPConnection:
         if not self._https:  # an emulator on loopback
             return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
-        with self._tls_lock:
+        with self._lock:
             if self._tls is None:
                 import ssl
 

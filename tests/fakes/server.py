@@ -14,6 +14,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.fake.connections = getattr(self.fake, "connections", 0) + 1  # keep-alive tests count them
         # Headers and body go out in separate writes: without this, Nagle + delayed ACK add ~40 ms.
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
