@@ -238,7 +238,8 @@ def _config_token(cfg: pulumi.Config, api_url: str) -> tuple[str | None, str]:
 def load() -> StackConfig:
     cfg = pulumi.Config()
     gcp = pulumi.Config("gcp")
-    values = {key: _read(cfg, key) for key in KEYS}
+    # Keys that go nowhere here (the Slack config tokens) are read once, by _config_token.
+    values = {key: _read(cfg, key) for key in KEYS if key.field or key.env}
     settings = {key.field: value for key, value in values.items() if key.field and value is not None}
     if "region" not in settings and gcp.get("region"):
         settings["region"] = gcp.get("region")
