@@ -22,6 +22,7 @@ from .jobs import Job
 from .marks import EMPTY_NOTE, ERROR, INTERRUPTED_NOTE, STOPPED, STOPPED_NOTE, notice_metadata
 from .slack_ops import slack_error
 from .slack_reply import ReplyGone, SlackReply
+from .steps import Step
 
 OVER_BUDGET = "over_budget"  # outcome of a question refused by a daily token budget
 USAGE_WAIT_S = 3.0  # the ledger's store calls time out after 2 s; this bounds the wait for them
@@ -71,9 +72,12 @@ def stream_answer(
         reply.begin()
         stream = ctx.model.stream(messages, **options)
         generation.attach(stream)
-        for delta in stream:
+        for item in stream:  # text deltas, and the thinking steps of hosted tools (steps.Step)
+            if isinstance(item, Step):
+                reply.step(item)
+                continue
             first_token = first_token or time.monotonic()
-            reply.add(delta)
+            reply.add(item)
             if generation.cancelled.is_set():
                 break
         if generation.cancelled.is_set():

@@ -29,6 +29,7 @@ from .formatting import FENCE_CLOSE, FENCE_OPEN, MESSAGE_LIMIT, inside_fence, ne
 from .jobs import Job
 from .marks import CONTINUED, CURSOR, DONE, PLACEHOLDER, STREAMING, answer_metadata
 from .slack_ops import SlackOps, slack_error
+from .steps import Step
 from .stream_lifetime import DEFAULT_MAX_AGE_S, NOT_STREAMING, StreamExpired, stopped_or_deleted, stream_cut
 from .stream_refusals import StreamRefusals
 
@@ -74,6 +75,8 @@ class SlackReply:
         self._refusals = refusals or StreamRefusals()
         self.mode = "native" if native and not self._refusals.refused(job.channel) else "update"
         self.text = ""  # everything generated so far
+        self.steps: dict[str, Step] = {}  # thinking steps by id, in the order they started
+        self.session_status_sent = False  # finish() carried an agent session status (chat.stopStream)
         self.message_ts: list[str] = []
         self._ts: str | None = None  # the message being written
         self._part_start = 0  # where in self.text the current message begins
@@ -100,8 +103,15 @@ class SlackReply:
         if self._due():
             self._write()
 
-    def finish(self, note: str = "", state: str = DONE) -> None:
-        """Write what is left, plus an optional note (stopped / error), and close the message."""
+    def step(self, step: Step) -> None:
+        """Show a thinking step (steps.py); the same id again updates it. Not rendered yet: the
+        writer's task_update / context-line rendering is issue 19's."""
+        self.steps[step.id] = step
+
+    def finish(self, note: str = "", state: str = DONE, *, session_status: str | None = None) -> None:
+        """Write what is left, plus an optional note (stopped / error), and close the message.
+        `session_status` (agent sessions: "active", "closed"): carried by chat.stopStream where the
+        answer ends natively, and then `session_status_sent` is True; otherwise the caller sets it."""
         self._write(final=True, note=note, state=state)
 
     def release(self) -> None:
