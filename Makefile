@@ -42,9 +42,10 @@ $(error the Pulumi CLI is not installed: install it from https://www.pulumi.com/
 endif
 endif
 
-# PYTHONPATH: the dynamic provider of the Slack app (infra/slack_app.py) runs in its own process and imports infra.*
+# No PYTHONPATH: the program is the project root (Pulumi.yaml, __main__.py), where the dynamic
+# providers' process starts and imports `infra` from.
 deploy: install  ## first time: see README "Deploy"
-	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" pulumi up
+	pulumi up
 
 # Written to a temporary file and moved into place only on success: never an empty or partial file.
 manifest:  ## the Slack app manifest with the deployed URL (manual path)

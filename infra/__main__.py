@@ -1,31 +1,31 @@
 """The stack, composed: APIs -> identities -> [Slack app] -> secrets, queue, usage store, source -> function
 -> manifest; monitoring.
 
+Run by the project root's `__main__.py` (Pulumi.yaml has no `main:`: the program directory is the
+project root, see that file for why); the root is then on sys.path and `infra.*` imports as a package.
+
 With `slackConfigToken` set the stack manages the Slack app, in this order (why: infra/slack_app.py):
 app created without request URLs -> its signing/client secrets into Secret Manager -> function
 -> full manifest applied. Without it, the manual path: nothing Slack-side is created.
 """
 
-import sys
 from pathlib import Path
 
+import pulumi
+
+from infra import config
+from infra.apis import ProjectApis
+from infra.bot_function import BotFunction
+from infra.bot_secrets import BotSecrets
+from infra.identities import ServiceIdentities
+from infra.manifest import INSTALL_PATH, OAUTH_REDIRECT_PATH, TEMPLATE, bot_scopes, manifest_dict, render
+from infra.monitoring import Monitoring
+from infra.slack_app import SlackApp, SlackAppManifest
+from infra.source_archive import FunctionSource
+from infra.task_queue import AnswerQueue
+from infra.usage_store import UsageStore
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # Pulumi runs this folder as a script; make `infra.*` importable
-    sys.path.insert(0, str(ROOT))
-
-import pulumi  # noqa: E402
-
-from infra import config  # noqa: E402
-from infra.apis import ProjectApis  # noqa: E402
-from infra.bot_function import BotFunction  # noqa: E402
-from infra.bot_secrets import BotSecrets  # noqa: E402
-from infra.identities import ServiceIdentities  # noqa: E402
-from infra.manifest import INSTALL_PATH, OAUTH_REDIRECT_PATH, TEMPLATE, bot_scopes, manifest_dict, render  # noqa: E402
-from infra.monitoring import Monitoring  # noqa: E402
-from infra.slack_app import SlackApp, SlackAppManifest  # noqa: E402
-from infra.source_archive import FunctionSource  # noqa: E402
-from infra.task_queue import AnswerQueue  # noqa: E402
-from infra.usage_store import UsageStore  # noqa: E402
 
 
 def member(account):

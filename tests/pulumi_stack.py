@@ -1,4 +1,4 @@
-"""Run the real Pulumi program (infra/__main__.py) under pulumi.runtime.set_mocks and return
+"""Run the real Pulumi program (the root __main__.py, which runs infra/__main__.py) under pulumi.runtime.set_mocks and return
 the resource graph it registered: no CLI, no cloud."""
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def run_stack(config: dict[str, str] | None = None) -> tuple[RecordingMocks, dic
 
     @pulumi.runtime.test
     def program():
-        namespace = runpy.run_path(str(REPO / "infra" / "__main__.py"), run_name="__main__")
+        namespace = runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")["program"]
         return namespace["function"].function.id
 
     original_export = pulumi.export
