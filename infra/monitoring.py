@@ -22,11 +22,17 @@ import json
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time
 
 OK_OUTCOMES = ("done", "stopped", "stopped_in_slack", "not_allowed", "duplicate_delivery", "over_budget")
 ERROR_RATIO = 0.2
 WINDOW = "600s"
 APIS = ("logging.googleapis.com", "monitoring.googleapis.com")
+# Cloud Monitoring answers 404 "Cannot find metric(s)" to an alert policy on a log-based metric
+# created moments before, for minutes (hashicorp/terraform-provider-google#11102 and kin): the
+# policy waits this long after the metrics exist (a pulumiverse_time.Sleep between them; its
+# `triggers` are the metric names, so a new or renamed metric waits again).
+METRIC_SETTLE = "90s"
 
 
 def metric_prefix(name: str) -> str:
@@ -91,6 +97,12 @@ class Monitoring(pulumi.ComponentResource):
                 f"{name}-alert-email", project=project, type="email", display_name=f"{name}: alerts",
                 labels={"email_address": alert_email}, opts=after,
             )
+        self.metrics_settled = pulumiverse_time.Sleep(
+            f"{name}-metrics-settled", create_duration=METRIC_SETTLE,
+            triggers={m_key: m_type for m_key, m_type in self.metric_types.items()},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.metrics),
+        )
+        after_settled = pulumi.ResourceOptions(parent=self, depends_on=[*apis, *self.metrics, self.metrics_settled])
         self.alert = gcp.monitoring.AlertPolicy(
             f"{name}-error-ratio", project=project, display_name=f"{name}: answers failing",
             combiner="OR", conditions=[error_ratio_condition(self.metric_types["answers"])],
@@ -98,7 +110,7 @@ class Monitoring(pulumi.ComponentResource):
             documentation={"mime_type": "text/markdown", "content": (
                 f"More than {ERROR_RATIO:.0%} of the bot's answers ended with an error over {WINDOW}. "
                 "Look at the function's logs for `\"message\":\"answer\"` lines and their `outcome`.")},
-            alert_strategy={"auto_close": "86400s"}, opts=metrics_ready,
+            alert_strategy={"auto_close": "86400s"}, opts=after_settled,
         )
         self.dashboard_url = pulumi.Output.all(self.dashboard.id).apply(
             lambda ids: f"https://console.cloud.google.com/monitoring/dashboards/builder/{ids[0].split('/')[-1]}"

@@ -36,6 +36,18 @@ def object_name(root: Path) -> str:
     return f"src-{source_hash(root)[:20]}.zip"
 
 
+def noncurrent_expiry(retention_days: int) -> list[dict]:
+    """Lifecycle rules that never touch the live archive. An `age` condition matches live objects
+    too (cloud.google.com/storage/docs/lifecycle#age): after `retention_days` it deleted the archive
+    the function builds from, and the next update of the function (a config change rebuilds from
+    source) failed. With versioning on, an archive replaced or deleted by Pulumi becomes
+    non-current; only those expire, `retention_days` after they stopped being live
+    (`days_since_noncurrent_time`, `with_state: ARCHIVED`; cloud.google.com/storage/docs/lifecycle
+    #dayssincenoncurrenttime). A live object is never ARCHIVED, so it is never matched."""
+    return [{"action": {"type": "Delete"},
+             "condition": {"days_since_noncurrent_time": retention_days, "with_state": "ARCHIVED"}}]
+
+
 class FunctionSource(pulumi.ComponentResource):
     def __init__(self, name: str, *, project: str, region: str, root: Path, retention_days: int,
                  depends_on: list | None = None, opts: pulumi.ResourceOptions | None = None):
@@ -44,7 +56,7 @@ class FunctionSource(pulumi.ComponentResource):
         self.bucket = gcp.storage.Bucket(
             f"{name}-source", project=project, location=region, uniform_bucket_level_access=True,
             public_access_prevention="enforced", force_destroy=True,
-            lifecycle_rules=[{"action": {"type": "Delete"}, "condition": {"age": retention_days}}],
+            versioning={"enabled": True}, lifecycle_rules=noncurrent_expiry(retention_days),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
         )
         files = {p.relative_to(root).as_posix(): pulumi.FileAsset(str(p)) for p in source_files(root)}

@@ -40,8 +40,11 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
-        if self.mocks.resources and self.mocks.resources[-1].name == request.name:
-            self.mocks.resources[-1].deps = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
+        # the newest registration of that name (registrations of other resources may interleave)
+        for res in reversed(self.mocks.resources):
+            if res.name == request.name:
+                res.deps = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
+                break
         return response
 
 

@@ -233,7 +233,7 @@ def test_build_identity_holds_exactly_run_builder_and_the_function_waits_for_it(
     held = [(r.type, r.inputs["role"], r.inputs.get("project")) for r in grants(mocks) if r.inputs["member"] == BUILD]
     assert held == [("gcp:projects/iAMMember:IAMMember", "roles/run.builder", GCP_PROJECT)]
     grant = next(r for r in grants(mocks) if r.inputs["member"] == BUILD)
-    wait = mocks.one("time:index/sleep:Sleep")
+    wait = next(r for r in mocks.of_type("time:index/sleep:Sleep") if r.name == "slack-bot-build-iam-propagation")
     assert wait.inputs["createDuration"] == "60s" and grant.name in wait.deps
     fn = mocks.one("cloudfunctionsv2/function:Function")
     assert wait.name in fn.deps and grant.name in fn.deps
@@ -445,3 +445,38 @@ def test_a_spent_refresh_token_stops_the_program_with_one_clear_message(slack, t
     message = str(raised.value)
     assert "invalid_refresh_token" in message and "https://api.slack.com/apps" in message
     assert token not in message and refresh not in message
+
+
+# -- deploy defects of the first real `pulumi up` (issue 18) ----------------------------------------
+def seconds(duration: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(duration[:-1]) * units[duration[-1]]
+
+
+def test_the_alert_policy_waits_at_least_a_minute_after_every_log_based_metric(stack):
+    """Cloud Monitoring answers 404 "Cannot find metric(s)" to a policy on a metric created just before."""
+    mocks, _ = stack
+    metrics = mocks.of_type("logging/metric:Metric")
+    settled = next(r for r in mocks.of_type("time:index/sleep:Sleep") if r.name == "slack-bot-metrics-settled")
+    assert seconds(settled.inputs["createDuration"]) >= 60
+    assert len(metrics) == 4 and {m.name for m in metrics} <= set(settled.deps)
+    assert sorted(settled.inputs["triggers"].values()) == sorted(f"logging.googleapis.com/user/{m.inputs['name']}"
+                                                                 for m in metrics)
+    policy = mocks.one("monitoring/alertPolicy:AlertPolicy")
+    assert settled.name in policy.deps
+
+
+def test_the_source_bucket_expires_only_replaced_archives_never_the_live_one(stack):
+    mocks, _ = stack
+    bucket = mocks.one("storage/bucket:Bucket").inputs
+    assert bucket["versioning"] == {"enabled": True}
+    rules = bucket["lifecycleRules"]
+    assert rules == [{"action": {"type": "Delete"}, "condition": {"daysSinceNoncurrentTime": 30, "withState": "ARCHIVED"}}]
+    for rule in rules:  # an age-only rule also matches the live archive the function builds from
+        assert "age" not in rule["condition"] and rule["condition"]["withState"] == "ARCHIVED"
+
+
+def test_source_retention_days_reaches_the_noncurrent_rule():
+    mocks, _ = run_stack({**KEYS, "sourceRetentionDays": "7"})
+    condition = mocks.one("storage/bucket:Bucket").inputs["lifecycleRules"][0]["condition"]
+    assert condition == {"daysSinceNoncurrentTime": 7, "withState": "ARCHIVED"}
