@@ -244,7 +244,7 @@ def load() -> StackConfig:
     if "region" not in settings and gcp.get("region"):
         settings["region"] = gcp.get("region")
     function_env = {key.env: str(value) for key, value in values.items() if key.env and value is not None}
-    slack_api_url = os.environ.get("SLACK_API_URL") or DEFAULT_API_URL
+    slack_api_url = (os.environ.get("SLACK_API_URL") or DEFAULT_API_URL).rstrip("/") + "/"  # one form (infra/slack_app.py api_base_url)
     slack_config_token, slack_config_token_file = _config_token(cfg, slack_api_url)
     stack = defaults(
         gcp.require("project"), **settings, function_env=function_env, slack_config_token=slack_config_token,

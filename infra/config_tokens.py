@@ -50,7 +50,7 @@ def fingerprint(value: str) -> str:
 class ConfigTokenStore:
     def __init__(self, path: str | Path, *, api_url: str, clock: Callable[[], float] = time.time):
         self.path = Path(path)
-        self.api_url = api_url
+        self.api_url = api_url.rstrip("/") + "/"  # one form (infra/slack_app.py api_base_url)
         self.clock = clock
 
     def load(self) -> dict | None:

@@ -38,7 +38,7 @@ def check_slack_bot_token(value: str) -> str | None:
     from slack_sdk.errors import SlackApiError
 
     try:
-        WebClient(token=value, base_url=os.environ.get("SLACK_API_URL") or "https://slack.com/api/").auth_test()
+        WebClient(token=value, base_url=(os.environ.get("SLACK_API_URL") or "https://slack.com/api/").rstrip("/") + "/").auth_test()
     except SlackApiError as exc:
         return f"Slack auth.test refused the token ({exc.response.get('error')})"
     return None

@@ -31,8 +31,36 @@ import pulumi
 import pulumi.dynamic
 
 DEFAULT_API_URL = "https://slack.com/api/"
+# apps.manifest.* are Tier 1 ("1+ per minute", docs.slack.dev/apis/web-api/rate-limits): a 429 is
+# retried after its Retry-After, at most RATE_LIMIT_RETRIES times and never waiting longer than
+# RATE_LIMIT_MAX_WAIT_S for one retry (a longer ask fails the step with a readable message).
+RATE_LIMIT_RETRIES = 3
+RATE_LIMIT_MAX_WAIT_S = 120.0
 SECRET_OUTPUTS = ["client_secret", "signing_secret", "config_token"]
 REQUEST_URL_SECTIONS = ("event_subscriptions", "interactivity")
+
+
+def api_base_url(url: str | None) -> str:
+    """SLACK_API_URL in one form, with its trailing slash: method URLs are urljoin(base_url, method),
+    and `https://host/api` would give `https://host/apps.manifest.create`. slack_sdk's BaseClient
+    (3.47) appends the slash itself; normalizing here keeps the state's `api_url` canonical and does
+    not depend on it."""
+    return (url or DEFAULT_API_URL).rstrip("/") + "/"
+
+
+def retry_after_s(exc) -> float | None:
+    """Seconds Slack asked to wait, for a 429; None for any other answer."""
+    response = exc.response
+    if getattr(response, "status_code", None) != 429:
+        return None
+    headers = {str(k).lower(): v for k, v in (getattr(response, "headers", None) or {}).items()}
+    raw = headers.get("retry-after")
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    try:
+        return max(0.0, float(raw))
+    except (TypeError, ValueError):
+        return 1.0
 
 
 class SlackAppError(Exception):
@@ -80,17 +108,29 @@ class _ManifestApi:
     def _client(self, props: dict, token: str | None = None):
         from slack_sdk import WebClient
 
-        return WebClient(token=token or props["config_token"], base_url=props.get("api_url") or DEFAULT_API_URL, timeout=30)
+        return WebClient(token=token or props["config_token"], base_url=api_base_url(props.get("api_url")), timeout=30)
 
     def _call(self, props: dict, method: str, token: str | None = None, **kwargs):
+        import time
+
         from slack_sdk.errors import SlackApiError
 
-        try:
-            return getattr(self._client(props, token), method)(**kwargs)
-        except SlackApiError as exc:
-            raise SlackAppError(slack_error_text(exc)) from None
-        except OSError as exc:
-            raise SlackAppError(f"could not reach Slack at {props.get('api_url')} ({type(exc).__name__})") from None
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            try:
+                return getattr(self._client(props, token), method)(**kwargs)
+            except SlackApiError as exc:
+                wait = retry_after_s(exc)
+                if wait is None:
+                    raise SlackAppError(slack_error_text(exc)) from None
+                if attempt == RATE_LIMIT_RETRIES or wait > RATE_LIMIT_MAX_WAIT_S:
+                    raise SlackAppError(
+                        f"Slack rate-limited {method.replace('_', '.')} (Tier 1, about one call a minute) "
+                        f"{attempt + 1} time(s), asking to wait {wait:.0f} s; run `pulumi up` again in a few minutes"
+                    ) from None
+                time.sleep(wait)
+            except OSError as exc:
+                raise SlackAppError(f"could not reach Slack at {props.get('api_url')} ({type(exc).__name__})") from None
+        raise AssertionError("unreachable")
 
     def _current_token(self, props: dict, *, renew: bool = False) -> str:
         """The newest config token on this machine: the state's may be older than 12 hours."""
@@ -98,7 +138,7 @@ class _ManifestApi:
 
         if not props.get("token_file"):
             return props["config_token"]
-        store = ConfigTokenStore(props["token_file"], api_url=props.get("api_url") or DEFAULT_API_URL)
+        store = ConfigTokenStore(props["token_file"], api_url=api_base_url(props.get("api_url")))
         return store.current(props["config_token"], renew=renew)
 
 

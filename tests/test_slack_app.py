@@ -233,3 +233,63 @@ def test_provider_survives_pulumis_pickling_into_a_fresh_process(slack, token):
                          cwd=REPO, timeout=60)  # the provider process runs from the project directory
     assert run.returncode == 0, run.stderr
     assert "/display_information/name" in json.loads(run.stdout)[0]
+
+
+# -- Tier 1 rate limits and the API URL (issue 18) ---------------------------------------------------
+def test_a_rate_limited_manifest_update_is_retried_after_retry_after(slack, token):
+    import time
+
+    p, result = created(slack, token)
+    slack.tier1_limits(window_s=1.5)  # Tier 1, window shrunk from a minute
+    SlackAppManifestProvider().create({**p, "app_id": result.id})  # first call of the window: through
+    started = time.monotonic()
+    SlackAppManifestProvider().update("x", {}, {**p, "app_id": result.id, "manifest": full_manifest("Helper")})
+    assert slack.rate_limited.get("apps.manifest.update") == 1  # one 429 ...
+    assert time.monotonic() - started >= 1.0  # ... and the retry waited for its Retry-After
+    assert slack.live_apps()[result.id]["manifest"]["display_information"]["name"] == "Helper"
+
+
+def test_rate_limit_retries_are_bounded_and_say_what_to_do(slack, token, monkeypatch):
+    import infra.slack_app as slack_app
+
+    p, result = created(slack, token)
+    slack.tier1_limits(window_s=30)
+    SlackAppManifestProvider().create({**p, "app_id": result.id})
+    monkeypatch.setattr(slack_app, "RATE_LIMIT_MAX_WAIT_S", 5.0)  # Slack asks for ~30 s: more than allowed
+    with pytest.raises(SlackAppError, match=r"rate-limited apps\.manifest\.update .*run `pulumi up` again"):
+        SlackAppManifestProvider().update("x", {}, {**p, "app_id": result.id, "manifest": full_manifest("Helper")})
+    assert slack.rate_limited["apps.manifest.update"] == 1  # gave up at once, no sleep of 30 s
+    assert slack.live_apps()[result.id]["manifest"]["display_information"]["name"] == "TeamBot"
+
+
+def test_api_url_without_a_trailing_slash_works_for_every_slack_call(slack, clock, tmp_path):
+    from infra.slack_app import api_base_url
+
+    assert api_base_url("https://x.test/api") == api_base_url("https://x.test/api/") == "https://x.test/api/"
+    token, refresh = slack.issue_config_tokens()
+    bare = slack.url + "/api"
+    store = ConfigTokenStore(tmp_path / "t.json", api_url=bare, clock=clock)
+    fresh = store.resolve(token, refresh)  # tooling.tokens.rotate
+    p = {**props(slack, fresh), "api_url": bare}
+    assert SlackAppProvider().check({}, p).failures == []  # apps.manifest.validate
+    result = SlackAppProvider().create(p)  # apps.manifest.create
+    SlackAppManifestProvider().create({**p, "app_id": result.id})  # apps.manifest.update
+    SlackAppProvider().update(result.id, result.outs, {**p, "manifest": full_manifest("Helper")})  # export + update
+    SlackAppProvider().delete(result.id, {**result.outs, "api_url": bare})  # apps.manifest.delete
+    assert slack.live_apps() == {}
+    assert slack.count("apps.manifest.update") == 2
+
+
+def test_the_functions_install_exchange_works_without_a_trailing_slash(slack, token):
+    """The function builds its WebClients from SLACK_API_URL as given (slack_ops, socket_mode and install):
+    this pins that `.../api` works; the fake answers 404 outside /api/."""
+    from teambot.env import Settings
+    from teambot.install import InstallRoutes
+
+    _, result = created(slack, token)
+    settings = Settings.from_env({"SLACK_API_URL": slack.url + "/api", "SLACK_CLIENT_ID": result.outs["client_id"],
+                                  "FUNCTION_URL": URL})
+    routes = InstallRoutes(settings, secrets=None)
+    code = slack.authorize(result.outs["client_id"], routes.redirect_uri)
+    granted = routes._exchange(code, result.outs["client_secret"])
+    assert isinstance(granted, dict) and granted["access_token"].startswith("xoxb-installed-"), granted

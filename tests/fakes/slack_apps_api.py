@@ -109,6 +109,13 @@ class SlackAppsApi:
             }
         return self.__dict__["_apps_state"]
 
+    def tier1_limits(self, window_s: float = 60.0, calls: int = 1) -> None:
+        """Slack's Tier 1 on the manifest methods ("1+ per minute", docs.slack.dev/apis/web-api/rate-limits;
+        each apps.manifest.* page names Tier 1): `calls` per `window_s`, then 429 with Retry-After (the
+        shared sliding window of FakeSlack). Off by default so other tests need not wait; tests shrink
+        the window to keep the suite fast."""
+        self.limits.update({method: (calls, window_s) for method in MANIFEST_METHODS})
+
     def issue_config_tokens(self) -> tuple[str, str]:
         """What api.slack.com/apps "Generate Token" gives: an access token and a refresh token."""
         st = self.apps_state
