@@ -38,7 +38,7 @@ ids = ServiceIdentities(cfg.name, cfg.project, opts=pulumi.ResourceOptions(depen
 managed = cfg.slack_config_token is not None
 manifest = manifest_dict(TEMPLATE.read_text(), function_url=cfg.function_url, bot_name=cfg.bot_name,
                          redirect_url=cfg.function_url + OAUTH_REDIRECT_PATH if managed else None,
-                         every_message=cfg.every_message)
+                         suggested_prompts=cfg.suggested_prompts, every_message=cfg.every_message)
 slack_app = SlackApp(
     f"{cfg.name}-slack-app", manifest=manifest, config_token=cfg.slack_config_token,
     api_url=cfg.slack_api_url, token_file=cfg.slack_config_token_file,

@@ -480,3 +480,14 @@ def test_source_retention_days_reaches_the_noncurrent_rule():
     mocks, _ = run_stack({**KEYS, "sourceRetentionDays": "7"})
     condition = mocks.one("storage/bucket:Bucket").inputs["lifecycleRules"][0]["condition"]
     assert condition == {"daysSinceNoncurrentTime": 7, "withState": "ARCHIVED"}
+
+
+def test_the_managed_app_gets_the_configured_suggested_prompts_like_the_manual_manifest(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    prompts = '[{"title": "Sum up", "message": "Summarize this thread"}, "What changed?"]'
+    mocks, outputs = run_stack({"openaiApiKey": KEYS["openaiApiKey"], "slackConfigToken": CONFIG_TOKEN,
+                                "suggestedPrompts": prompts})
+    manual = yaml.safe_load(outputs["slack_manifest"])["features"]["assistant_view"]["suggested_prompts"]
+    assert manual[0] == {"title": "Sum up", "message": "Summarize this thread"} and len(manual) == 2
+    for kind in ("dynamic/teambot:SlackApp", "dynamic/teambot:SlackAppManifest"):
+        assert mocks.one(kind).inputs["manifest"]["features"]["assistant_view"]["suggested_prompts"] == manual, kind
