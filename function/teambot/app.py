@@ -93,8 +93,8 @@ class App:
             logs.error("unavailable", status=failure.status, error=type(failure).__name__)
             return "temporarily unavailable", failure.status
         except Exception as exc:  # never crash the process; never echo details
-            logs.error("unhandled", error=type(exc).__name__, path=request.path)
-            return "internal error", 500
+            error_id = logs.exception("unhandled", exc, path=request.path)
+            return f"internal error (reference {error_id})", 500
 
     def _slack(self, request):
         self.secrets.get(SIGNING_SECRET)  # 503 now, rather than 401, if it is unreadable
