@@ -6,7 +6,9 @@
 
 import functions_framework
 
-from teambot.app import get_app
+from teambot.app import check_settings_or_exit, get_app
+
+check_settings_or_exit()  # a malformed setting stops the process here, with one line naming it
 
 
 @functions_framework.http

@@ -28,6 +28,22 @@ _spec = importlib.util.spec_from_file_location("teambot_channel_profiles", _PROF
 channel_profiles = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
 _spec.loader.exec_module(channel_profiles)  # registered first: dataclasses look their module up
 
+
+def _function_module(name: str):
+    """A module of the function's package (standard library only: env.py and what it imports),
+    loaded from its files under a name of its own, so the deploy checks settings with the very
+    parsers the function runs at start (function/teambot/env.py settings_problems)."""
+    package = "teambot_settings"
+    if package not in sys.modules:
+        root = _PROFILES_FILE.parent
+        spec = importlib.util.spec_from_file_location(package, root / "__init__.py", submodule_search_locations=[str(root)])
+        module = sys.modules[package] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{package}.{name}")
+
+
+function_settings = _function_module("env")
+
 # Cloud Tasks HTTP targets accept a dispatch deadline of 15 s to 30 min
 # (cloud.google.com/tasks/docs/reference/rest/v2/projects.locations.queues.tasks#Task.FIELDS.dispatch_deadline).
 DISPATCH_DEADLINE_RANGE = (15, 1800)
@@ -86,6 +102,7 @@ KEYS: tuple[Key, ...] = (
     Key("allowedTeamIds", str, "", env="ALLOWED_TEAM_IDS"),
     Key("allowedChannelIds", str, "", env="ALLOWED_CHANNEL_IDS"),
     Key("allowedUserIds", str, "", env="ALLOWED_USER_IDS"),
+    Key("allowedExternalTeamIds", str, "", env="ALLOWED_EXTERNAL_TEAM_IDS"),  # Slack Connect (SECURITY.md)
     Key("suggestedPrompts", str, "", env="SUGGESTED_PROMPTS"),  # also rendered into the manifest
     Key("runtime", str, "python312", field="runtime"),
     Key("memory", str, "512Mi", field="memory"),
@@ -201,6 +218,11 @@ def check(cfg: StackConfig) -> list[str]:
         channel_profiles.parse_profiles(cfg.function_env.get("CHANNEL_PROFILES", ""), source="channelProfiles")
     except channel_profiles.ProfileError as exc:
         problems.append(f"channelProfiles: {exc}.")
+    # Every other function setting, with the parsers the function itself runs at start.
+    config_key = {key.env: key.name for key in KEYS if key.env}
+    for problem in function_settings.settings_problems(cfg.function_env):
+        if problem.name != "CHANNEL_PROFILES":  # reported just above, with the channel
+            problems.append(f"{config_key.get(problem.name, problem.name)}: {problem.why}.")
     return problems
 
 

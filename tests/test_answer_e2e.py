@@ -160,9 +160,11 @@ def test_twenty_concurrent_conversations_are_all_correct(bot, slack, model):
     assert len(model.requests) == 20
 
 
-def test_stream_recipient_is_the_asking_users_own_team(bot, slack, model):
+def test_stream_recipient_is_the_asking_users_own_team(start_bot, slack, model):
     """Slack Connect / Enterprise Grid: the user's team (event.user_team) differs from the
-    workspace the app is installed in (envelope team_id); the stream is addressed to the user."""
+    workspace the app is installed in (envelope team_id); the stream is addressed to the user.
+    (An external team is answered only when allowed: SECURITY.md "Slack Connect".)"""
+    bot = start_bot(ALLOWED_EXTERNAL_TEAM_IDS="T9")
     slack.user_teams["U9"] = "T9"
     ts = slack.add_message("C1", "<@UBOT> hello from another org", user="U9")
     envelope = mention("<@UBOT> hello from another org", ts, user="U9")

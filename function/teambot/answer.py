@@ -96,7 +96,8 @@ def stream_answer(
         _notice_quietly(ctx, job, f":warning: I couldn't finish writing this answer in Slack ({slack_error(exc)}).")
     except Exception as exc:  # a Slack timeout, a bug: still end visibly, never leave a spinner
         outcome = f"error_{type(exc).__name__}"
-        _finish_quietly(ctx, job, reply, f"\n\n:warning: {INTERRUPTED_NOTE}", ERROR)
+        error_id = logs.exception("answer_failed", exc, kind=job.kind, channel=job.channel)
+        _finish_quietly(ctx, job, reply, f"\n\n:warning: {INTERRUPTED_NOTE} (reference: {error_id})", ERROR)
     finally:
         if stream is not None:
             stream.close()
@@ -129,7 +130,7 @@ def _record_usage(ctx: Context, job: Job, model: str, stream, generated: bool, m
         if recorded is not None:
             ctx.usage.outcome(recorded, USAGE_WAIT_S, team=job.team, user=job.user)
     except Exception as exc:  # counting must never turn a delivered answer into a failed job
-        logs.error("usage_record_failed", error=type(exc).__name__, team=job.team, user=job.user)
+        logs.exception("usage_record_failed", exc, team=job.team, user=job.user)
 
 
 def _finish_quietly(ctx: Context, job: Job, reply: SlackReply, note: str, state: str) -> None:

@@ -12,7 +12,7 @@ import json
 import threading
 
 from . import logs
-from .env import Settings
+from .env import SettingError, Settings, load_settings
 from .errors import BadRequest, BotError
 from .handoff import TASK_ROUTE, CloudTasksHandoff, InProcessHandoff
 from .ingress import Ingress, read_body
@@ -93,8 +93,8 @@ class App:
             logs.error("unavailable", status=failure.status, error=type(failure).__name__)
             return "temporarily unavailable", failure.status
         except Exception as exc:  # never crash the process; never echo details
-            logs.error("unhandled", error=type(exc).__name__, path=request.path)
-            return "internal error", 500
+            error_id = logs.exception("unhandled", exc, path=request.path)
+            return f"internal error (reference {error_id})", 500
 
     def _slack(self, request):
         self.secrets.get(SIGNING_SECRET)  # 503 now, rather than 401, if it is unreadable
@@ -124,6 +124,20 @@ ROUTES = {
     INSTALL_ROUTE: lambda app, request: app.install.handle(request),
     REDIRECT_ROUTE: lambda app, request: app.install.handle(request),
 }
+
+def check_settings_or_exit(environ: dict[str, str] | None = None) -> Settings:
+    """Run at process start (main.py import): every setting parsed now, not on the first request.
+    A refused value ends the process with one line naming the variable, so Cloud Run keeps the
+    previous revision serving. Secrets are not read here: an unreadable secret keeps the process
+    up, answering 503 with a log line naming it (SecretStore), so IAM fixes heal without a deploy."""
+    try:
+        settings = load_settings(environ)
+    except SettingError as exc:
+        raise SystemExit(f"teambot: refusing to start: {exc}") from None
+    if settings.tasks_queue and not (settings.function_url and settings.tasks_invoker_sa):
+        raise SystemExit("teambot: refusing to start: TASKS_QUEUE: needs FUNCTION_URL and TASKS_INVOKER_SA")
+    return settings
+
 
 _app: App | None = None
 _app_lock = threading.Lock()

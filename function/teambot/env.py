@@ -113,6 +113,106 @@ def _bool(raw: str | None, name: str, default: bool) -> bool:
     return raw.strip().lower() == "true"
 
 
+def _team_ids_or_all(raw: str) -> frozenset[str]:
+    """ALLOWED_EXTERNAL_TEAM_IDS: comma list of team / enterprise ids (T..., E...), or `*` (all)."""
+    ids = _ids(raw)
+    if "*" in ids and len(ids) > 1:
+        raise ValueError("use either * (all external teams) or a list of team ids, not both")
+    for part in ids - {"*"}:
+        if not part.isalnum() or part[0] not in "TE":
+            raise ValueError(f"{part!r} is not a Slack team id (T...) or enterprise id (E...)")
+    return ids
+
+
+# -- start-up validation ------------------------------------------------------------------------
+# Every setting's parser, by variable, so a bad value stops the process at start with ONE line that
+# names the variable (Cloud Run then keeps serving the previous revision), never at the first
+# request. infra/config.py check() runs these same parsers at `pulumi preview` (settings_problems).
+class SettingError(ValueError):
+    """A setting the function refuses; the message names the variable and what is wrong."""
+
+    def __init__(self, name: str, why: str):
+        super().__init__(f"{name}: {why}")
+        self.name = name
+        self.why = why
+
+
+def _number(kind: type, *, minimum: float | None = None, positive: bool = False):
+    def parse(raw: str):
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            raise ValueError(f"must be {'an integer' if kind is int else 'a number'}, got {raw.strip()[:40]!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"must be a finite number, got {raw.strip()[:40]!r}")
+        if positive and value <= 0:
+            raise ValueError(f"must be greater than 0, got {raw.strip()[:40]}")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"must be at least {minimum}, got {raw.strip()[:40]}")
+        return value
+    return parse
+
+
+SETTING_PARSERS = {
+    "CHANNEL_PROMPTS": _channel_prompts,
+    "CHANNEL_PROFILES": parse_profiles,
+    "VISION_ENABLED": lambda raw: _bool(raw, "VISION_ENABLED", True),
+    "MAX_FILE_BYTES": _number(int, positive=True),
+    "MAX_FILES": _number(int, minimum=0),
+    "MAX_CONTEXT_TOKENS": _number(int, positive=True),
+    "MAX_ANSWER_TOKENS": _number(int, positive=True),
+    "MODEL_TIMEOUT_SECONDS": _number(float, positive=True),
+    "TASKS_DISPATCH_DEADLINE_SECONDS": _number(int, positive=True),
+    "SECRET_TTL_SECONDS": _number(float, minimum=0),
+    "SLACK_UPDATE_INTERVAL_SECONDS": _number(float, minimum=0),
+    "SLACK_TIMEOUT_SECONDS": _number(float, positive=True),
+    "SLACK_STREAM_MAX_AGE_SECONDS": _number(float, positive=True),
+    "WORKER_THREADS": _number(int, positive=True),
+    "WORKERS": _number(int, positive=True),
+    "USAGE_STORE": _usage_store,
+    "DAILY_TOKEN_BUDGET_PER_USER": _number(int, minimum=0),
+    "DAILY_TOKEN_BUDGET_PER_TEAM": _number(int, minimum=0),
+    "MODEL_PRICES": _model_prices,
+    "SUGGESTED_PROMPTS": suggested_prompts,
+    "ALLOWED_EXTERNAL_TEAM_IDS": _team_ids_or_all,
+}
+
+
+def _why(name: str, exc: Exception) -> str:
+    """The parser's message without a repeated variable name ("X must be..." -> "must be...")."""
+    text = str(exc).strip().rstrip(".")
+    for prefix in (name + ": ", name + " "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
+def settings_problems(environ: dict[str, str] | None = None) -> list[SettingError]:
+    """Every set variable whose value its parser refuses (empty = all fine)."""
+    env = os.environ if environ is None else environ
+    problems = []
+    for name, parse in SETTING_PARSERS.items():
+        raw = env.get(name)
+        if raw is None or not raw.strip():
+            continue
+        try:
+            parse(raw)
+        except (ValueError, TypeError) as exc:  # json.JSONDecodeError and ProfileError are ValueErrors
+            problems.append(SettingError(name, _why(name, exc)))
+    return problems
+
+
+def load_settings(environ: dict[str, str] | None = None) -> "Settings":
+    """Settings.from_env, or SettingError naming the first refused variable."""
+    problems = settings_problems(environ)
+    if problems:
+        raise problems[0]
+    try:
+        return Settings.from_env(environ)
+    except (ValueError, TypeError) as exc:  # a setting without a parser in the table
+        raise SettingError("settings", str(exc)[:200]) from None
+
+
 NO_PROFILE = ChannelProfile()
 
 
@@ -141,6 +241,8 @@ class Settings:
     allowed_team_ids: frozenset[str] = frozenset()
     allowed_channel_ids: frozenset[str] = frozenset()
     allowed_user_ids: frozenset[str] = frozenset()
+    # Slack Connect: external teams answered (access.py, SECURITY.md); "*" = every team.
+    allowed_external_team_ids: frozenset[str] = frozenset()
     update_interval_s: float = 1.0
     slack_timeout_s: float = 10.0
     stream_max_age_s: float = 240.0  # close a native stream before Slack ends it (~300 s)
@@ -190,6 +292,7 @@ class Settings:
             allowed_team_ids=_ids(get("ALLOWED_TEAM_IDS", "")),
             allowed_channel_ids=_ids(get("ALLOWED_CHANNEL_IDS", "")),
             allowed_user_ids=_ids(get("ALLOWED_USER_IDS", "")),
+            allowed_external_team_ids=_team_ids_or_all(get("ALLOWED_EXTERNAL_TEAM_IDS", "")),
             update_interval_s=float(get("SLACK_UPDATE_INTERVAL_SECONDS") or 1.0),
             slack_timeout_s=float(get("SLACK_TIMEOUT_SECONDS") or 10),
             stream_max_age_s=float(get("SLACK_STREAM_MAX_AGE_SECONDS") or 240),

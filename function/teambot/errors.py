@@ -52,3 +52,22 @@ class ModelError(BotError):
         super().__init__(user_message)
         self.user_message = user_message
         self.kind = kind
+
+
+class ModelStreamUnreadable(ModelError):
+    """The model's stream held something our parser could not read: a bug (ours, or a provider's
+    change), not a connection error. Logged once with its trace (logs.exception); the user sees an
+    honest sentence with the log line's reference."""
+
+    def __init__(self, error_id: str):
+        super().__init__(
+            f"Something went wrong on our side while reading the model's answer (not a problem with your "
+            f"question). If it happens again, give an admin this reference: {error_id}.",
+            "stream_unreadable",
+        )
+        self.error_id = error_id
+
+
+def unexpected_message(error_id: str) -> str:
+    """The one honest sentence a user sees for an unexpected failure, with the log's reference."""
+    return f"Something went wrong on our side. If it happens again, give an admin this reference: {error_id}."

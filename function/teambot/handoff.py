@@ -22,7 +22,7 @@ from .dedup import RecentKeys
 from .env import DEFAULT_TASKS_DISPATCH_DEADLINE_S
 from .errors import HandoffFailed
 from .gcp_token import token_source
-from .google_rest import CallFailed, GoogleRest
+from .google_rest import CallFailed, GoogleRest, google_status
 from .jobs import Job
 
 TASK_ROUTE = "/tasks/answer"
@@ -111,15 +111,20 @@ class CloudTasksHandoff:
         if not self._seen.add(key):
             return False
         try:
-            status, _ = self._tasks_api().call("POST", f"/v2/{self._queue}/tasks", self.task_body(job))
-        except Exception as exc:  # CallFailed: no token, refused, timed out; anything else alike
+            status, answer = self._tasks_api().call("POST", f"/v2/{self._queue}/tasks", self.task_body(job))
+        except CallFailed as exc:  # no token, refused, timed out: expected outages, named
             self._seen.discard(key)  # let Slack's retry try again
-            logs.error("enqueue_failed", error=exc.kind if isinstance(exc, CallFailed) else type(exc).__name__, kind=job.kind)
-            raise HandoffFailed("Cloud Tasks unreachable") from None
+            logs.error("enqueue_failed", error=exc.kind, queue=self._queue, kind=job.kind)
+            raise HandoffFailed(f"Cloud Tasks unreachable ({exc.kind})") from None
+        except Exception as exc:  # a bug: its trace, once
+            self._seen.discard(key)
+            logs.exception("enqueue_failed", exc, kind=job.kind)
+            raise HandoffFailed("enqueue failed unexpectedly") from None
         if status == 409:  # ALREADY_EXISTS: another instance took this message
             return False
         if status >= 300:
             self._seen.discard(key)
-            logs.error("enqueue_failed", status=status, kind=job.kind)
+            # The cause, named: PERMISSION_DENIED (enqueuer role / actAs), NOT_FOUND (queue), ...
+            logs.error("enqueue_failed", status=status, error=google_status(answer), queue=self._queue, kind=job.kind)
             raise HandoffFailed(f"Cloud Tasks answered {status}")
         return True

@@ -11,12 +11,13 @@ import json
 from urllib.parse import parse_qs
 
 from . import logs
+from .access import stranger_team
 from .env import Settings
 from .errors import BadRequest
 from .handoff import Handoff
 from .registry import Registry
 from .signing import SigningSecretUnset, SlackRequestVerifier
-from .slack_payloads import envelope_team, job_from_event, job_from_interaction
+from .slack_payloads import asking_team, envelope_team, home_ids, job_from_event, job_from_interaction
 
 MAX_BODY_BYTES = 1024 * 1024
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -97,6 +98,17 @@ class Ingress:
         job = job_from_event(envelope, self.registry, self._settings)
         if job is None:
             return "", 200
+        event = envelope.get("event") or {}
+        teams, orgs = home_ids(envelope)
+        stranger = stranger_team(
+            asking_team(event) or job.user_team, home_teams=teams | {job.team}, home_orgs=orgs,
+            ext_shared=envelope.get("is_ext_shared_channel") is True,
+            allowed_external=self._settings.allowed_external_team_ids,
+        )
+        if stranger:  # Slack Connect: no model call, no Slack write (SECURITY.md)
+            logs.info("not_answered", reason="external_team", kind=job.kind, team=job.team, user_team=stranger,
+                      channel=job.channel)
+            return "", 200
         return self._hand_off(job, retry=retry, retry_reason=retry_reason)
 
     def _on_form(self, body: bytes):
@@ -114,6 +126,18 @@ class Ingress:
             return "", 200
         if self._settings.allowed_team_ids and job.team not in self._settings.allowed_team_ids:
             logs.warning("team_not_allowed", team=job.team)
+            return "", 200
+        user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+        enterprise = payload.get("enterprise") if isinstance(payload.get("enterprise"), dict) else {}
+        stranger = stranger_team(
+            user.get("team_id") if isinstance(user.get("team_id"), str) else "", home_teams=frozenset({job.team}),
+            home_orgs=frozenset({enterprise.get("id")} - {None, ""}),
+            ext_shared=bool((payload.get("channel") or {}).get("is_ext_shared_channel", True))
+            if isinstance(payload.get("channel"), dict) else True,
+            allowed_external=self._settings.allowed_external_team_ids,
+        )
+        if stranger:  # a stranger's shortcut or click spends the key like a question
+            logs.info("not_answered", reason="external_team", kind=job.kind, team=job.team, user_team=stranger)
             return "", 200
         return self._hand_off(job)
 

@@ -11,11 +11,21 @@ import threading
 
 import openai
 
+from . import logs
 from .env import Settings
-from .errors import ModelError, SecretUnavailable
+from .errors import ModelError, ModelStreamUnreadable, SecretUnavailable
 from .secret_store import SecretStore, is_placeholder
 
 API_KEY = "OPENAI_API_KEY"
+
+
+# The HTTP stack under the SDK (httpx / httpx2 and their cores): its errors while reading are a
+# broken connection. Named by module, so no version of the stack has to be imported here.
+_TRANSPORT_MODULES = ("httpx", "httpx2", "httpcore", "httpcore2", "h11", "h2", "anyio", "ssl")
+
+
+def _transport_module(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in _TRANSPORT_MODULES
 
 
 def explain(exc: BaseException) -> ModelError:
@@ -35,7 +45,12 @@ def explain(exc: BaseException) -> ModelError:
         return ModelError("The connection to the model provider failed. Please try again.", "connection")
     if "timeout" in type(exc).__name__.lower():
         return ModelError("The model stopped responding (timeout). Please try again.", "timeout")
-    return ModelError("The model's answer was cut off by a connection error. Please try again.", "stream_cut")
+    if isinstance(exc, openai.APIError):  # an `error` event inside the stream
+        return ModelError("The model provider reported an error mid-answer. Please try again.", "upstream_error")
+    if isinstance(exc, OSError) or _transport_module(exc):  # the connection broke mid-stream
+        return ModelError("The model's answer was cut off by a connection error. Please try again.", "stream_cut")
+    # Anything else is a frame nothing here could read (or a bug): not "a connection error".
+    return ModelStreamUnreadable(logs.exception("model_stream_unreadable", exc))
 
 
 class ModelStream:

@@ -54,10 +54,45 @@ def bot_user_id(envelope: dict) -> str:
     return ""
 
 
+def _workspace_id(value) -> str:
+    """A workspace (team) id, `T...`; not an enterprise id (`E...`)."""
+    return value if isinstance(value, str) and value.startswith("T") else ""
+
+
 def user_team(event: dict, envelope: dict) -> str:
-    """The asking user's own team. For Slack Connect and Enterprise Grid users it differs from
-    the envelope's team_id (the workspace the app is installed in); streams address the user."""
-    return optional_string(event.get("user_team")) or optional_string(event.get("team")) or envelope_team(envelope)
+    """The workspace the asking user is in: a stream's `recipient_team_id`, "the ID of the team
+    that is associated with recipient_user_id" (docs.slack.dev, chat.startStream arguments). For
+    Slack Connect users it is their own team (event.user_team), not the installing one. On
+    Enterprise Grid, `user_team` can be the enterprise id (`E...`, an org-level user): then the
+    workspace is the event's `team` / `source_team` (where the message was written), or the
+    authorization's team, never the `E...` id."""
+    for value in (event.get("user_team"), event.get("team"), event.get("source_team")):
+        if _workspace_id(value):
+            return value
+    auths = envelope.get("authorizations")
+    if isinstance(auths, list):
+        for auth in auths:
+            if isinstance(auth, dict) and _workspace_id(auth.get("team_id")):
+                return auth["team_id"]
+    return envelope_team(envelope) or optional_string(event.get("user_team"))
+
+
+def asking_team(event: dict) -> str:
+    """The asking user's own team id as Slack sent it (`T...`, or `E...` for an org-level user)."""
+    return optional_string(event.get("user_team")) or optional_string(event.get("user_profile", {}).get("team")
+                                                                      if isinstance(event.get("user_profile"), dict) else "")
+
+
+def home_ids(envelope: dict) -> tuple[frozenset[str], frozenset[str]]:
+    """(workspace ids, enterprise ids) the app is installed in, from the envelope's `team_id`,
+    `enterprise_id` and `authorizations[]` (docs.slack.dev/apis/events-api: the event wrapper)."""
+    teams, orgs = {envelope_team(envelope)}, {optional_string(envelope.get("enterprise_id"))}
+    auths = envelope.get("authorizations")
+    for auth in auths if isinstance(auths, list) else ():
+        if isinstance(auth, dict):
+            teams.add(optional_string(auth.get("team_id")))
+            orgs.add(optional_string(auth.get("enterprise_id")))
+    return frozenset(teams - {""}), frozenset(orgs - {""})
 
 
 def job_from_event(envelope: dict, registry: Registry, settings: Settings | None = None) -> Job | None:

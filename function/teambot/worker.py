@@ -31,5 +31,5 @@ class Worker:
             handler.run(Context(self.services, delivery=delivery), job)
         except SecretUnavailable:
             raise  # already logged with its likely cause; the task route answers 503
-        except Exception as exc:  # a job must never take the process down
-            logs.error("job_failed", kind=job.kind, error=type(exc).__name__, channel=job.channel)
+        except Exception as exc:  # a job must never take the process down: logged once, with its trace
+            logs.exception("job_failed", exc, kind=job.kind, channel=job.channel)

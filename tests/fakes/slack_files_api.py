@@ -12,6 +12,11 @@ Behaviour followed:
     (https://docs.slack.dev/reference/methods/users.info); unknown id -> `user_not_found`.
   * Some events carry a file stub `{"id", "file_access": "check_file_info"}` instead of the full
     object; add_file(..., stub=True) puts such a stub in the message.
+  * Enterprise Grid: some url_private downloads answer with a redirect to files-origin.slack.com
+    (issue 18, from Slack's Grid deployments). `origin_redirect = True` makes every authorized
+    download answer 302 to ORIGIN_PATH on the same fake host (the stand-in for files-origin; it
+    also checks the token), and `foreign_redirect = URL` answers 302 to that URL (another host,
+    which must never see the token).
 The fake counts the bytes it serves per file, so a test can prove a file was never downloaded
 whole.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 import time
 
 FILE_PATH = "/files-pri/"
+ORIGIN_PATH = "/files-origin/"
 CHUNK = 64 * 1024
 
 
@@ -63,15 +69,29 @@ class SlackFilesApi:
         as GET with query arguments; Slack treats them like form arguments): the query becomes
         the body and FakeSlack.handle carries on (False)."""
         path, _, query = req.path.partition("?")
-        if not path.startswith(FILE_PATH):
+        prefix = next((p for p in (FILE_PATH, ORIGIN_PATH) if path.startswith(p)), None)
+        if prefix is None:
             req.path, req._body = path, query.encode()
             return False
         files = self._files_state()
-        file_id = path[len(FILE_PATH):].split("/", 1)[0].rsplit("-", 1)[-1]
+        file_id = path[len(prefix):].split("/", 1)[0].rsplit("-", 1)[-1]
         token = (req.headers.get("Authorization") or "").removeprefix("Bearer ")
         authorized = token in self.valid_tokens
-        record = {"file": file_id, "authorized": authorized, "time": time.monotonic()}
+        record = {"file": file_id, "authorized": authorized, "time": time.monotonic(), "host": prefix}
         self.downloads.append(record)
+        redirect = None
+        if authorized and prefix == FILE_PATH:
+            if getattr(self, "foreign_redirect", None):
+                redirect = self.foreign_redirect
+            elif getattr(self, "origin_redirect", False):
+                redirect = self.url + ORIGIN_PATH + path[len(FILE_PATH):] + ("?" + query if query else "")
+        if redirect:
+            record["status"] = 302
+            req.send_response(302)
+            req.send_header("Location", redirect)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return True
         if not authorized:
             record["status"] = 302
             req.send_response(302)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..jobs import Job
 from ..registry import on_event
 from ..slack_payloads import obj, optional_string
-from .assistant_thread_started import assistant_thread_job
+from .assistant_thread_started import assistant_thread_job, read_thread_or_nothing
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -42,7 +42,7 @@ def assistant_thread_context_changed(ctx: "Context", job: Job) -> None:
         logs.info("assistant_context", outcome="not_allowed", team=job.team, channel=job.channel, user=job.user)
         return
     bot_user, bot_id = ctx.slack.identity()
-    replies = ctx.slack.thread(job.channel, job.thread_ts, team=job.team)
+    replies = read_thread_or_nothing(ctx, job)  # unreadable: the context is posted with a greeting
     first = first_bot_message(replies, bot_user, bot_id)
     if first is None:
         ctx.slack.call("chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.thread_ts, text=GREETING,

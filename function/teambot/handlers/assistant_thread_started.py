@@ -46,6 +46,24 @@ def assistant_thread_job(envelope: dict, kind: str, *, nonce: str = "") -> Job:
     )
 
 
+def read_thread_or_nothing(ctx: "Context", job: Job) -> list[dict]:
+    """The thread's messages, or [] when Slack can't read it now (`thread_not_found` as the panel
+    opens, a timeout): the handler then greets without what the thread holds, rather than not at
+    all. The failure is logged once with its trace (logs.exception)."""
+    from slack_sdk.errors import SlackApiError
+
+    from .. import logs
+    from ..slack_ops import slack_error
+
+    try:
+        return ctx.slack.thread(job.channel, job.thread_ts, team=job.team)
+    except (SlackApiError, OSError, TimeoutError) as exc:
+        error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+        logs.exception("slack_read_failed", exc, kind=job.kind, method="conversations.replies", slack_error=error,
+                       channel=job.channel, degraded="greet_without_thread")
+        return []
+
+
 def thread_started_job(envelope: dict, settings: "Settings") -> Job | None:
     return assistant_thread_job(envelope, "assistant_thread_started")
 
@@ -66,7 +84,7 @@ def assistant_thread_started(ctx: "Context", job: Job) -> None:
         return
     bot_user, bot_id = ctx.slack.identity()
     # A redelivered event (Slack retry, task redelivery) finds its greeting already there.
-    if first_bot_message(ctx.slack.thread(job.channel, job.thread_ts, team=job.team), bot_user, bot_id) is None:
+    if first_bot_message(read_thread_or_nothing(ctx, job), bot_user, bot_id) is None:
         ctx.slack.call("chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.thread_ts, text=GREETING,
                        metadata=context_metadata(job.extra.get("context") or {}))
     try:

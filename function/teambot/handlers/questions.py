@@ -22,7 +22,11 @@ if TYPE_CHECKING:
     from ..env import Settings
 
 ANSWER = "answer"  # the job kind (also in logs and Cloud Tasks bodies)
-SUBTYPES = (None, "file_share")  # a plain message, or one with files
+# A plain message, one with files, a `/me` message, a thread reply also sent to the channel
+# (docs.slack.dev/reference/events/message/me_message, .../thread_broadcast): all are questions.
+SUBTYPES = (None, "file_share", "me_message", "thread_broadcast")
+BARE_MENTION_HINT = ("Hi! Mention me together with a question, for example: _@me what does this error mean?_ "
+                     "I answer in the thread, with the thread and its files as context. In a DM, just write to me.")
 
 
 def _answers_every_message(event: dict, settings: "Settings") -> bool:
@@ -85,6 +89,10 @@ def answer_question(ctx: "Context", job: Job) -> None:
         if not unasked:  # an every-message channel and no mention: a refusal under each message would be noise
             post_notice(ctx, job, NOT_ALLOWED)
         logs.info("answer", outcome="not_allowed", **fields)
+        return
+    if not strip_mention(job.text, job.bot_user_id or ctx.slack.identity()[0]) and not job.extra.get("files"):
+        post_notice(ctx, job, BARE_MENTION_HINT)  # a bare @mention: a hint, no model call
+        logs.info("answer", outcome="bare_mention", **fields)
         return
     set_thinking(ctx, job)  # first, before the thread read and the model's first token
     budget = ctx.usage.check_soon(job.team, job.user)  # daily token budgets, overlapped with the Slack reads
