@@ -151,3 +151,26 @@ def test_response_failed_and_cut_streams_are_model_errors(model):
     with pytest.raises(ModelError) as cut:
         list(model_ops(model).stream([{"role": "user", "content": "q"}]))
     assert cut.value.kind == "stream_cut"
+
+
+def test_tool_calls_are_counted_in_the_usage_ledger(slack, model):
+    from teambot.context import Context, Services
+    from teambot.env import Settings
+    from teambot.handlers.questions import answer_question, question_from_event
+    from teambot.secret_store import SecretStore
+    from teambot.slack_ops import SlackOps
+    from teambot.usage_ledger import UsageLedger
+    from teambot.usage_store import MemoryUsageStore
+
+    settings = Settings(slack_api_url=slack.url + "/api/", openai_base_url=model.url + "/v1", openai_api="responses",
+                        openai_model="gpt-5-mini", web_search=True)
+    secrets = SecretStore({"SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test"})
+    ctx = Context(Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets),
+                           usage=UsageLedger(MemoryUsageStore())))
+    model.default_plan = Plan(tokens=["ok"], items=[web_search("a"), web_search("b", id="ws_2")])
+    for n in range(2):
+        ts = slack.add_message("D1", f"q{n}")
+        answer_question(ctx, question_from_event(dm(f"q{n}", ts), settings))
+    ctx.usage.flush()
+    totals = ctx.usage.summary("T1", "U1").user_month
+    assert totals.tool_calls == 4 and totals.answers == 2 and totals.tokens == 2 * 43

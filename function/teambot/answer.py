@@ -137,7 +137,9 @@ def _record_usage(ctx: Context, job: Job, model: str, stream, generated: bool, m
         if not reported and generated:
             prompt = sum(estimate_tokens(str(m.get("content") or "")) for m in messages)
             completion = estimate_tokens(text)
-        recorded = ctx.usage.record(job.team, job.user, model, prompt, completion)
+        calls = sum((getattr(stream, "tool_calls", None) or {}).values()) if stream is not None else 0
+        counted = {"tool_calls": calls} if calls else {}
+        recorded = ctx.usage.record(job.team, job.user, model, prompt, completion, **counted)
         if recorded is not None:
             ctx.usage.outcome(recorded, USAGE_WAIT_S, team=job.team, user=job.user)
     except Exception as exc:  # counting must never turn a delivered answer into a failed job

@@ -184,7 +184,7 @@ class Settings:
     admin_user_ids: frozenset[str] = frozenset()
     suggested_prompts: tuple[dict[str, str], ...] = DEFAULT_SUGGESTED_PROMPTS
     # Responses API and hosted tools (README "Web search and tools"): model_tools.py.
-    openai_api: str = "responses"  # OPENAI_API: responses | chat_completions
+    openai_api: str = ""  # OPENAI_API: responses | chat_completions ("" here: by openai_base_url, as from_env)
     web_search: bool = False  # WEB_SEARCH: on | off (per channel: profile `web_search`)
     mcp_servers: tuple[McpServer, ...] = ()  # MCP_SERVERS (per channel: profile `mcp_servers`)
 

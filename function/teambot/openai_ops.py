@@ -163,7 +163,8 @@ class ModelOps:
     @property
     def api(self) -> str:
         """OPENAI_API: "responses" or "chat_completions"."""
-        return getattr(self._settings, "openai_api", "chat_completions")
+        return (getattr(self._settings, "openai_api", "")
+                or ("chat_completions" if self._settings.openai_base_url else "responses"))
 
     def _openai(self) -> openai.OpenAI:
         key = self._secrets.get(API_KEY)
