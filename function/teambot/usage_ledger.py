@@ -148,13 +148,14 @@ class UsageLedger:
 
     # -- recording -----------------------------------------------------------------------------
     def record(self, team: str, user: str, model: str, prompt_tokens: int | None,
-               completion_tokens: int | None) -> Future | None:
-        """Queue one answer's usage; returns at once (None when there is nothing to count)."""
+               completion_tokens: int | None, *, tool_calls: int = 0) -> Future | None:
+        """Queue one answer's usage; returns at once (None when there is nothing to count).
+        `tool_calls`: the hosted tool calls (web search, MCP) the answer made."""
         prompt, completion = int(prompt_tokens or 0), int(completion_tokens or 0)
-        if not (prompt or completion):
+        if not (prompt or completion or tool_calls):
             return None
         event = UsageEvent(team, user, self._now(), prompt, completion,
-                           estimate_cost(model, prompt, completion, self.prices))
+                           estimate_cost(model, prompt, completion, self.prices), int(tool_calls or 0))
         future = self._executor.submit(self._write, event)
         with self._lock:
             self._inflight.add(future)

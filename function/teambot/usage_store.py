@@ -23,7 +23,7 @@ from typing import Protocol
 COLLECTION = "usage"
 EXPIRY_FIELD = "expires_at"
 RETENTION_DAYS = 100  # > the 31 days "this month" needs, and a quarter of history for the chart
-COUNTERS = ("prompt_tokens", "completion_tokens", "answers", "cost_usd")
+COUNTERS = ("prompt_tokens", "completion_tokens", "answers", "cost_usd", "tool_calls")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Totals:
     completion_tokens: int = 0
     answers: int = 0
     cost_usd: float = 0.0
+    tool_calls: int = 0  # hosted tool calls (web search, MCP ...) of the answers counted
 
     @property
     def tokens(self) -> int:
@@ -42,7 +43,7 @@ class Totals:
     def of(cls, doc: dict | None) -> "Totals":
         doc = doc or {}
         return cls(int(doc.get("prompt_tokens") or 0), int(doc.get("completion_tokens") or 0),
-                   int(doc.get("answers") or 0), float(doc.get("cost_usd") or 0.0))
+                   int(doc.get("answers") or 0), float(doc.get("cost_usd") or 0.0), int(doc.get("tool_calls") or 0))
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class UsageEvent:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    tool_calls: int = 0  # hosted tool calls the answer made (web_search, mcp ...)
 
     @property
     def day(self) -> str:
@@ -76,8 +78,11 @@ class UsageEvent:
         }
 
     def increments(self) -> dict[str, float]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "answers": 1, "cost_usd": self.cost_usd}
+        counts = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                  "answers": 1, "cost_usd": self.cost_usd}
+        if self.tool_calls:
+            counts["tool_calls"] = self.tool_calls
+        return counts
 
 
 def user_day_id(team: str, user: str, day: str) -> str:
