@@ -2,7 +2,8 @@
 validation, standard library only.
 
 A profile is a JSON object channel id -> {"instructions", "model", "max_answer_tokens",
-"reasoning_effort", "answer_every_message", "translate_to"}, every key optional. Validation
+"reasoning_effort", "answer_every_message", "translate_to", "file_search", "code_interpreter"}, every
+key optional. Validation
 names the channel and the key, so a bad profile fails when the config is loaded (Pulumi
 preview, function start), never at the first message. infra/config.py loads this very file
 (it has no imports from the function) so the deploy and the function share one validator.
@@ -15,6 +16,7 @@ there gets a profile with its instructions; when both name a channel and the pro
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 # What the openai SDK's ReasoningEffort literal accepts (openai/types/shared/reasoning_effort.py).
@@ -33,6 +35,36 @@ class ChannelProfile:
     reasoning_effort: str | None = None
     answer_every_message: bool = False
     translate_to: str | None = None
+    file_search: "FileSearch | None" = None  # the channel's documents (knowledge.py)
+    code_interpreter: bool = False  # data analysis on the thread's files (code_files.py)
+
+
+# -- the team's documents: `file_search: {"vector_store_ids": [...], "editors": [...]}` --------
+FILE_SEARCH_KEYS = ("vector_store_ids", "editors")
+VECTOR_STORE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+@dataclass(frozen=True)
+class FileSearch:
+    vector_store_ids: tuple[str, ...] = ()  # OpenAI vector stores the answers search (besides the channel's own)
+    editors: tuple[str, ...] = ()  # Slack user ids allowed to use "Add to knowledge" here
+
+
+def _file_search(channel: str, key: str, value) -> FileSearch:
+    where = f"channel profile {channel!r}: key {key!r}"
+    if not isinstance(value, dict):
+        raise ProfileError(f"{where} must be an object with keys {', '.join(FILE_SEARCH_KEYS)}")
+    for name in value:
+        if name not in FILE_SEARCH_KEYS:
+            raise ProfileError(f"{where}: unknown key {name!r} (known: {', '.join(FILE_SEARCH_KEYS)})")
+    ids = value.get("vector_store_ids", [])
+    if not isinstance(ids, list) or not all(isinstance(i, str) and VECTOR_STORE_ID.match(i) for i in ids):
+        raise ProfileError(f"{where}: vector_store_ids must be a list of OpenAI vector store ids (vs_...)")
+    editors = value.get("editors", [])
+    if not isinstance(editors, list) or not all(isinstance(u, str) and SLACK_USER_ID.match(u) for u in editors):
+        raise ProfileError(f"{where}: editors must be a list of Slack user ids (U...)")
+    return FileSearch(tuple(dict.fromkeys(ids)), tuple(dict.fromkeys(editors)))
 
 
 def _text(channel: str, key: str, value) -> str:
@@ -66,6 +98,8 @@ CHECKS = {
     "reasoning_effort": _effort,
     "answer_every_message": _flag,
     "translate_to": _text,
+    "file_search": _file_search,
+    "code_interpreter": _flag,
 }
 
 
