@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .openai_files_api import OpenAIFilesApi
 from .server import LoopbackServer
 
 
@@ -44,7 +45,7 @@ class Seen:
     first_token_at: float = 0.0
 
 
-class FakeOpenAI(LoopbackServer):
+class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
     def __init__(self, *, key="sk-test"):
         self.valid_keys = {key}
         self.plans: list[Plan] = []  # consumed in order; then default_plan
@@ -60,6 +61,8 @@ class FakeOpenAI(LoopbackServer):
         return self.responder(body) if self.responder else self.default_plan
 
     def handle(self, req, verb):
+        if self.serve_files(req, verb):  # files, vector stores, container files (openai_files_api.py)
+            return
         if verb == "GET" and req.path.endswith("/models"):  # what the rotation check calls
             key = (req.headers.get("Authorization") or "").removeprefix("Bearer ")
             if key not in self.valid_keys:

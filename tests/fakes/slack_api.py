@@ -128,6 +128,8 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
     def handle(self, req, verb):
         if verb == "GET" and self.serve_get(req):  # url_private downloads (slack_files_api.py)
             return
+        if verb == "POST" and self.serve_upload(req):  # external upload URLs (slack_files_api.py)
+            return
         method = req.path.rsplit("/", 1)[-1]
         raw = req.body()
         if (req.headers.get("Content-Type") or "").startswith("application/json"):
