@@ -42,7 +42,7 @@ class ChannelProfile:
 # -- the team's documents: `file_search: {"vector_store_ids": [...], "editors": [...]}` --------
 FILE_SEARCH_KEYS = ("vector_store_ids", "editors")
 VECTOR_STORE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 
 
 @dataclass(frozen=True)
