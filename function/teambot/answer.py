@@ -70,7 +70,7 @@ def stream_answer(
     stream, first_token, outcome = None, None, "done"
     try:
         reply.begin()
-        stream = ctx.model.stream(messages, **options)
+        stream = ctx.model.stream(messages, job=job, **options)
         generation.attach(stream)
         for item in stream:  # text deltas, and the thinking steps of hosted tools (steps.Step)
             if isinstance(item, Step):

@@ -2,7 +2,8 @@
 validation, standard library only.
 
 A profile is a JSON object channel id -> {"instructions", "model", "max_answer_tokens",
-"reasoning_effort", "answer_every_message", "translate_to", "file_search", "code_interpreter"}, every
+"reasoning_effort", "answer_every_message", "translate_to", "web_search", "mcp_servers", "file_search",
+"code_interpreter"}, every
 key optional. Validation
 names the channel and the key, so a bad profile fails when the config is loaded (Pulumi
 preview, function start), never at the first message. infra/config.py loads this very file
@@ -35,8 +36,72 @@ class ChannelProfile:
     reasoning_effort: str | None = None
     answer_every_message: bool = False
     translate_to: str | None = None
+    web_search: bool | None = None  # None: WEB_SEARCH decides
+    mcp_servers: tuple["McpServer", ...] | None = None  # None: MCP_SERVERS; a list replaces it
     file_search: "FileSearch | None" = None  # the channel's documents (knowledge.py)
     code_interpreter: bool = False  # data analysis on the thread's files (code_files.py)
+
+
+# -- MCP servers (MCP_SERVERS / a profile's `mcp_servers`): the Responses API's own field names --
+MCP_APPROVALS = ("always", "never")
+MCP_KEYS = ("server_label", "server_url", "allowed_tools", "require_approval", "authorization_secret")
+SECRET_VERSION = re.compile(r"^projects/[^/]+/secrets/[^/]+/versions/[^/]+$")
+
+
+@dataclass(frozen=True)
+class McpServer:
+    server_label: str
+    server_url: str
+    allowed_tools: tuple[str, ...] | None = None
+    require_approval: str = "always"
+    authorization_secret: str | None = None  # a Secret Manager version name, never a token
+
+
+def _mcp_server(where: str, entry) -> McpServer:
+    if not isinstance(entry, dict):
+        raise ProfileError(f"{where} must be an object with keys {', '.join(MCP_KEYS)}")
+    for key in entry:
+        if key not in MCP_KEYS:
+            raise ProfileError(f"{where}: unknown key {key!r} (known: {', '.join(MCP_KEYS)})")
+    label = entry.get("server_label")
+    if not isinstance(label, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", label):
+        raise ProfileError(f"{where}: server_label must be 1-64 letters, digits, '_' or '-'")
+    url = entry.get("server_url")
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise ProfileError(f"{where}: server_url must be an https:// URL")
+    tools = entry.get("allowed_tools")
+    if tools is not None and (not isinstance(tools, list) or not all(isinstance(t, str) and t for t in tools)):
+        raise ProfileError(f"{where}: allowed_tools must be a list of tool names")
+    approval = entry.get("require_approval", "always")
+    if approval not in MCP_APPROVALS:
+        raise ProfileError(f"{where}: require_approval must be always or never")
+    secret = entry.get("authorization_secret")
+    if secret is not None and (not isinstance(secret, str) or not SECRET_VERSION.match(secret)):
+        raise ProfileError(f"{where}: authorization_secret must be a Secret Manager version name "
+                           "(projects/P/secrets/S/versions/V), never a literal token")
+    return McpServer(label, url, tuple(tools) if tools is not None else None, approval, secret)
+
+
+def mcp_servers(value, *, where: str) -> tuple[McpServer, ...]:
+    """A JSON list (already decoded) -> McpServer entries; labels must be unique."""
+    if not isinstance(value, list):
+        raise ProfileError(f"{where} must be a JSON list of MCP servers")
+    servers = tuple(_mcp_server(f"{where}[{i}]", entry) for i, entry in enumerate(value))
+    labels = [s.server_label for s in servers]
+    if len(set(labels)) != len(labels):
+        raise ProfileError(f"{where}: two servers share a server_label")
+    return servers
+
+
+def parse_mcp_servers(raw: str, *, source: str = "MCP_SERVERS") -> tuple[McpServer, ...]:
+    """MCP_SERVERS text -> servers; bad JSON or a bad entry raises ProfileError naming `source`."""
+    if not raw or not raw.strip():
+        return ()
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ProfileError(f"{source} is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    return mcp_servers(value, where=source)
 
 
 # -- the team's documents: `file_search: {"vector_store_ids": [...], "editors": [...]}` --------
@@ -91,6 +156,10 @@ def _flag(channel: str, key: str, value) -> bool:
     return value
 
 
+def _servers(channel: str, key: str, value) -> tuple[McpServer, ...]:
+    return mcp_servers(value, where=f"channel profile {channel!r}: key {key!r}")
+
+
 CHECKS = {
     "instructions": _text,
     "model": _text,
@@ -98,6 +167,8 @@ CHECKS = {
     "reasoning_effort": _effort,
     "answer_every_message": _flag,
     "translate_to": _text,
+    "web_search": _flag,
+    "mcp_servers": _servers,
     "file_search": _file_search,
     "code_interpreter": _flag,
 }

@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from .channel_profiles import ChannelProfile, merge_prompts, parse_profiles
+from .channel_profiles import ChannelProfile, McpServer, merge_prompts, parse_mcp_servers, parse_profiles
 from .suggested_prompts import DEFAULT_SUGGESTED_PROMPTS, MAX_SUGGESTED_PROMPTS, suggested_prompts  # noqa: F401
 
 DEFAULT_MODEL = "gpt-5-mini"
@@ -78,6 +78,30 @@ def _model_prices(raw: str) -> dict[str, tuple[float, float]]:
             raise ValueError(f"MODEL_PRICES[{model!r}] must be {{\"input\": number, \"output\": number}}")
         prices[str(model)] = (float(price["input"]), float(price["output"]))
     return prices
+OPENAI_APIS = ("responses", "chat_completions")
+
+
+def _openai_api(raw: str | None, base_url: str | None) -> str:
+    """OPENAI_API: responses (OpenAI itself, the default without OPENAI_BASE_URL) or
+    chat_completions (the default for other OpenAI-compatible endpoints, which often lack the
+    Responses API)."""
+    value = (raw or "").strip().lower()
+    if not value:
+        return "chat_completions" if base_url else "responses"
+    if value not in OPENAI_APIS:
+        raise ValueError("OPENAI_API must be responses or chat_completions")
+    return value
+
+
+def _on_off(raw: str | None, name: str, default: bool) -> bool:
+    value = (raw or "").strip().lower()
+    if not value:
+        return default
+    if value not in ("on", "off"):
+        raise ValueError(f"{name} must be on or off")
+    return value == "on"
+
+
 def missing_vars(entry: str, environ: dict[str, str] | None = None) -> list[str]:
     """The variables `entry` ("run" or "dev") needs that are unset or empty."""
     env = os.environ if environ is None else environ
@@ -159,6 +183,10 @@ class Settings:
     model_prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     admin_user_ids: frozenset[str] = frozenset()
     suggested_prompts: tuple[dict[str, str], ...] = DEFAULT_SUGGESTED_PROMPTS
+    # Responses API and hosted tools (README "Web search and tools"): model_tools.py.
+    openai_api: str = "responses"  # OPENAI_API: responses | chat_completions
+    web_search: bool = False  # WEB_SEARCH: on | off (per channel: profile `web_search`)
+    mcp_servers: tuple[McpServer, ...] = ()  # MCP_SERVERS (per channel: profile `mcp_servers`)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -208,6 +236,9 @@ class Settings:
             model_prices=_model_prices(get("MODEL_PRICES", "")),
             admin_user_ids=_ids(get("ADMIN_USER_IDS", "")),
             suggested_prompts=suggested_prompts(get("SUGGESTED_PROMPTS", "")),
+            openai_api=_openai_api(get("OPENAI_API"), get("OPENAI_BASE_URL") or None),
+            web_search=_on_off(get("WEB_SEARCH"), "WEB_SEARCH", False),
+            mcp_servers=parse_mcp_servers(get("MCP_SERVERS", ""), source="MCP_SERVERS"),
         )
 
     def profile(self, channel: str) -> ChannelProfile:

@@ -13,6 +13,8 @@ import openai
 
 from .env import Settings
 from .errors import ModelError, SecretUnavailable
+from .model_tools import ToolSecrets, tools_for
+from .responses_stream import ResponsesParser
 from .secret_store import SecretStore, is_placeholder
 
 API_KEY = "OPENAI_API_KEY"
@@ -81,6 +83,74 @@ class ModelStream:
             pass  # closing from another thread may race the reader; the connection is gone either way
 
 
+class ResponsesModelStream:
+    """The Responses API twin of ModelStream: yields text deltas and thinking steps (Step); after
+    the stream, `usage`, `finish_reason`, `response_id`, `tool_calls` and `approvals` (the
+    mcp_approval_request items waiting for a person) are read off it."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.parser = ResponsesParser()
+        self._closed = threading.Event()
+
+    usage = property(lambda self: self.parser.usage)
+    finish_reason = property(lambda self: self.parser.finish_reason)
+    response_id = property(lambda self: self.parser.response_id)
+    tool_calls = property(lambda self: self.parser.tool_calls)
+    approvals = property(lambda self: self.parser.approvals)
+
+    def __iter__(self):
+        try:
+            for event in self._stream:
+                if isinstance(event, dict):
+                    yield from self.parser.feed(event)
+        except ModelError:
+            if self._closed.is_set():
+                return
+            raise
+        except Exception as exc:
+            if self._closed.is_set():
+                return  # closed on purpose (stop) from another thread
+            raise explain(exc) from None
+        if self.parser.finish_reason is None and not self._closed.is_set():
+            raise ModelError("The model's answer was cut off before it finished. Please try again.", "stream_cut")
+
+    def close(self) -> None:
+        self._closed.set()
+        try:
+            self._stream.close()
+        except Exception:
+            pass
+
+
+def responses_input(messages: list[dict]) -> tuple[str | None, list[dict]]:
+    """Chat-completions messages -> (instructions, Responses API input items): system messages
+    become the instructions; text / image_url content parts become input_text / input_image."""
+    instructions, items = [], []
+    for message in messages:
+        role, content = message.get("role"), message.get("content")
+        if role in ("system", "developer"):
+            instructions.append(content if isinstance(content, str) else
+                                "\n".join(p.get("text", "") for p in content or () if p.get("type") == "text"))
+            continue
+        if isinstance(content, list):
+            if role == "assistant":
+                content = "".join(p.get("text", "") for p in content if p.get("type") == "text")
+            else:
+                content = [_input_part(part) for part in content]
+        items.append({"role": role, "content": content or ""})
+    return ("\n\n".join(i for i in instructions if i) or None), items
+
+
+def _input_part(part: dict) -> dict:
+    if part.get("type") == "image_url":
+        image = part.get("image_url") or {}
+        return {"type": "input_image", "image_url": image.get("url", ""), "detail": image.get("detail") or "auto"}
+    if part.get("type") == "text":
+        return {"type": "input_text", "text": part.get("text", "")}
+    return part
+
+
 class ModelOps:
     def __init__(self, settings: Settings, secrets: SecretStore):
         self._settings = settings
@@ -88,6 +158,12 @@ class ModelOps:
         self._client: openai.OpenAI | None = None
         self._client_key: str | None = None
         self._lock = threading.Lock()
+        self._tool_secrets = ToolSecrets(settings)
+
+    @property
+    def api(self) -> str:
+        """OPENAI_API: "responses" or "chat_completions"."""
+        return getattr(self._settings, "openai_api", "chat_completions")
 
     def _openai(self) -> openai.OpenAI:
         key = self._secrets.get(API_KEY)
@@ -117,18 +193,58 @@ class ModelOps:
         return self._openai().post(
             "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=openai.Stream[object])
 
+    def _respond(self, messages: list[dict], overrides: dict, tools: list[dict], continuation: dict | None):
+        """responses.create(stream=True)'s own request, through the client's `post`, events as dicts."""
+        body: dict = {"model": overrides.get("model") or self._settings.openai_model, "stream": True}
+        if continuation:  # resuming a response chain (an MCP approval): only the new input items
+            body["previous_response_id"] = continuation["previous_response_id"]
+            body["input"] = continuation["input"]
+        else:
+            instructions, items = responses_input(messages)
+            body["input"] = items
+            if instructions:
+                body["instructions"] = instructions
+        if tools:
+            body["tools"] = tools
+        max_tokens = overrides.get("max_answer_tokens") or self._settings.max_answer_tokens
+        if max_tokens:
+            body["max_output_tokens"] = max_tokens
+        if overrides.get("reasoning_effort"):
+            body["reasoning"] = {"effort": overrides["reasoning_effort"]}
+        return self._openai().post("/responses", body=body, cast_to=object, stream=True, stream_cls=openai.Stream[object])
+
+    def tools(self, job) -> list[dict]:
+        """The hosted tools of `job`'s channel (model_tools.py), Responses API only."""
+        if self.api != "responses" or job is None:
+            return []
+        try:
+            return tools_for(self._settings, self._settings.profile(job.channel), job, self._tool_secrets)
+        except SecretUnavailable:
+            raise ModelError("A tool's authorization can't be read from Secret Manager right now. "
+                             "An admin should check the logs.", "secret_unavailable") from None
+
     def stream(
         self, messages: list[dict], *, model: str | None = None, max_answer_tokens: int | None = None,
-        reasoning_effort: str | None = None,
-    ) -> ModelStream:
-        """Per-call overrides (a channel profile's) replace OPENAI_MODEL / MAX_ANSWER_TOKENS."""
+        reasoning_effort: str | None = None, job=None, continuation: dict | None = None,
+    ) -> "ModelStream | ResponsesModelStream":
+        """Per-call overrides (a channel profile's) replace OPENAI_MODEL / MAX_ANSWER_TOKENS.
+        `job`: the answer's job, whose channel decides the hosted tools (Responses API);
+        `continuation`: {previous_response_id, input} to resume a response chain."""
         overrides = {"model": model, "max_answer_tokens": max_answer_tokens, "reasoning_effort": reasoning_effort}
+        if self.api == "responses":
+            tools = self.tools(job)
+
+            def create():
+                return ResponsesModelStream(self._respond(messages, overrides, tools, continuation))
+        else:
+            def create():
+                return ModelStream(self._create(messages, overrides))
         try:
             try:
-                return ModelStream(self._create(messages, overrides))
+                return create()
             except openai.AuthenticationError:
                 if not self._secrets.refresh(API_KEY):
                     raise
-                return ModelStream(self._create(messages, overrides))  # the key was rotated: once more
+                return create()  # the key was rotated: once more
         except Exception as exc:
             raise explain(exc) from None
