@@ -140,3 +140,65 @@ def test_an_empty_knowledge_lists_as_empty(start_bot, slack, model):
     assert "knowledge is empty" in ephemerals_for(slack, "U2")[0]["text"]
     model._files_state()
     assert model.vector_stores == {}  # listing never creates the store
+
+
+# -- answering from the documents (Responses API) ----------------------------------------------
+def test_a_file_search_answer_passes_the_stores_and_names_the_cited_files(start_bot, slack, model):
+    from tests.fakes.openai_api import Plan, words
+    from tests.fakes.openai_files_api import file_citation, file_search_call
+    from tests.harness import mention
+    from tests.test_answer_e2e import finished
+
+    bot = start_bot(OPENAI_API="responses", CHANNEL_PROFILES=json.dumps(PROFILES))
+    ts = slack.add_file("C1", "handbook.pdf", pdf("Deploys happen on Tuesdays"), mimetype="application/pdf", filetype="pdf")
+    bot.post_form(shortcut("add_to_knowledge", dict(slack.messages[ts]), user="U1"))
+    ephemerals_for(slack, "U1")
+    (own_store,) = model.vector_stores
+    own_file = model.vector_stores[own_store]["files"][0]["id"]
+    model.default_plan = Plan(tokens=words("Deploys happen on Tuesdays."), items=[file_search_call(["deploy day"])],
+                              citations=[file_citation(own_file, "handbook.pdf", 10), file_citation("file-x", "oncall.md", 20),
+                                         file_citation(own_file, "handbook.pdf", 25)])
+    question = slack.add_message("C1", "<@UBOT> when do we deploy?", user="U2")
+    assert bot.post_json(mention("<@UBOT> when do we deploy?", question)).status == 200
+    text = wait_for(finished(slack, "C1", question))[-1]["text"]
+    assert text.startswith("Deploys happen on Tuesdays.")
+    assert text.rstrip().endswith("_From: `handbook.pdf`, `oncall.md`_") and text.count("handbook.pdf") == 1
+    request = [r for r in model.requests if "input" in r.body][-1]
+    assert request.body["tools"] == [{"type": "file_search", "vector_store_ids": ["vs_team_handbook", own_store]}]
+    record = wait_for(lambda: [r for r in bot.log_records() if r.get("message") == "answer"])[0]
+    assert record["outcome"] == "done" and "handbook" not in bot.logs()
+
+
+def test_file_search_steps_through_the_real_sdk(model):
+    from teambot.openai_ops import ModelOps
+    from teambot.secret_store import SecretStore
+    from teambot.steps import COMPLETE, IN_PROGRESS, Step
+    from tests.fakes.openai_api import Plan
+    from tests.fakes.openai_files_api import file_citation, file_search_call
+
+    settings = Settings.from_env({"OPENAI_BASE_URL": model.url + "/v1", "OPENAI_API": "responses",
+                                  "CHANNEL_PROFILES": json.dumps(PROFILES)})
+    ops = ModelOps(settings, SecretStore({"OPENAI_API_KEY": "sk-test"}))
+    model.default_plan = Plan(tokens=["It is Tuesday."], citations=[file_citation("file-1", "handbook.pdf")],
+                              items=[file_search_call(["deploy day", "release"], results=[{"file_id": "file-1"}], id="fs_3")])
+    job = Job(kind="answer", team="T9", channel="C1", user="U1", message_ts="1.1")
+    stream = ops.stream([{"role": "user", "content": "when?"}], job=job)
+    items = list(stream)
+    steps = [i for i in items if isinstance(i, Step)]
+    assert [(s.id, s.title, s.status, s.details) for s in steps] == [
+        ("fs_3", "Searching the channel's documents", IN_PROGRESS, "deploy day; release"),
+        ("fs_3", "Searching the channel's documents", COMPLETE, "deploy day; release")]
+    assert steps[-1].output == "1 passages"
+    assert "".join(i for i in items if isinstance(i, str)) == "It is Tuesday.\n\n_From: `handbook.pdf`_"
+    assert stream.tool_calls == {"file_search": 1}
+    assert model.requests[0].body["tools"] == [{"type": "file_search", "vector_store_ids": ["vs_team_handbook"]}]
+
+
+def test_the_store_id_survives_in_firestore(firestore_emulator, monkeypatch):
+    from teambot.knowledge import FirestoreKnowledgeStore
+
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator)
+    store = FirestoreKnowledgeStore(project="demo-knowledge")
+    assert store.get("T1", "C42") is None
+    store.put("T1", "C42", "vs_abc")
+    assert FirestoreKnowledgeStore(project="demo-knowledge").get("T1", "C42") == "vs_abc"  # another instance reads it

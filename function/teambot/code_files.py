@@ -119,3 +119,24 @@ def deliver_outputs(ctx, job, reply, annotations: list[dict]) -> list[str]:
         delivered.append(name)
         reply.step(Step(step_id, "Sharing a file", COMPLETE, details=name, output="uploaded to the thread"))
     return delivered
+
+
+# -- wiring into the Responses API path (model_tools.py provider, responses_stream.py hook) ------
+def _register() -> None:
+    from .model_tools import tool_provider
+    from .responses_stream import on_item
+
+    tool_provider(code_interpreter_tools)
+
+    @on_item("code_interpreter_call")
+    def _code_step(parser, item: dict, done: bool):
+        step_id, title = item.get("id") or "code_interpreter", "Analysing the data"
+        if not done:
+            return (Step(step_id, title, IN_PROGRESS),)
+        parser.count_tool_call("code_interpreter")
+        if item.get("status") in ("failed", "incomplete"):
+            return (Step(step_id, title, ERROR, output="failed"),)
+        return (Step(step_id, title, COMPLETE, output="done"),)
+
+
+_register()

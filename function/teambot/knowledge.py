@@ -226,12 +226,60 @@ def file_search_tools(settings, profile: ChannelProfile, job=None, secrets=None)
     return [{"type": "file_search", "vector_store_ids": ids}] if ids else []
 
 
-def citation_line(annotations: list[dict]) -> str:
-    """file_citation annotations -> one "From" line naming each cited file once, in order."""
+def cited_files(annotations: list[dict]) -> list[str]:
+    """The display names of the files that file_citation annotations cite, each once, in order."""
     names = []
     for annotation in annotations:
-        if annotation.get("type") == "file_citation":
+        if isinstance(annotation, dict) and annotation.get("type") == "file_citation":
             name = display_name({"name": annotation.get("filename") or annotation.get("file_id")})
             if name not in names:
                 names.append(name)
+    return names
+
+
+def citation_line(annotations: list[dict]) -> str:
+    """file_citation annotations -> one "From" line naming each cited file once, in order."""
+    names = cited_files(annotations)
     return "From: " + ", ".join(names) if names else ""
+
+
+# -- wiring into the Responses API path (model_tools.py providers, responses_stream.py hooks) ----
+def _register() -> None:
+    from .model_tools import tool_provider
+    from .responses_stream import ITEM_HOOKS, on_item, short
+    from .steps import COMPLETE, ERROR, IN_PROGRESS, Step
+
+    tool_provider(file_search_tools)
+
+    @on_item("file_search_call")
+    def _file_search_step(parser, item: dict, done: bool):
+        queries = "; ".join(q for q in item.get("queries") or () if isinstance(q, str))
+        step_id, title = item.get("id") or "file_search", "Searching the channel's documents"
+        if not done:
+            return (Step(step_id, title, IN_PROGRESS, details=short(queries)),)
+        parser.count_tool_call("file_search")
+        if item.get("status") in ("failed", "incomplete"):
+            return (Step(step_id, title, ERROR, details=short(queries), output="failed"),)
+        results = item.get("results")
+        found = f"{len(results)} passages" if isinstance(results, list) else ""
+        return (Step(step_id, title, COMPLETE, details=short(queries), output=found),)
+
+    previous = ITEM_HOOKS.get("message")
+
+    @on_item("message")
+    def _from_line(parser, item: dict, done: bool):
+        """After a message that cites the channel's files: "From: `a.pdf`, `b.md`" (each file
+        named once per answer)."""
+        out = list(previous(parser, item, done) or ()) if previous else []
+        if not done:
+            return out
+        shown = parser.__dict__.setdefault("files_cited", [])
+        annotations = [a for part in item.get("content") or () for a in part.get("annotations") or ()]
+        new = [name for name in cited_files(annotations) if name not in shown]
+        shown.extend(new)
+        if new:
+            out.append("\n\n_From: " + ", ".join(new) + "_")
+        return out
+
+
+_register()

@@ -118,6 +118,10 @@ ITEM_EVENTS = {
     "mcp_list_tools": ("response.mcp_list_tools.in_progress", "response.mcp_list_tools.completed"),
     "mcp_call": ("response.mcp_call.in_progress", "response.mcp_call.completed"),
     "mcp_approval_request": (),
+    "file_search_call": ("response.file_search_call.in_progress", "response.file_search_call.searching",
+                         "response.file_search_call.completed"),  # openai_files_api.file_search_call
+    "code_interpreter_call": ("response.code_interpreter_call.in_progress", "response.code_interpreter_call.interpreting",
+                              "response.code_interpreter_call.completed"),  # openai_files_api.code_interpreter_call
 }
 
 
@@ -255,7 +259,7 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
             send("response.in_progress", response=response("in_progress", []))
             for item in plan.items:
                 index = len(output)
-                started = {**item, "status": "in_progress"} if item["type"] in ("web_search_call", "mcp_call") else item
+                started = {**item, "status": "in_progress"} if item["type"] in ("web_search_call", "mcp_call", "file_search_call", "code_interpreter_call") else item
                 if item["type"] == "mcp_call":
                     started = {**started, "output": None, "error": None}
                 if item["type"] == "mcp_list_tools":

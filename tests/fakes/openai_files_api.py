@@ -159,3 +159,26 @@ class OpenAIFilesApi:
         req.send_header("Content-Length", str(len(entry["content"])))
         req.end_headers()
         req.wfile.write(entry["content"])
+
+
+# -- Responses API items and annotations of these tools (openai/types/responses/
+# response_file_search_tool_call.py, response_code_interpreter_tool_call.py,
+# response_output_text.py AnnotationFileCitation / AnnotationContainerFileCitation) --------------
+def file_search_call(queries: list[str], results: list[dict] | None = None, *, id: str = "fs_1",
+                     status: str = "completed") -> dict:
+    return {"id": id, "type": "file_search_call", "queries": queries, "status": status, "results": results}
+
+
+def code_interpreter_call(code: str, container_id: str, *, id: str = "ci_1", status: str = "completed",
+                          outputs: list[dict] | None = None) -> dict:
+    return {"id": id, "type": "code_interpreter_call", "code": code, "container_id": container_id,
+            "outputs": outputs, "status": status}
+
+
+def file_citation(file_id: str, filename: str, index: int = 0) -> dict:
+    return {"type": "file_citation", "file_id": file_id, "filename": filename, "index": index}
+
+
+def container_file_citation(container_id: str, file_id: str, filename: str, start: int = 0, end: int = 0) -> dict:
+    return {"type": "container_file_citation", "container_id": container_id, "file_id": file_id,
+            "filename": filename, "start_index": start, "end_index": end}
