@@ -65,6 +65,8 @@ def test_thread_data_goes_into_the_container_and_the_chart_comes_back_to_the_thr
     (file_id,) = tool["container"]["file_ids"]  # the CSV only, not the photo
     assert model.files[file_id]["content"] == CSV and model.files[file_id]["object"]["purpose"] == "user_data"
     assert model.files[file_id]["object"]["filename"] == "revenue.csv"
+    created = model.files[file_id]["object"]
+    assert created["expires_at"] - created["created_at"] == 86_400  # the copy expires: no pile-up in OpenAI
 
     # the produced file, uploaded with the external flow into the same thread
     (uploaded,) = slack.uploaded

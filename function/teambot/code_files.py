@@ -30,6 +30,8 @@ DATA_MIMETYPES = frozenset({
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/vnd.ms-excel",
 })
 EXTRA_KEY = "container_file_ids"
+# A copy for one answer's container need not outlive the day (Files API expires_after: 1 h to 30 days).
+DATA_FILE_TTL_S = 86_400
 
 
 def is_data_file(file: dict) -> bool:
@@ -49,7 +51,8 @@ def container_file_ids(ctx, job, replies: list[dict]) -> tuple[list[str], list[s
     for file, data in read:
         name = str(file.get("name") or file.get("title") or "data")[:200]
         try:
-            ids.append(client.files.create(file=(name, data), purpose="user_data").id)
+            ids.append(client.files.create(file=(name, data), purpose="user_data",
+                                           expires_after={"anchor": "created_at", "seconds": DATA_FILE_TTL_S}).id)
         except Exception:
             notes.append(f"`{name}` could not be given to the code interpreter.")
     logs.info("container_files", channel=job.channel, files=len(ids), skipped=len(notes))

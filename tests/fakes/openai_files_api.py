@@ -95,8 +95,14 @@ class OpenAIFilesApi:
                 return _error(req, 400, "file and purpose are required")
             filename, content = fields["file"]
             file_id = self._id("file-")
-            obj = {"id": file_id, "bytes": len(content), "created_at": int(time.time()), "filename": filename or "upload",
+            now = int(time.time())
+            obj = {"id": file_id, "bytes": len(content), "created_at": now, "filename": filename or "upload",
                    "object": "file", "purpose": fields["purpose"][1].decode(), "status": "processed"}
+            if "expires_after[seconds]" in fields:  # FileCreateParams.ExpiresAfter: 3600 to 2592000 s after created_at
+                seconds = int(fields["expires_after[seconds]"][1] or 0)
+                if fields.get("expires_after[anchor]", (None, b""))[1] != b"created_at" or not 3600 <= seconds <= 2592000:
+                    return _error(req, 400, "expires_after must be {anchor: created_at, seconds: 3600..2592000}")
+                obj["expires_at"] = now + seconds
             with self.lock:
                 self.files[file_id] = {"object": obj, "content": content}
             return req.send_json(200, obj)
