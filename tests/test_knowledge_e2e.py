@@ -200,5 +200,38 @@ def test_the_store_id_survives_in_firestore(firestore_emulator, monkeypatch):
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator)
     store = FirestoreKnowledgeStore(project="demo-knowledge")
     assert store.get("T1", "C42") is None
-    store.put("T1", "C42", "vs_abc")
-    assert FirestoreKnowledgeStore(project="demo-knowledge").get("T1", "C42") == "vs_abc"  # another instance reads it
+    assert store.put_if_absent("T1", "C42", "vs_abc") == "vs_abc"
+    other = FirestoreKnowledgeStore(project="demo-knowledge")  # another instance
+    assert other.get("T1", "C42") == "vs_abc"
+    assert other.put_if_absent("T1", "C42", "vs_late") == "vs_abc"  # a concurrent creation keeps the first
+    assert store.get("T1", "C42") == "vs_abc"
+
+
+def test_two_creations_at_once_keep_one_store_and_drop_the_other(model):
+    from types import SimpleNamespace
+
+    from teambot.env import Settings
+    from teambot.knowledge import channel_vector_store
+
+    class Racing(MemoryKnowledgeStore):
+        def get(self, team, channel):  # both instances looked before either wrote
+            return None
+
+    store = Racing()
+    store.put("T1", "C8", "vs_first")
+    settings = Settings.from_env({"OPENAI_BASE_URL": model.url + "/v1"})
+    import openai
+
+    client = openai.OpenAI(api_key="sk-test", base_url=model.url + "/v1", max_retries=0)
+    ctx = SimpleNamespace(settings=settings, model=SimpleNamespace(_openai=lambda: client))
+    import teambot.knowledge as knowledge
+
+    original = knowledge.knowledge_store
+    knowledge.knowledge_store = lambda s: store
+    try:
+        assert channel_vector_store(ctx, "T1", "C8") == "vs_first"
+    finally:
+        knowledge.knowledge_store = original
+    model._files_state()
+    assert model.vector_stores == {}  # ours was created, then deleted
+    assert ("DELETE", f"/vector_stores/{next(iter(model.deleted))}") in model.files_calls

@@ -43,6 +43,9 @@ class KnowledgeStore(Protocol):
 
     def put(self, team: str, channel: str, store_id: str) -> None: ...
 
+    def put_if_absent(self, team: str, channel: str, store_id: str) -> str:
+        """Keep `store_id` unless the channel has one already; returns the one kept."""
+
 
 class MemoryKnowledgeStore:
     def __init__(self):
@@ -56,6 +59,10 @@ class MemoryKnowledgeStore:
     def put(self, team: str, channel: str, store_id: str) -> None:
         with self._lock:
             self._ids[(team, channel)] = store_id
+
+    def put_if_absent(self, team: str, channel: str, store_id: str) -> str:
+        with self._lock:
+            return self._ids.setdefault((team, channel), store_id)
 
 
 class FirestoreKnowledgeStore:
@@ -82,8 +89,21 @@ class FirestoreKnowledgeStore:
         return (snap.to_dict() or {}).get("vector_store_id") if snap.exists else None
 
     def put(self, team: str, channel: str, store_id: str) -> None:
-        self._doc(team, channel).set({"kind": KIND, "team": team, "channel": channel, "vector_store_id": store_id},
-                                     retry=None, timeout=self.timeout_s)
+        self._doc(team, channel).set(self._fields(team, channel, store_id), retry=None, timeout=self.timeout_s)
+
+    @staticmethod
+    def _fields(team: str, channel: str, store_id: str) -> dict:
+        return {"kind": KIND, "team": team, "channel": channel, "vector_store_id": store_id}
+
+    def put_if_absent(self, team: str, channel: str, store_id: str) -> str:
+        """`create` fails when the document exists: two instances creating a store at once keep one."""
+        from google.api_core.exceptions import AlreadyExists, Conflict
+
+        try:
+            self._doc(team, channel).create(self._fields(team, channel, store_id), retry=None, timeout=self.timeout_s)
+            return store_id
+        except (AlreadyExists, Conflict):
+            return self.get(team, channel) or store_id
 
 
 _stores: dict[tuple, KnowledgeStore] = {}
@@ -115,10 +135,16 @@ def channel_vector_store(ctx, team: str, channel: str, *, create: bool = True) -
         found = store.get(team, channel)
         if found:
             return found
-        created = _openai(ctx).vector_stores.create(name=f"Slack channel {channel}",
-                                                    metadata={"slack_team": team, "slack_channel": channel})
-        store.put(team, channel, created.id)
-        return created.id
+        client = _openai(ctx)
+        created = client.vector_stores.create(name=f"Slack channel {channel}",
+                                              metadata={"slack_team": team, "slack_channel": channel})
+        kept = store.put_if_absent(team, channel, created.id)
+        if kept != created.id:  # another instance created one at the same time: use its, drop ours
+            try:
+                client.vector_stores.delete(created.id)
+            except Exception:
+                pass  # an empty store left over; it costs nothing
+        return kept
 
 
 def accepted(file: dict) -> bool:

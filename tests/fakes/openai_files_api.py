@@ -4,7 +4,7 @@ Shapes follow the openai SDK's own types in site-packages (the SDK parses these 
   * POST /v1/files, multipart `file` + `purpose` -> openai/types/file_object.py FileObject;
     GET /v1/files/{id} -> FileObject; unknown id -> 404 (openai.NotFoundError).
   * POST /v1/vector_stores {name, metadata} -> openai/types/vector_store.py VectorStore;
-    GET /v1/vector_stores/{id}.
+    GET /v1/vector_stores/{id}; DELETE -> openai/types/vector_store_deleted.py.
   * POST /v1/vector_stores/{id}/files {file_id, attributes} -> openai/types/vector_stores/
     vector_store_file.py VectorStoreFile; GET the same path -> a cursor page
     (openai/pagination.py SyncCursorPage: data, has_more; `after`/`limit` query).
@@ -47,6 +47,7 @@ class OpenAIFilesApi:
             self.vector_stores: dict[str, dict] = {}  # id -> {"object": VectorStore, "files": [VectorStoreFile]}
             self.container_files: dict[tuple[str, str], dict] = {}  # (container, file) -> {"object", "content"}
             self.files_calls: list[tuple[str, str]] = []  # (verb, path)
+            self.deleted: set[str] = set()  # vector store ids deleted
             self._seq = 0
         return self.files
 
@@ -126,6 +127,11 @@ class OpenAIFilesApi:
             return _error(req, 404, "No such vector store")
         if len(parts) == 2 and verb == "GET":
             return req.send_json(200, store["object"])
+        if len(parts) == 2 and verb == "DELETE":  # openai/types/vector_store_deleted.py
+            with self.lock:
+                self.vector_stores.pop(parts[1], None)
+                self.deleted.add(parts[1])
+            return req.send_json(200, {"id": parts[1], "deleted": True, "object": "vector_store.deleted"})
         if len(parts) == 3 and parts[2] == "files" and verb == "POST":
             body = json.loads(req.body() or b"{}")
             uploaded = self.files.get(body.get("file_id") or "")
