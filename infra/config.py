@@ -108,6 +108,10 @@ KEYS: tuple[Key, ...] = (
     Key("dailyTokenBudgetPerTeam", int, 0, env="DAILY_TOKEN_BUDGET_PER_TEAM"),
     Key("adminUserIds", str, "", env="ADMIN_USER_IDS"),
     Key("alertEmail", str, "", field="alert_email"),  # the error-ratio alert's email channel; "" = none
+    # Responses API and hosted tools (issue 20): "" = the function's default (responses on OpenAI)
+    Key("openaiApi", str, "", env="OPENAI_API"),
+    Key("webSearch", str, "off", env="WEB_SEARCH"),
+    Key("mcpServers", str, "", env="MCP_SERVERS"),
 )
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 
@@ -201,6 +205,15 @@ def check(cfg: StackConfig) -> list[str]:
         channel_profiles.parse_profiles(cfg.function_env.get("CHANNEL_PROFILES", ""), source="channelProfiles")
     except channel_profiles.ProfileError as exc:
         problems.append(f"channelProfiles: {exc}.")
+    api = cfg.function_env.get("OPENAI_API", "").strip().lower()
+    if api and api not in ("responses", "chat_completions"):
+        problems.append(f"openaiApi is {api!r}; use responses or chat_completions (or leave it unset).")
+    if cfg.function_env.get("WEB_SEARCH", "off").strip().lower() not in ("on", "off", ""):
+        problems.append("webSearch must be on or off.")
+    try:  # the function's own validator of MCP servers
+        channel_profiles.parse_mcp_servers(cfg.function_env.get("MCP_SERVERS", ""), source="mcpServers")
+    except channel_profiles.ProfileError as exc:
+        problems.append(f"mcpServers: {exc}.")
     return problems
 
 

@@ -38,7 +38,7 @@ def post_notice(ctx: Context, job: Job, text: str) -> None:
 
 def stream_answer(
     ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None,
-    notes: list[str] | tuple[str, ...] = (), budget: Future | None = None,
+    notes: list[str] | tuple[str, ...] = (), budget: Future | None = None, continuation: dict | None = None,
 ) -> str:
     """Stream the model's answer to `messages` into `job`'s thread, with the channel profile's
     model options. `notes` (e.g. files skipped) end the answer, one short line each, in italics.
@@ -46,7 +46,11 @@ def stream_answer(
 
     First the daily token budgets (`budget`: a check the caller started early with
     `ctx.usage.check_soon`, else checked here): over budget, a short notice and no model call.
-    After the answer's last write, its tokens go to the usage ledger."""
+    After the answer's last write, its tokens go to the usage ledger.
+
+    `continuation` ({previous_response_id, input}: Responses API) resumes a response chain, e.g.
+    after an MCP tool call was approved (mcp_approvals.py); an answer that ends waiting for an
+    approval posts the Approve / Deny prompt after its last write."""
     started = time.monotonic()
     options = ctx.settings.model_options(job.channel)
     model = options.get("model", ctx.settings.openai_model)
@@ -70,7 +74,8 @@ def stream_answer(
     stream, first_token, outcome = None, None, "done"
     try:
         reply.begin()
-        stream = ctx.model.stream(messages, job=job, **options)
+        resume = {"continuation": continuation} if continuation else {}
+        stream = ctx.model.stream(messages, job=job, **resume, **options)
         generation.attach(stream)
         for item in stream:  # text deltas, and the thinking steps of hosted tools (steps.Step)
             if isinstance(item, Step):
@@ -88,6 +93,12 @@ def stream_answer(
         if generation.cancelled.is_set():
             outcome = "stopped"
             reply.finish(STOPPED_NOTE, STOPPED)
+        elif getattr(stream, "approvals", None):  # an MCP tool call waits for the asker
+            from .mcp_approvals import approval_note, ask
+
+            reply.finish(approval_note(stream.approvals) + footer)
+            ask(ctx, job, stream)
+            outcome = "awaiting_approval"
         else:
             reply.finish(footer if reply.text.strip() else EMPTY_NOTE + footer)
     except ReplyGone:
@@ -113,6 +124,7 @@ def stream_answer(
             duration_ms=round((time.monotonic() - started) * 1000),
             prompt_tokens=(stream.usage or {}).get("prompt_tokens") if stream else None,
             completion_tokens=(stream.usage or {}).get("completion_tokens") if stream else None,
+            tool_calls=dict(getattr(stream, "tool_calls", None) or {}) or None,
             **usage,
         )
         _record_usage(ctx, job, model, stream, first_token is not None, messages, reply.text)
