@@ -58,6 +58,7 @@ def test_thread_data_goes_into_the_container_and_the_chart_comes_back_to_the_thr
     assert bot.post_json(mention("<@UBOT> plot the revenue", question, channel="C2", user="U2", thread_ts=root)).status == 200
     answer = wait_for(answer_done(slack, "C2", root), timeout=20)
     assert answer["text"].startswith("Revenue grew every month; chart attached.")
+    assert "photo.png" not in answer["text"]  # read as an image by the conversation, no "skipped" note
 
     request = [r for r in model.requests if "input" in r.body][-1]
     (tool,) = request.body["tools"]

@@ -45,8 +45,8 @@ def container_file_ids(ctx, job, replies: list[dict]) -> tuple[list[str], list[s
     from .thread_files import shared_files
 
     files = [file for _, file in shared_files(replies, job.message_ts, ctx.slack.identity())]
-    read, notes = read_slack_files(ctx, job, [f for f in files if is_data_file(f) or f.get("file_access")],
-                                   is_data_file)
+    # Other files (images, PDFs) are the conversation's business (thread_files.py): no note here.
+    read, notes = read_slack_files(ctx, job, files, is_data_file, note_unsupported=False)
     client, ids = ctx.model._openai(), []
     for file, data in read:
         name = str(file.get("name") or file.get("title") or "data")[:200]

@@ -173,8 +173,10 @@ def slack_fetcher(ctx):
     return fetch
 
 
-def read_slack_files(ctx, job, files: list[dict], allow) -> tuple[list[tuple[dict, bytes]], list[str]]:
-    """(file, bytes) of the files that pass the caps and `allow(file)`, plus one note per skip."""
+def read_slack_files(ctx, job, files: list[dict], allow, *, note_unsupported: bool = True,
+                     ) -> tuple[list[tuple[dict, bytes]], list[str]]:
+    """(file, bytes) of the files that pass the caps and `allow(file)`, plus one note per skip
+    (a file `allow` refuses is skipped without a note when not `note_unsupported`)."""
     settings, fetch = ctx.settings, slack_fetcher(ctx)
     out, notes = [], []
     for file in files:
@@ -188,7 +190,8 @@ def read_slack_files(ctx, job, files: list[dict], allow) -> tuple[list[tuple[dic
         if file.get("mode") in ("tombstone", "hidden_by_limit") or not file.get("url_private"):
             notes.append(f"Skipped {name}: not available to me.")
         elif not allow(file):
-            notes.append(f"Skipped {name}: unsupported file type.")
+            if note_unsupported:
+                notes.append(f"Skipped {name}: unsupported file type.")
         elif len(out) >= settings.max_files:
             notes.append(f"Skipped {name}: only {settings.max_files} files are taken at a time.")
         elif isinstance(size, int) and size > settings.max_file_bytes:
