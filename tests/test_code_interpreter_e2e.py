@@ -96,8 +96,9 @@ def test_without_the_profile_no_container_and_no_upload(start_bot, slack, model)
 
 
 class RecordingReply:
-    def __init__(self):
+    def __init__(self, message_ts=()):
         self.steps = []
+        self.message_ts = list(message_ts)
 
     def step(self, step):
         self.steps.append(step)
@@ -124,3 +125,31 @@ def test_deliver_outputs_one_step_per_file_and_a_missing_file_is_an_error_step(s
         (f"output-{table}", IN_PROGRESS, "summary.csv"), (f"output-{table}", COMPLETE, "summary.csv")]
     assert [u["name"] for u in slack.uploaded] == ["summary.csv"] and slack.uploaded[0]["content"] == b"a,b\n1,2\n"
     assert slack.uploaded[0]["thread_ts"] == root
+
+
+
+def test_an_answer_stopped_through_slack_delivers_no_file(slack, model):
+    from teambot.context import Context, Services
+    from teambot.marks import STOPPED, answer_metadata
+    from teambot.secret_store import SecretStore
+    from teambot.slack_ops import SlackOps
+
+    settings = Settings.from_env({"SLACK_API_URL": slack.url + "/api/", "OPENAI_BASE_URL": model.url + "/v1"})
+    secrets = SecretStore({"SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test"})
+    ctx = Context(Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets)))
+    produced = model.add_container_file("cntr_3", "/mnt/data/chart.png", png())
+    root = slack.add_message("C5", "chart it")
+    job = Job(kind="answer", team="T1", channel="C5", user="U1", message_ts=root)
+    cites = [container_file_citation("cntr_3", produced, "chart.png")]
+    # native: the stop ended the stream and marked the message stopped (chat.stopStream metadata)
+    stopped = slack.add_message("C5", "partial", user="UBOT", thread_ts=root, bot_id="BBOT",
+                                metadata=answer_metadata("", STOPPED))
+    assert deliver_outputs(ctx, job, RecordingReply([stopped]), cites) == []
+    # update mode: the stop replaced (deleted) the message this answer was writing
+    gone = slack.add_message("C5", "partial", user="UBOT", thread_ts=root, bot_id="BBOT", deleted=True)
+    assert deliver_outputs(ctx, job, RecordingReply([gone]), cites) == []
+    slack._pending_uploads()
+    assert slack.uploaded == [] and not any(path.endswith("/content") for _, path in model.files_calls)
+    live = slack.add_message("C5", "writing", user="UBOT", thread_ts=root, bot_id="BBOT",
+                             metadata=answer_metadata(root, "streaming"))
+    assert deliver_outputs(ctx, job, RecordingReply([live]), cites) == ["chart.png"]  # a live answer still gets it

@@ -101,10 +101,30 @@ def produced_files(annotations: list[dict]) -> list[dict]:
     return out
 
 
+def stopped_elsewhere(ctx, job, reply) -> bool:
+    """Whether the answer was stopped through Slack (a stop that reached another instance, or came
+    before this one knew the message): its message is gone (update mode: replaced) or marked
+    stopped (native: chat.stopStream). One thread read, only for answers that produced files."""
+    from .marks import STOPPED, answer_mark
+
+    written = set(getattr(reply, "message_ts", None) or ())
+    if not written:
+        return False
+    try:
+        thread = {m.get("ts"): m for m in ctx.slack.thread(job.channel, job.reply_thread_ts, team=job.team)}
+    except Exception:
+        return False  # can't tell: deliver (the files answer the question that was asked)
+    return any(ts not in thread or (answer_mark(thread[ts]) or {}).get("state") == STOPPED for ts in written)
+
+
 def deliver_outputs(ctx, job, reply, annotations: list[dict]) -> list[str]:
     """Upload the produced files into the thread, one step each; returns the names delivered."""
     client, delivered = None, []
-    for file in produced_files(annotations):
+    files = produced_files(annotations)
+    if files and stopped_elsewhere(ctx, job, reply):
+        logs.info("output_files_skipped", reason="stopped", channel=job.channel, files=len(files))
+        return []
+    for file in files:
         step_id, name = f"output-{file['file_id']}", file["filename"]
         reply.step(Step(step_id, "Sharing a file", IN_PROGRESS, details=name))
         try:
