@@ -34,6 +34,11 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "files.info": ("files:read",),
     # The Translate shortcut reads the clicking user's locale (include_locale needs no other scope).
     "users.info": ("users:read",),
+    # Files the code interpreter produced, posted back into the thread (code_files.py): the
+    # external upload flow (docs.slack.dev/reference/methods/files.getUploadURLExternal,
+    # files.completeUploadExternal: files:write).
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
     # Not called yet; listed so that calling them is only a code change (platform notes):
     "assistant.threads.setStatus": ("chat:write",),
     "assistant.threads.setSuggestedPrompts": ("assistant:write",),

@@ -85,6 +85,11 @@ def stream_answer(
             reply.add(item)
             if generation.cancelled.is_set():
                 break
+        others = getattr(getattr(stream, "parser", None), "citations", None)
+        if others is not None and others.others and not generation.cancelled.is_set():
+            from .code_files import deliver_outputs  # files the code interpreter produced -> the thread
+
+            deliver_outputs(ctx, job, reply, others.others)
         if generation.cancelled.is_set():
             outcome = "stopped"
             reply.finish(STOPPED_NOTE, STOPPED)

@@ -2,7 +2,8 @@
 validation, standard library only.
 
 A profile is a JSON object channel id -> {"instructions", "model", "max_answer_tokens",
-"reasoning_effort", "answer_every_message", "translate_to", "web_search", "mcp_servers"}, every
+"reasoning_effort", "answer_every_message", "translate_to", "web_search", "mcp_servers", "file_search",
+"code_interpreter"}, every
 key optional. Validation
 names the channel and the key, so a bad profile fails when the config is loaded (Pulumi
 preview, function start), never at the first message. infra/config.py loads this very file
@@ -37,6 +38,8 @@ class ChannelProfile:
     translate_to: str | None = None
     web_search: bool | None = None  # None: WEB_SEARCH decides
     mcp_servers: tuple["McpServer", ...] | None = None  # None: MCP_SERVERS; a list replaces it
+    file_search: "FileSearch | None" = None  # the channel's documents (knowledge.py)
+    code_interpreter: bool = False  # data analysis on the thread's files (code_files.py)
 
 
 # -- MCP servers (MCP_SERVERS / a profile's `mcp_servers`): the Responses API's own field names --
@@ -101,6 +104,34 @@ def parse_mcp_servers(raw: str, *, source: str = "MCP_SERVERS") -> tuple[McpServ
     return mcp_servers(value, where=source)
 
 
+# -- the team's documents: `file_search: {"vector_store_ids": [...], "editors": [...]}` --------
+FILE_SEARCH_KEYS = ("vector_store_ids", "editors")
+VECTOR_STORE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+
+
+@dataclass(frozen=True)
+class FileSearch:
+    vector_store_ids: tuple[str, ...] = ()  # OpenAI vector stores the answers search (besides the channel's own)
+    editors: tuple[str, ...] = ()  # Slack user ids allowed to use "Add to knowledge" here
+
+
+def _file_search(channel: str, key: str, value) -> FileSearch:
+    where = f"channel profile {channel!r}: key {key!r}"
+    if not isinstance(value, dict):
+        raise ProfileError(f"{where} must be an object with keys {', '.join(FILE_SEARCH_KEYS)}")
+    for name in value:
+        if name not in FILE_SEARCH_KEYS:
+            raise ProfileError(f"{where}: unknown key {name!r} (known: {', '.join(FILE_SEARCH_KEYS)})")
+    ids = value.get("vector_store_ids", [])
+    if not isinstance(ids, list) or not all(isinstance(i, str) and VECTOR_STORE_ID.match(i) for i in ids):
+        raise ProfileError(f"{where}: vector_store_ids must be a list of OpenAI vector store ids (vs_...)")
+    editors = value.get("editors", [])
+    if not isinstance(editors, list) or not all(isinstance(u, str) and SLACK_USER_ID.match(u) for u in editors):
+        raise ProfileError(f"{where}: editors must be a list of Slack user ids (U...)")
+    return FileSearch(tuple(dict.fromkeys(ids)), tuple(dict.fromkeys(editors)))
+
+
 def _text(channel: str, key: str, value) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ProfileError(f"channel profile {channel!r}: key {key!r} must be a non-empty string")
@@ -138,6 +169,8 @@ CHECKS = {
     "translate_to": _text,
     "web_search": _flag,
     "mcp_servers": _servers,
+    "file_search": _file_search,
+    "code_interpreter": _flag,
 }
 
 

@@ -97,3 +97,7 @@ def mcp_tool(server: McpServer, secrets: "ToolSecrets | None") -> dict:
 @tool_provider
 def mcp_tools(settings, profile, job, secrets) -> list[dict]:
     return [mcp_tool(server, secrets) for server in mcp_servers_for(settings, profile)]
+
+
+# Providers (and stream hooks) of other capabilities register themselves when imported:
+from . import code_files, knowledge  # noqa: E402, F401  file_search, code_interpreter (issue 20)

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .openai_files_api import OpenAIFilesApi
 from .server import LoopbackServer
 
 
@@ -117,10 +118,14 @@ ITEM_EVENTS = {
     "mcp_list_tools": ("response.mcp_list_tools.in_progress", "response.mcp_list_tools.completed"),
     "mcp_call": ("response.mcp_call.in_progress", "response.mcp_call.completed"),
     "mcp_approval_request": (),
+    "file_search_call": ("response.file_search_call.in_progress", "response.file_search_call.searching",
+                         "response.file_search_call.completed"),  # openai_files_api.file_search_call
+    "code_interpreter_call": ("response.code_interpreter_call.in_progress", "response.code_interpreter_call.interpreting",
+                              "response.code_interpreter_call.completed"),  # openai_files_api.code_interpreter_call
 }
 
 
-class FakeOpenAI(LoopbackServer):
+class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
     def __init__(self, *, key="sk-test"):
         self.valid_keys = {key}
         self.plans: list[Plan] = []  # consumed in order; then default_plan
@@ -137,6 +142,8 @@ class FakeOpenAI(LoopbackServer):
         return self.responder(body) if self.responder else self.default_plan
 
     def handle(self, req, verb):
+        if self.serve_files(req, verb):  # files, vector stores, container files (openai_files_api.py)
+            return
         if verb == "GET" and req.path.endswith("/models"):  # what the rotation check calls
             key = (req.headers.get("Authorization") or "").removeprefix("Bearer ")
             if key not in self.valid_keys:
@@ -252,7 +259,7 @@ class FakeOpenAI(LoopbackServer):
             send("response.in_progress", response=response("in_progress", []))
             for item in plan.items:
                 index = len(output)
-                started = {**item, "status": "in_progress"} if item["type"] in ("web_search_call", "mcp_call") else item
+                started = {**item, "status": "in_progress"} if item["type"] in ("web_search_call", "mcp_call", "file_search_call", "code_interpreter_call") else item
                 if item["type"] == "mcp_call":
                     started = {**started, "output": None, "error": None}
                 if item["type"] == "mcp_list_tools":

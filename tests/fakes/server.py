@@ -48,6 +48,10 @@ class Handler(BaseHTTPRequestHandler):
         self._read_body()
         self.fake.handle(self, "POST")
 
+    def do_DELETE(self):  # e.g. DELETE /v1/vector_stores/{id} (openai_files_api.py)
+        self._read_body()
+        self.fake.handle(self, "DELETE")
+
 
 class LoopbackServer:
     """Subclasses implement handle(request_handler, method)."""

@@ -128,6 +128,8 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
     def handle(self, req, verb):
         if verb == "GET" and self.serve_get(req):  # url_private downloads (slack_files_api.py)
             return
+        if verb == "POST" and self.serve_upload(req):  # external upload URLs (slack_files_api.py)
+            return
         if not req.path.split("?", 1)[0].startswith("/api/"):  # Web API methods are https://slack.com/api/METHOD
             return req.send_json(404, {"ok": False, "error": "not_found"})  # (docs.slack.dev/apis/web-api)
         method = req.path.rsplit("/", 1)[-1]

@@ -19,14 +19,27 @@ Behaviour followed:
     which must never see the token).
 The fake counts the bytes it serves per file, so a test can prove a file was never downloaded
 whole.
+
+External uploads (the bot posting a file), three steps:
+  * files.getUploadURLExternal {filename, length} -> {ok, upload_url, file_id}
+    (https://docs.slack.dev/reference/methods/files.getUploadURLExternal); `length` and
+    `filename` are required (missing_argument otherwise);
+  * a POST of the bytes to upload_url, "sent as raw bytes or multipart form encoded"; "Slack will
+    return HTTP 200 if the upload is successful" (same page). No token is needed there;
+  * files.completeUploadExternal {files: JSON [{id, title}], channel_id, thread_ts,
+    initial_comment} (https://docs.slack.dev/reference/methods/files.completeUploadExternal)
+    shares them: here a bot message in the thread carrying the file objects. A file id that was
+    never uploaded answers `file_not_found` (our assumption of the code for that case).
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 FILE_PATH = "/files-pri/"
 ORIGIN_PATH = "/files-origin/"
+UPLOAD_PATH = "/upload/v1/"
 CHUNK = 64 * 1024
 
 
@@ -122,7 +135,69 @@ class SlackFilesApi:
             req.close_connection = True  # the client stopped reading (byte limit): expected
         return True
 
+    def serve_upload(self, req) -> bool:
+        """The POST to an upload_url from files.getUploadURLExternal (raw bytes or multipart)."""
+        if not req.path.startswith(UPLOAD_PATH):
+            return False
+        self._files_state()
+        pending = self._pending_uploads().get(req.path[len(UPLOAD_PATH):])
+        if pending is None:
+            req.send_json(404, {"ok": False})
+            return True
+        body, kind = req.body(), req.headers.get("Content-Type") or ""
+        if kind.startswith("multipart/form-data"):
+            from .openai_files_api import multipart_fields
+
+            body = next(iter(multipart_fields(kind, body).values()), (None, b""))[1]
+        pending["content"] = body
+        req.send_response(200)
+        req.send_header("Content-Length", "0")
+        req.end_headers()
+        return True
+
+    def _pending_uploads(self) -> dict:
+        if not hasattr(self, "_uploads"):
+            self._uploads: dict[str, dict] = {}  # upload key -> {"file_id", "filename", "length", "content"}
+            self.uploaded: list[dict] = []  # files shared by completeUploadExternal: {"name", "content", ...}
+        return self._uploads
+
     # -- Web API methods -------------------------------------------------------------------------
+    def m_files_getUploadURLExternal(self, p):
+        uploads = self._pending_uploads()
+        length = str(p.get("length") or "")
+        if not p.get("filename") or not length.isdigit() or int(length) <= 0:
+            return {"ok": False, "error": "missing_argument"}
+        key = f"{self.team}-U{len(uploads) + 1:04d}"
+        file_id = f"F9{len(uploads) + 1:04d}"
+        uploads[key] = {"file_id": file_id, "filename": p["filename"], "length": int(length), "content": None}
+        return {"ok": True, "upload_url": f"{self.url}{UPLOAD_PATH}{key}", "file_id": file_id}
+
+    def m_files_completeUploadExternal(self, p):
+        uploads = self._pending_uploads()
+        try:
+            wanted = json.loads(p.get("files") or "[]")
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        by_id = {u["file_id"]: u for u in uploads.values()}
+        shared = []
+        for item in wanted:
+            upload = by_id.get(item.get("id"))
+            if upload is None or upload["content"] is None:
+                return {"ok": False, "error": "file_not_found"}
+            name = upload["filename"]
+            url = f"{self.url}{FILE_PATH}{self.team}-{upload['file_id']}/{name}"
+            obj = {"id": upload["file_id"], "name": name, "title": item.get("title") or name, "size": len(upload["content"]),
+                   "mimetype": "application/octet-stream", "mode": "hosted", "url_private": url,
+                   "user": self.bot_user_id}
+            self._files_state()[upload["file_id"]] = {"object": obj, "content": upload["content"]}
+            self.uploaded.append({**obj, "content": upload["content"], "channel": p.get("channel_id"),
+                                  "thread_ts": p.get("thread_ts")})
+            shared.append(obj)
+        if p.get("channel_id"):
+            self._bot_message(p["channel_id"], p.get("initial_comment") or "", p.get("thread_ts"), files=shared,
+                              subtype="file_share")
+        return {"ok": True, "files": [{"id": f["id"], "title": f["title"]} for f in shared]}
+
     def m_files_info(self, p):
         entry = self._files_state().get(p.get("file") or "")
         if entry is None:

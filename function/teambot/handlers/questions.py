@@ -125,6 +125,11 @@ def answer_question(ctx: "Context", job: Job) -> None:
         system = f"{system}\n\n{note}" if note else system
     context_tokens = ctx.settings.max_context_tokens
     files = read_files(ctx, job, replies, context_tokens // 2)  # files get at most half, history the rest
+    if profile.code_interpreter and ctx.model.api == "responses":  # the thread's data files -> the container
+        from ..code_files import with_container_files
+
+        job, data_notes = with_container_files(ctx, job, replies)
+        files.notes.extend(data_notes)
     messages = build_messages(
         replies, job, bot_user_id=job.bot_user_id or bot_user, bot_id=bot_id,
         system=system, max_tokens=context_tokens - files.tokens,
