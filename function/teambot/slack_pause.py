@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 from . import logs
 
@@ -69,7 +69,7 @@ class FirestorePauseStore:
         return float((snap.to_dict() or {}).get("until") or 0.0) if snap.exists else 0.0
 
     def write(self, team: str, method: str, until: float) -> None:
-        expires = datetime.fromtimestamp(until + KEEP_S, tz=timezone.utc)
+        expires = datetime.fromtimestamp(until + KEEP_S, tz=UTC)
         self._doc(team, method).set({"team": team, "method": method, "until": until, "expires_at": expires},
                                     retry=None, timeout=self.timeout_s)
 
