@@ -94,6 +94,9 @@ class SlackPause:
                 self._busy.add(key)
         if stale:
             self._run(self._refresh, key)
+            if not self._background:
+                with self._lock:
+                    until = self._cache[key][0]
         return (until - now, until) if until > now else (0.0, 0.0)
 
     def publish(self, team: str, method: str, retry_after_s: float) -> None:
