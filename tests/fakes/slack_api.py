@@ -175,6 +175,7 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         text = params.get("markdown_text") or params.get("text") or "".join(
             c.get("text", "") for c in params.get("chunks") or [] if isinstance(c, dict))
         record = {"method": method, "time": time.monotonic(), "ts": params.get("ts"), "status": 200, "text_len": len(text),
+                  "channel": params.get("channel") or params.get("channel_id"),
                   "placeholder": text.startswith("_Thinking")}
         self.calls.append(record)
         if self.hang.get(method):
