@@ -14,7 +14,7 @@ from teambot.env import Settings
 from teambot.jobs import Job
 from teambot.secret_store import SecretStore
 from teambot.slack_ops import SlackOps
-from teambot.slack_pause import FirestorePauseStore, MemoryPauseStore, SlackPause
+from teambot.slack_pause import PEER_EVERY_S, FirestorePauseStore, MemoryPauseStore, SlackPause
 from teambot.slack_reply import SlackReply
 from teambot.steps import COMPLETE, IN_PROGRESS, Source, Step
 from teambot.write_budget import TIERS, WriteBudget
@@ -174,3 +174,25 @@ def test_a_failing_pause_store_never_fails_a_write():
     assert budget.ready("T1", "chat.update")
     budget.rate_limited("T1", "chat.update", 5)
     assert budget.paused_for("T1", "chat.update") == pytest.approx(5)  # its own 429 still counts
+
+
+def test_instances_writing_to_one_workspace_split_its_tiers():
+    wall, store = Wall(), MemoryPauseStore()
+    first, second = two_instances(store, wall)
+    alone = WriteBudget(clock=wall)
+    alone.board = SlackPause(MemoryPauseStore(), wall=wall, refresh_s=0.0, background=False)
+
+    def starts(budget):
+        count = 0
+        while count < 100 and budget.try_take("T1", "chat.startStream", periodic=False):
+            count += 1
+        return count
+
+    assert starts(alone) == 18  # 90% of Tier 2's 20 a minute
+    second.ready("T1", "chat.update")  # the second instance writes to T1 too
+    assert first.board.writers("T1") == 2
+    wall.now += PEER_EVERY_S  # the second has counted again by now
+    assert second.board.writers("T1") == 2
+    assert starts(first) + starts(second) <= 18  # two instances plan with one workspace's tier
+    wall.now += 60 + 20  # the other instance stopped writing: the whole tier again
+    assert starts(first) == 18

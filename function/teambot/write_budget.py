@@ -254,7 +254,8 @@ class WriteBudget:
 
     def _cap(self, w: _Window, shared: bool = True) -> float:  # lock held
         share = self._share(w, self._clock()) if shared else 1.0
-        return max(1.0, w.limit * self.headroom * share / self.processes)
+        writers = self.board.writers(w.team) if self.board is not None and w.team else 1  # other instances
+        return max(1.0, w.limit * self.headroom * share / (self.processes * writers))
 
     def _count(self, w: _Window, now: float) -> int:  # lock held; forgets calls out of the window
         old = bisect.bisect_right(w.times, now - w.length_s)
