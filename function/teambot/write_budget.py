@@ -254,7 +254,9 @@ class WriteBudget:
 
     def _cap(self, w: _Window, shared: bool = True) -> float:  # lock held
         share = self._share(w, self._clock()) if shared else 1.0
-        writers = self.board.writers(w.team) if self.board is not None and w.team else 1  # other instances
+        # The instances writing to the workspace split what can wait (starts, promised finals, periodic
+        # writes); a call that must happen (take: a stop, a final update) is held by the tier only.
+        writers = self.board.writers(w.team) if shared and self.board is not None and w.team else 1
         return max(1.0, w.limit * self.headroom * share / (self.processes * writers))
 
     def _count(self, w: _Window, now: float) -> int:  # lock held; forgets calls out of the window
