@@ -12,16 +12,19 @@ import os
 import platform
 import time
 
-from bench import ack_latency, busy_hour, cold_start, concurrency, imports, streaming
+from bench import ack_latency, bursts, busy_hour, cold_start, concurrency, imports, streaming
 from bench.common import ROOT
 from bench.report import plot_ack, table, write_markdown
 
 OUT = ROOT / "bench" / "out"
 SMOKE = {"ack": 20, "cold": 1, "first": 2, "tokens": 60, "storm": (3, 20), "conc": (5, 20), "imports": 1,
-         "busy": {"long_answers": 5, "tokens": 60, "delay_s": 0.025, "events": 8, "pace_s": 0.2}}
+         "busy": {"long_answers": 5, "tokens": 60, "delay_s": 0.025, "events": 8, "pace_s": 0.2},
+         "bursts": {"answers": 4, "tokens": 30}, "bursts_ten": {"answers": 4, "tokens": 30, "instances": 2}}
 # Busy hour, full: concurrency - 8 answers of 1,200 tokens at 25 ms (30 s), 120 new events over 30 s.
 FULL = {"ack": 500, "cold": 7, "first": 10, "tokens": 400, "storm": (10, 100), "conc": (50, 200), "imports": 5,
-        "busy": {"tokens": 1200, "delay_s": 0.025, "events": 120, "pace_s": 0.25}}
+        "busy": {"tokens": 1200, "delay_s": 0.025, "events": 120, "pace_s": 0.25},
+        # Issue 21: two waves of 50 x 200 tokens in one workspace; then ten processes against one fake.
+        "bursts": {"answers": 50, "tokens": 200}, "bursts_ten": {"answers": 50, "tokens": 200, "instances": 10}}
 
 
 def main() -> int:
@@ -41,6 +44,8 @@ def main() -> int:
         "concurrency": concurrency.run(*p["conc"]),
         "imports": imports.run(p["imports"]),
         "busy_hour": busy_hour.run(**p["busy"]),
+        "bursts": bursts.run(**p["bursts"]),
+        "bursts_ten": bursts.run(**p["bursts_ten"]),
     }
     results["seconds"] = time.time() - started
     OUT.mkdir(parents=True, exist_ok=True)
@@ -54,7 +59,8 @@ def main() -> int:
         print("wrote BENCHMARKS.md and bench/ack_latency.png")
     busy = results["busy_hour"]
     complete = results["concurrency"]["correct"] == results["concurrency"]["answers"] and all(
-        s["correct"] == s["answers"] for s in results["storm"].values()) and busy["exact"] == busy["answers"]
+        s["correct"] == s["answers"] for s in results["storm"].values()) and busy["exact"] == busy["answers"] and all(
+        w["exact"] == w["answers"] for key in ("bursts", "bursts_ten") for w in results[key]["waves"])
     print(f"{'all answers correct' if complete else 'SOME ANSWERS WRONG'} in {results['seconds']:.0f} s")
     return 0 if complete else 1
 

@@ -135,13 +135,15 @@ def test_pending_text_coalesces_into_the_next_write_and_the_final_text_is_exact(
     reply.begin()
     pieces = [f" w{i}" for i in range(50)]
     for piece in pieces[:20]:
-        reply.add(piece)  # the clock does not move: only the first token is written
+        reply.add(piece)  # the clock does not move: only the first whole word is written
     assert slack.count("chat.startStream") == 1 and slack.count("chat.appendStream") == 0
+    start = next(c for c in slack.calls if c["method"] == "chat.startStream")
+    assert start["text_len"] == len(" w0 w1")  # " w0" alone might be half a word; with " w1" it is whole
     clock.now += 1.0
     for piece in pieces[20:]:
         reply.add(piece)
     appends = [c for c in slack.calls if c["method"] == "chat.appendStream"]
-    assert len(appends) == 1 and appends[0]["text_len"] == len("".join(pieces[1:21]))  # all pending, once
+    assert len(appends) == 1 and appends[0]["text_len"] == len("".join(pieces[2:21]))  # all pending, once
     reply.finish()
     reply.release()
     msg = slack.bot_messages("D0", "1700000000.000000")[0]
@@ -154,8 +156,8 @@ def test_when_stops_are_scarce_the_text_is_appended_at_once_and_the_stop_comes_l
     ops = slack_ops(slack, budget)
     reply = SlackReply(ops, job(), interval_s=1.0, clock=clock)
     reply.begin()
-    reply.add("Hello")
-    reply.add(" world, the rest of it.")
+    reply.add("Hello world,")
+    reply.add(" the rest of it.")
     while budget.try_take("T1", "chat.stopStream", periodic=False):
         pass  # other answers used this minute's stops
     before = clock.now
@@ -169,34 +171,57 @@ def test_when_stops_are_scarce_the_text_is_appended_at_once_and_the_stop_comes_l
     assert msg["metadata"]["event_payload"]["state"] == "done"
 
 
-def test_when_starts_are_scarce_the_answer_is_written_in_update_mode(slack, clock):
+def test_when_starts_are_scarce_the_first_text_is_posted_at_once_and_the_final_is_an_update(slack, clock):
     budget = budget_on(clock)
     while budget.try_take("T1", "chat.startStream", periodic=False):
         pass
     reply = SlackReply(slack_ops(slack, budget), job(), interval_s=1.0, clock=clock)
     reply.begin()
-    for word in ("one", " two", " three"):
-        reply.add(word)
+    reply.add("one")
+    assert slack.count("chat.postMessage") == 0  # "one" may be half a word
+    reply.add(" two")
+    assert slack.count("chat.postMessage") == 1  # no hold: the first whole word is shown at once
+    assert budget.owed("T1", "chat.update") == 1  # its final update is promised before it starts
+    reply.add(" three")
     reply.finish()
     reply.release()
     assert reply.mode == "update" and slack.count("chat.startStream") == 0
-    # A short answer, done within the hold: one chat.postMessage, nothing of chat.update's tier.
-    assert slack.count("chat.postMessage") == 1 and slack.count("chat.update") == 0
+    assert slack.count("chat.update") == 1 and budget.owed("T1", "chat.update") == 0
     msg = slack.bot_messages("D0", "1700000000.000000")[0]
     assert msg["text"] == "one two three" and msg["metadata"]["event_payload"]["state"] == "done"
     assert not reply._refusals.refused("D0")  # a budget decision, not Slack refusing streams
-    # A longer one: the hold passes, the text so far is posted, the final text is an update.
+
+
+def test_when_updates_are_spent_too_the_text_is_posted_as_it_completes_never_twice(slack, clock):
+    budget = budget_on(clock)
+    while budget.try_take("T1", "chat.startStream", periodic=False):
+        pass
+    while budget.admit("T1", "chat.update"):
+        pass  # other answers hold every final update of this minute
+    short = SlackReply(slack_ops(slack, budget), job(), interval_s=1.0, clock=clock)
+    for word in ("one", " two", " three"):
+        short.add(word)
+    short.finish()
+    short.release()
+    assert short.mode == "post" and slack.count("chat.update") == 0
+    assert slack.count("chat.postMessage") == 1  # a short answer: one post, done
+    msg = slack.bot_messages("D0", "1700000000.000000")[0]
+    assert msg["text"] == "one two three" and msg["metadata"]["event_payload"]["state"] == "done"
+    # A long one: successive posts, each a complete part (cut at a line), the last one "done".
     longer = SlackReply(slack_ops(slack, budget), job(1), interval_s=1.0, clock=clock)
-    longer.begin()
-    longer.add("first")
-    clock.now += 1.0
-    longer.add(" second")
-    assert slack.count("chat.postMessage") == 2
-    longer.add(" third")
+    text = "".join(f"line {i} of the answer\n" for i in range(12))
+    for i, piece in enumerate(text.split(" ")):
+        longer.add(piece if i == 0 else " " + piece)
+        clock.now += 0.25
+    posted_while_writing = len(slack.bot_messages("D1", "1700000000.000001"))
     longer.finish()
     longer.release()
-    msg = slack.bot_messages("D1", "1700000000.000001")[0]
-    assert msg["text"] == "first second third" and slack.count("chat.update") == 1
+    msgs = slack.bot_messages("D1", "1700000000.000001")
+    assert len(msgs) >= 3 and slack.count("chat.update") == 0
+    assert "".join(m["text"] for m in msgs) == text  # nothing lost, nothing twice
+    assert [m["metadata"]["event_payload"]["state"] for m in msgs] == ["continued"] * (len(msgs) - 1) + ["done"]
+    assert all(m["text"][-1] in " \n" for m in msgs[:-1])  # parts end at a line or a word, never inside one
+    assert posted_while_writing == len(msgs) - 1  # the parts went out while the answer was written
 
 
 def test_a_429_seen_by_one_answer_pauses_the_method_for_the_others(slack):
@@ -208,7 +233,7 @@ def test_a_429_seen_by_one_answer_pauses_the_method_for_the_others(slack):
     replies = [SlackReply(ops, job(i), interval_s=0.0) for i in range(2)]
     for reply in replies:
         reply.begin()
-        reply.add("start")
+        reply.add("start ")
     slack.calls.clear()
     ops.call("chat_appendStream", team="T1", channel="D0", ts=replies[0].message_ts[0], markdown_text=" a")
     ops.call("chat_appendStream", team="T1", channel="D1", ts=replies[1].message_ts[0], markdown_text=" b")

@@ -6,6 +6,8 @@
     RateLimitErrorRetryHandler): the Retry-After pauses the method for every answer of the
     instance, and the retry waits for its slot like any other call, so an answer always completes;
     5xx and connection errors get a couple of retries too;
+  * a 429 is published on the workspace's shared "pause until" (slack_pause.py), so the other
+    instances pause the method too instead of each spending its own 429;
   * a revoked or rotated bot token (invalid_auth, token_revoked, ...) re-reads SLACK_BOT_TOKEN
     once and retries the call once.
 """
@@ -22,7 +24,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from . import logs
+from . import logs, slack_pause
 from .env import Settings
 from .secret_store import SecretStore
 from .write_budget import WriteBudget
@@ -86,6 +88,8 @@ class SlackOps:
     def __init__(self, settings: Settings, secrets: SecretStore, budget: WriteBudget | None = None):
         self._secrets = secrets
         self.budget = budget or WriteBudget()
+        if self.budget.board is None:  # 429s shared with the other instances (slack_pause.py)
+            self.budget.board = slack_pause.from_settings(settings)
         self._caller = threading.local()  # (team, channel) of the call in progress, for the 429 handler
         self._client = WebClient(
             token=None,

@@ -21,6 +21,14 @@ So the budget, one object per process (context.Services):
     by the tier itself and by Retry-After pauses, so the end of an answer is never starved by
     this instance's own caution.
 
+  * final text first: an answer that writes in update mode owes its message one final
+    chat.update; `admit` counts that debt against the window before the answer starts (no
+    room: the writer posts instead, slack_reply.py) and periodic writes leave room for every debt,
+    so intermediate updates thin out under pressure and a finish never queues behind them;
+  * across instances, a 429 is also published on a shared per-workspace "pause until"
+    (slack_pause.py, a Firestore document where the instances share Firestore): every
+    instance then pauses that method and cuts its share, as if it had seen the 429 itself.
+
 Pending text is not the budget's business: the writer sends everything pending at each write.
 """
 
@@ -64,6 +72,10 @@ class _Window:
     share: float = 1.0
     share_at: float = 0.0  # when `share` was last set
     rate_limited: int = 0  # 429s received for this key
+    team: str = ""
+    method: str = ""
+    owed: int = 0  # final writes promised to answers in progress (admit / settle)
+    shared_seen: float = 0.0  # the shared pause already taken into account (its end, wall clock)
 
 
 class Lease:
@@ -101,6 +113,7 @@ class WriteBudget:
         self._windows: dict[tuple, _Window] = {}
         self._leases: set[Lease] = set()
         self._lock = threading.Lock()
+        self.board = None  # slack_pause.SlackPause: the pauses shared with other instances (SlackOps sets it)
 
     # -- answers ---------------------------------------------------------------------------
     def join(self, team: str) -> Lease:
@@ -141,6 +154,31 @@ class WriteBudget:
                 bisect.insort(w.times, now)
             return True
 
+    def admit(self, team: str, method: str) -> bool:
+        """Promise one final write of `method` to an answer, if the window has room for it beside
+        the calls made and the finals already promised; `settle` when it is written (or dropped)."""
+        window = self._window(team, method, None)
+        if window is None:
+            return True
+        with self._lock:
+            now = self._clock()
+            self._observe_shared(window, now)
+            if now < window.paused_until or self._count(window, now) + window.owed >= self._cap(window):
+                return False
+            window.owed += 1
+            return True
+
+    def settle(self, team: str, method: str) -> None:
+        window = self._window(team, method, None)
+        if window is not None:
+            with self._lock:
+                window.owed = max(0, window.owed - 1)
+
+    def owed(self, team: str, method: str) -> int:
+        window = self._window(team, method, None)
+        with self._lock:
+            return window.owed if window else 0
+
     def take(self, team: str, method: str, channel: str | None = None) -> float:
         """Reserve the next slot of `method` (and of its channel) and wait for it; returns the
         seconds waited. Slots are handed out in order, so waiting calls never burst."""
@@ -156,6 +194,8 @@ class WriteBudget:
         while waited < self._max_wait_s:
             with self._lock:
                 now = self._clock()
+                for w in keys:
+                    self._observe_shared(w, now)
                 resume = max([slot, *(w.paused_until for w in keys)])
             if now >= resume:
                 break
@@ -175,6 +215,8 @@ class WriteBudget:
                     w.share_at = now
                 w.paused_until = max(w.paused_until, now + max(0.0, retry_after_s))
                 w.rate_limited += 1
+        if self.board is not None and channel is None:  # per-channel limits concern this channel only
+            self.board.publish(team, method, retry_after_s)
 
     # -- figures (logs, tests, benchmarks) ---------------------------------------------------
     def share(self, team: str, method: str) -> float:
@@ -197,7 +239,8 @@ class WriteBudget:
         with self._lock:
             window = self._windows.get(key)
             if window is None:
-                window = self._windows[key] = _Window(figure[0], figure[1], [], share_at=self._clock())
+                window = self._windows[key] = _Window(figure[0], figure[1], [], share_at=self._clock(), team=team,
+                                                      method=method if channel is None else "")
             return window
 
     def _keys(self, team: str, method: str, channel: str | None) -> list[_Window]:
@@ -211,7 +254,10 @@ class WriteBudget:
 
     def _cap(self, w: _Window, shared: bool = True) -> float:  # lock held
         share = self._share(w, self._clock()) if shared else 1.0
-        return max(1.0, w.limit * self.headroom * share / self.processes)
+        # The instances writing to the workspace split what can wait (starts, promised finals, periodic
+        # writes); a call that must happen (take: a stop, a final update) is held by the tier only.
+        writers = self.board.writers(w.team) if shared and self.board is not None and w.team else 1
+        return max(1.0, w.limit * self.headroom * share / (self.processes * writers))
 
     def _count(self, w: _Window, now: float) -> int:  # lock held; forgets calls out of the window
         old = bisect.bisect_right(w.times, now - w.length_s)
@@ -219,11 +265,27 @@ class WriteBudget:
             del w.times[:old]
         return len(w.times)
 
+    def _observe_shared(self, w: _Window, now: float) -> None:  # lock held
+        """Another instance's 429 (the shared pause board): pause and cut the share, once per pause."""
+        if self.board is None or not w.method:
+            return
+        remaining, ends_at = self.board.remaining(w.team, w.method)
+        if remaining <= 0 or ends_at <= w.shared_seen:
+            return
+        w.shared_seen = ends_at
+        if w.paused_until <= now:
+            w.share = max(MIN_SHARE, self._share(w, now) * CUT)
+            w.share_at = now
+        w.paused_until = max(w.paused_until, now + remaining)
+
     def _free(self, w: _Window, now: float, periodic: bool) -> bool:  # lock held
+        self._observe_shared(w, now)
         cap = self._cap(w) * ((1 - RESERVE) if periodic else 1.0)
-        return now >= w.paused_until and self._count(w, now) < max(1.0, cap)
+        used = self._count(w, now) + (w.owed if periodic else 0)  # periodic writes leave room for promised finals
+        return now >= w.paused_until and used < max(1.0, cap)
 
     def _next_slot(self, w: _Window, now: float) -> float:  # lock held
+        self._observe_shared(w, now)
         cap = int(self._cap(w, shared=False))
         count = self._count(w, now)
         slot = now if count < cap else w.times[count - cap] + w.length_s

@@ -37,6 +37,40 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
 # allowed (the burst size is not published: 5 in 5 s here).
 DEFAULT_PER_CHANNEL: dict[str, tuple[int, float]] = {"chat.postMessage": (5, 5.0)}
 
+# Stream chunks (docs.slack.dev/reference/methods/chat.appendStream, "Using the chunks parameter";
+# the same on chat.startStream / chat.stopStream): markdown_text {text}, task_update {id, title,
+# status, details?, output?, sources? [{type: url, url, text}]}, plan_update {title}, blocks.
+# task_display_mode on chat.startStream: timeline | plan. session_status on chat.stopStream:
+# the agent session statuses (docs.slack.dev/ai/agent-sessions).
+CHUNK_TYPES = frozenset({"markdown_text", "task_update", "plan_update", "blocks"})
+TASK_STATUSES = frozenset({"pending", "in_progress", "complete", "error"})
+TASK_DISPLAY_MODES = frozenset({"timeline", "plan"})
+SESSION_STATUSES = frozenset({"active", "processing", "suspended", "closed"})
+
+
+def chunk_error(chunks) -> str | None:
+    """None if every chunk is valid, else the error Slack would answer (invalid_chunks: our
+    assumption of the code; the pages name the fields, not the error)."""
+    if chunks is None:
+        return None
+    if not isinstance(chunks, list):
+        return "invalid_chunks"
+    for c in chunks:
+        kind = c.get("type") if isinstance(c, dict) else None
+        if kind not in CHUNK_TYPES:
+            return "invalid_chunks"
+        if kind == "markdown_text" and not isinstance(c.get("text"), str):
+            return "invalid_chunks"
+        if kind == "task_update":
+            if not (c.get("id") and c.get("title") and c.get("status") in TASK_STATUSES):
+                return "invalid_chunks"
+            for source in c.get("sources") or []:
+                if not (source.get("type") == "url" and source.get("url") and source.get("text")):
+                    return "invalid_chunks"  # a source without text is refused
+        if kind == "plan_update" and not c.get("title"):
+            return "invalid_chunks"
+    return None
+
 
 class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, SocketModeApi, LoopbackServer):
     def __init__(self, *, token="xoxb-test", bot_user_id="UBOT", bot_id="BBOT", team="T1", limits: bool = True):
@@ -145,6 +179,7 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         text = params.get("markdown_text") or params.get("text") or "".join(
             c.get("text", "") for c in params.get("chunks") or [] if isinstance(c, dict))
         record = {"method": method, "time": time.monotonic(), "ts": params.get("ts"), "status": 200, "text_len": len(text),
+                  "channel": params.get("channel") or params.get("channel_id"),
                   "placeholder": text.startswith("_Thinking")}
         self.calls.append(record)
         if self.hang.get(method):
@@ -192,7 +227,8 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         page = found[start : start + size]
         more = start + size < len(found)
         keep_meta = str(p.get("include_all_metadata")).lower() in ("1", "true")
-        hidden = ("channel", "deleted", "streaming", "stream_started", "expired")
+        hidden = ("channel", "deleted", "streaming", "stream_started", "expired", "tasks", "task_log", "plan_title",
+                  "task_display_mode", "session_status")
         out = [{k: v for k, v in m.items() if k not in hidden and (keep_meta or k != "metadata")} for m in page]
         return {"ok": True, "messages": out, "has_more": more,
                 "response_metadata": {"next_cursor": str(start + size) if more else ""}}
@@ -263,10 +299,21 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
             return p["markdown_text"]
         return "".join(c.get("text", "") for c in p.get("chunks") or [] if c.get("type") == "markdown_text")
 
+    def _take_chunks(self, m, p) -> None:
+        """Task cards by id (a later task_update with the same id updates it), the plan's title."""
+        for c in p.get("chunks") or []:
+            if c.get("type") == "task_update":
+                m.setdefault("tasks", {})[c["id"]] = {k: v for k, v in c.items() if k != "type"}
+                m.setdefault("task_log", []).append((c["id"], c["status"]))
+            elif c.get("type") == "plan_update":
+                m["plan_title"] = c["title"]
+
     def m_chat_startStream(self, p):
         if self.native_refusal:
             return {"ok": False, "error": self.native_refusal}
         if not p.get("thread_ts"):
+            return {"ok": False, "error": "invalid_arguments"}
+        if chunk_error(p.get("chunks")) or p.get("task_display_mode", "timeline") not in TASK_DISPLAY_MODES:
             return {"ok": False, "error": "invalid_arguments"}
         if p["channel"].startswith("C") and not (p.get("recipient_team_id") and p.get("recipient_user_id")):
             return {"ok": False, "error": "missing_recipient_team_id"}
@@ -277,7 +324,8 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         if home and p.get("recipient_team_id") not in (None, home):
             return {"ok": False, "error": "invalid_arguments"}
         ts = self._bot_message(p["channel"], self._chunk_text(p), p["thread_ts"], streaming=True, appends=0,
-                               stream_started=time.monotonic())
+                               stream_started=time.monotonic(), task_display_mode=p.get("task_display_mode"))
+        self._take_chunks(self.messages[ts], p)
         return {"ok": True, "channel": p["channel"], "ts": ts}
 
     def _streaming(self, m) -> bool:
@@ -296,6 +344,9 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
             return {"ok": False, "error": "message_not_in_streaming_state"}
         if self.native_refusal_after is not None and m["appends"] >= self.native_refusal_after:
             return {"ok": False, "error": "feature_not_enabled"}
+        if chunk_error(p.get("chunks")):
+            return {"ok": False, "error": "invalid_chunks"}
+        self._take_chunks(m, p)
         m["appends"] += 1
         m["text"] += self._chunk_text(p)
         if len(m["text"]) > MARKDOWN_LIMIT:
@@ -312,6 +363,13 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         blocks, err = self._blocks(p, with_markdown_text=True)
         if err:
             return err
+        if chunk_error(p.get("chunks")):
+            return {"ok": False, "error": "invalid_chunks"}
+        if p.get("session_status") is not None:
+            if p["session_status"] not in SESSION_STATUSES:
+                return {"ok": False, "error": "invalid_arguments"}
+            m["session_status"] = p["session_status"]
+        self._take_chunks(m, p)
         if blocks:
             m["blocks"] = blocks
         m["text"] += self._chunk_text(p)
