@@ -11,9 +11,16 @@ HOST ?= 127.0.0.1
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-install: $(BIN)/python  ## everything: function, infra, tests, benchmarks
+POLICY_VENV ?= infra/policy/.venv
+
+install: $(BIN)/python $(POLICY_VENV)/bin/python  ## everything: function, infra, tests, benchmarks; the policy pack's own venv
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
+	$(POLICY_VENV)/bin/pip install -q -r infra/policy/requirements.txt
+
+# The policy pack's own virtualenv (infra/policy/PulumiPolicy.yaml): its protobuf pin stays there.
+$(POLICY_VENV)/bin/python:
+	$(PY) -m venv $(POLICY_VENV)
 
 TEST_WORKERS ?= 3
 test: install  ## the whole suite, offline (loopback fakes only); TEST_WORKERS=0 runs it in one process
@@ -71,4 +78,4 @@ fuzz:  ## the long fuzz run quoted in SECURITY.md
 	FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -o timeout=3600 tests/test_fuzz_ingress.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .ruff_cache

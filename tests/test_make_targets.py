@@ -36,3 +36,18 @@ def test_manifest_never_leaves_an_empty_or_partial_file(tmp_path):
     assert ok.returncode == 0 and "wrote slack_manifest.rendered.yaml" in ok.stdout
     assert (tmp_path / "slack_manifest.rendered.yaml").read_text() == "display_information:\n  name: TeamBot\n"
     assert sorted(os.listdir(tmp_path)) == ["bin", "slack_manifest.rendered.yaml"]
+
+
+def test_deploy_runs_pulumi_up_from_the_project_root_without_pythonpath(tmp_path):
+    """The dynamic providers import `infra` from the program directory (the root): no PYTHONPATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "pulumi").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    dry = subprocess.run(["make", "-n", "-s", "-C", str(REPO), "deploy"], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.strip().splitlines()
+    assert lines[-1] == "pulumi up" and "PYTHONPATH" not in dry.stdout
+    assert any("infra/policy/requirements.txt" in line for line in lines)  # install also makes the pack's venv

@@ -102,12 +102,23 @@ def test_unhashed_source_and_unbounded_retries_are_caught():
 
 
 def test_the_policy_pack_loads_every_validator():
-    import runpy
-    from unittest import mock
+    """In the pack's own venv (infra/policy/.venv, `make install`), where pulumi-policy lives, as
+    Pulumi runs it: with the pack's directory as the working directory."""
+    import json
+    import subprocess
+
+    import pytest
 
     from tests.harness import REPO
 
-    with mock.patch("pulumi_policy.PolicyPack") as pack:
-        runpy.run_path(str(REPO / "infra" / "policy" / "__main__.py"))
-    names = [p.name for p in pack.call_args.kwargs["policies"]]
-    assert names == list(policies.VALIDATORS)
+    python = REPO / "infra" / "policy" / ".venv" / "bin" / "python"
+    if not python.exists():
+        pytest.skip("no infra/policy/.venv: run `make install`")
+    script = ("import json, runpy\nfrom unittest import mock\n"
+              "with mock.patch('pulumi_policy.PolicyPack') as pack:\n"
+              "    runpy.run_path('__main__.py')\n"
+              "print(json.dumps([p.name for p in pack.call_args.kwargs['policies']]))\n")
+    run = subprocess.run([str(python), "-c", script], cwd=REPO / "infra" / "policy", capture_output=True, text=True,
+                         timeout=120, env={"PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout) == list(policies.VALIDATORS)
