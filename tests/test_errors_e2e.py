@@ -80,3 +80,23 @@ def test_a_cut_connection_is_still_a_connection_error(bot, slack, model):
     answer = wait_for(lambda: [r for r in bot.log_records() if r.get("message") == "answer"], 15)[0]
     assert answer["outcome"] in ("stream_cut", "connection")
     assert not [r for r in bot.log_records() if r.get("severity") == "ERROR"]
+
+
+def test_logs_exception_is_one_error_reporting_line_and_outages_stay_one_warning(capsys):
+    from teambot import logs
+
+    data = "words-of-a-user"
+    try:
+        {}[data]
+    except KeyError as exc:
+        error_id = logs.failed("bug_here", exc, channel="C1")
+    try:
+        raise TimeoutError("read timed out")
+    except TimeoutError as exc:
+        assert logs.failed("slow_there", exc) is None
+    bug, outage = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert bug["severity"] == "ERROR" and bug["@type"] == REPORTED_ERROR_EVENT and bug["error_id"] == error_id
+    assert bug["stack_trace"].startswith("Traceback (most recent call last):\n") and bug["stack_trace"].rstrip().endswith("KeyError")
+    assert "words-of-a-user" not in bug["stack_trace"]  # a KeyError's text may be data: only its type is kept
+    assert outage == {**outage, "severity": "WARNING", "message": "slow_there", "error": "TimeoutError"}
+    assert "stack_trace" not in outage
