@@ -100,3 +100,16 @@ def test_logs_exception_is_one_error_reporting_line_and_outages_stay_one_warning
     assert "words-of-a-user" not in bug["stack_trace"]  # a KeyError's text may be data: only its type is kept
     assert outage == {**outage, "severity": "WARNING", "message": "slow_there", "error": "TimeoutError"}
     assert "stack_trace" not in outage
+
+
+from tests.test_cloud_tasks_e2e import QUEUE, oidc, start_tasks_bot, tasks  # noqa: E402, F401  (fixtures)
+
+
+def test_a_failed_enqueue_names_its_cause(start_tasks_bot, tasks, slack):  # noqa: F811
+    bot = start_tasks_bot()
+    tasks.down = True  # Cloud Tasks answers 503 UNAVAILABLE (google.rpc.Code, cloud.google.com/tasks/docs/reference/rest)
+    ts = slack.add_message("D1", "hello")
+    assert bot.post_json(dm("hello", ts)).status == 503
+    failed = [r for r in bot.log_records() if r.get("message") == "enqueue_failed"]
+    assert len(failed) == 1
+    assert failed[0]["status"] == 503 and failed[0]["error"] == "UNAVAILABLE" and failed[0]["queue"] == QUEUE
