@@ -113,3 +113,31 @@ def test_a_failed_enqueue_names_its_cause(start_tasks_bot, tasks, slack):  # noq
     failed = [r for r in bot.log_records() if r.get("message") == "enqueue_failed"]
     assert len(failed) == 1
     assert failed[0]["status"] == 503 and failed[0]["error"] == "UNAVAILABLE" and failed[0]["queue"] == QUEUE
+
+
+def test_a_crashed_job_tells_the_asker_with_the_reference(capsys):
+    from teambot.env import Settings
+    from teambot.jobs import Job
+    from teambot.secret_store import SecretStore
+    from teambot.worker import Worker
+
+    class Crashing:
+        def run(self, ctx, job):
+            return None.missing  # a bug
+
+    class Recording:
+        calls: list = []
+
+        def call(self, method, **kwargs):
+            self.calls.append((method, kwargs))
+
+    worker = Worker(Settings(), SecretStore({}))
+    worker.registry = {"answer": Crashing(), "assistant_thread_started": Crashing()}
+    worker.services.slack = Recording()
+    worker.run(Job(kind="answer", team="T1", channel="C1", user="U1", message_ts="1.2"))
+    worker.run(Job(kind="assistant_thread_started", team="T1", channel="D1", user="U1", message_ts="1.3"))
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    errors = [r for r in records if r["message"] == "job_failed"]
+    assert len(errors) == 2 and all(r["stack_trace"].startswith("Traceback") for r in errors)
+    assert [(m, k["channel"], k["user"], k["thread_ts"]) for m, k in Recording.calls] == [("chat_postEphemeral", "C1", "U1", "1.2")]
+    assert errors[0]["error_id"] in Recording.calls[0][1]["text"]
