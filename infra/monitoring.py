@@ -24,7 +24,8 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time
 
-OK_OUTCOMES = ("done", "stopped", "stopped_in_slack", "not_allowed", "duplicate_delivery", "over_budget")
+OK_OUTCOMES = ("done", "stopped", "stopped_in_slack", "not_allowed", "duplicate_delivery", "over_budget",
+               "bare_mention")
 ERROR_RATIO = 0.2
 WINDOW = "600s"
 APIS = ("logging.googleapis.com", "monitoring.googleapis.com")

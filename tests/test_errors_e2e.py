@@ -80,3 +80,64 @@ def test_a_cut_connection_is_still_a_connection_error(bot, slack, model):
     answer = wait_for(lambda: [r for r in bot.log_records() if r.get("message") == "answer"], 15)[0]
     assert answer["outcome"] in ("stream_cut", "connection")
     assert not [r for r in bot.log_records() if r.get("severity") == "ERROR"]
+
+
+def test_logs_exception_is_one_error_reporting_line_and_outages_stay_one_warning(capsys):
+    from teambot import logs
+
+    data = "words-of-a-user"
+    try:
+        {}[data]
+    except KeyError as exc:
+        error_id = logs.failed("bug_here", exc, channel="C1")
+    try:
+        raise TimeoutError("read timed out")
+    except TimeoutError as exc:
+        assert logs.failed("slow_there", exc) is None
+    bug, outage = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert bug["severity"] == "ERROR" and bug["@type"] == REPORTED_ERROR_EVENT and bug["error_id"] == error_id
+    assert bug["stack_trace"].startswith("Traceback (most recent call last):\n") and bug["stack_trace"].rstrip().endswith("KeyError")
+    assert "words-of-a-user" not in bug["stack_trace"]  # a KeyError's text may be data: only its type is kept
+    assert outage == {**outage, "severity": "WARNING", "message": "slow_there", "error": "TimeoutError"}
+    assert "stack_trace" not in outage
+
+
+from tests.test_cloud_tasks_e2e import QUEUE, oidc, start_tasks_bot, tasks  # noqa: E402, F401  (fixtures)
+
+
+def test_a_failed_enqueue_names_its_cause(start_tasks_bot, tasks, slack):  # noqa: F811
+    bot = start_tasks_bot()
+    tasks.down = True  # Cloud Tasks answers 503 UNAVAILABLE (google.rpc.Code, cloud.google.com/tasks/docs/reference/rest)
+    ts = slack.add_message("D1", "hello")
+    assert bot.post_json(dm("hello", ts)).status == 503
+    failed = [r for r in bot.log_records() if r.get("message") == "enqueue_failed"]
+    assert len(failed) == 1
+    assert failed[0]["status"] == 503 and failed[0]["error"] == "UNAVAILABLE" and failed[0]["queue"] == QUEUE
+
+
+def test_a_crashed_job_tells_the_asker_with_the_reference(capsys):
+    from teambot.env import Settings
+    from teambot.jobs import Job
+    from teambot.secret_store import SecretStore
+    from teambot.worker import Worker
+
+    class Crashing:
+        def run(self, ctx, job):
+            return None.missing  # a bug
+
+    class Recording:
+        calls: list = []
+
+        def call(self, method, **kwargs):
+            self.calls.append((method, kwargs))
+
+    worker = Worker(Settings(), SecretStore({}))
+    worker.registry = {"answer": Crashing(), "assistant_thread_started": Crashing()}
+    worker.services.slack = Recording()
+    worker.run(Job(kind="answer", team="T1", channel="C1", user="U1", message_ts="1.2"))
+    worker.run(Job(kind="assistant_thread_started", team="T1", channel="D1", user="U1", message_ts="1.3"))
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    errors = [r for r in records if r["message"] == "job_failed"]
+    assert len(errors) == 2 and all(r["stack_trace"].startswith("Traceback") for r in errors)
+    assert [(m, k["channel"], k["user"], k["thread_ts"]) for m, k in Recording.calls] == [("chat_postEphemeral", "C1", "U1", "1.2")]
+    assert errors[0]["error_id"] in Recording.calls[0][1]["text"]

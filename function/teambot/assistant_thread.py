@@ -77,6 +77,8 @@ def set_thinking(ctx: "Context", job: "Job") -> None:
     except SlackApiError as exc:
         memory.refused(slack_error(exc), job.channel)
     except Exception as exc:  # a timeout: the answer matters more than its status line
+        if not logs.is_outage(exc):
+            logs.exception("status_failed", exc, channel=job.channel)
         memory.refused(type(exc).__name__, job.channel)
 
 
@@ -116,7 +118,7 @@ def set_title(ctx: "Context", job: "Job", question: str) -> None:
     except SlackApiError as exc:
         logs.warning("title_refused", error=slack_error(exc), channel=job.channel)
     except Exception as exc:  # a timeout: a missing title never costs the answer
-        logs.warning("title_refused", error=type(exc).__name__, channel=job.channel)
+        logs.failed("title_refused", exc, channel=job.channel)
 
 
 def _context_of(message: dict) -> dict | None:
@@ -154,7 +156,7 @@ def channel_note(ctx: "Context", context: dict) -> str:
         logs.info("context_channel_unknown", error=slack_error(exc), channel=channel)
         name = None
     except Exception as exc:  # a timeout: answer without the name rather than not at all
-        logs.warning("context_channel_unknown", error=type(exc).__name__, channel=channel)
+        logs.failed("context_channel_unknown", exc, channel=channel)
         name = None
     if not name:
         return (f"The user is looking at the Slack channel <#{channel}>. You don't know its name and "

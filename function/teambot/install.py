@@ -108,7 +108,7 @@ class InstallRoutes:
         try:
             self._write_bot_token(granted["access_token"])
         except Exception as exc:  # the client raises many types; never echo details
-            logs.error("install_failed", outcome="secret_write_failed", error=type(exc).__name__, code=getattr(exc, "code", None))
+            logs.failed("install_failed", exc, severity="ERROR", outcome="secret_write_failed", code=getattr(exc, "code", None))
             return page(503, "Not installed", "Slack granted the token but it could not be saved to Secret Manager "
                         "(does the runtime identity have secretVersionAdder on the bot-token secret?). Try again.")
         self.secrets.refresh(BOT_TOKEN)  # this process answers with the new token from now on
@@ -132,7 +132,7 @@ class InstallRoutes:
             logs.warning("install_refused", outcome="exchange_refused", error=error)
             return page(400, "Not installed", f"Slack refused the authorization code ({error}). Open the install URL again.")
         except Exception as exc:  # network
-            logs.error("install_failed", outcome="exchange_failed", error=type(exc).__name__)
+            logs.failed("install_failed", exc, severity="ERROR", outcome="exchange_failed")
             return page(502, "Not installed", "Slack could not be reached. Open the install URL again.")
         if granted.get("token_type") != "bot" or not str(granted.get("access_token", "")).startswith("xoxb-"):
             logs.error("install_failed", outcome="no_bot_token")

@@ -82,3 +82,22 @@ def exception(message: str, exc: BaseException | None = None, *, error_id: str |
     log("ERROR", message, **{"@type": REPORTED_ERROR_EVENT, "error": type(exc).__name__ if exc else None,
                              "error_id": error_id, **fields, "stack_trace": trace})
     return error_id
+
+
+# Outages, not bugs: the network, timeouts, Google's and the HTTP stacks' own error types.
+_OUTAGE_MODULES = ("requests", "urllib3", "httpx", "httpx2", "httpcore", "httpcore2", "google", "grpc", "slack_sdk")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """An expected failure (a timeout, a refused connection, a cloud API's error): one line, no trace."""
+    return (isinstance(exc, (OSError, TimeoutError)) or "timeout" in type(exc).__name__.lower()
+            or type(exc).__module__.split(".")[0] in _OUTAGE_MODULES)
+
+
+def failed(message: str, exc: BaseException, *, severity: str = "WARNING", **fields) -> str | None:
+    """A caught failure that must not stop the work: an outage is one `severity` line with its
+    type; anything else is a bug and goes to `exception()` with its trace (returns its error id)."""
+    if is_outage(exc):
+        log(severity, message, error=type(exc).__name__, **fields)
+        return None
+    return exception(message, exc, **fields)

@@ -54,7 +54,7 @@ class SocketModeBridge:
             logs.error("unavailable", error=type(failure).__name__, transport="socket_mode")
             return  # not acknowledged: Slack redelivers it
         except Exception as exc:  # never crash the client; never echo details
-            logs.error("unhandled", error=type(exc).__name__, transport="socket_mode")
+            logs.exception("unhandled", exc, transport="socket_mode")
             return
         client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
 

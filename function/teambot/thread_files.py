@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import logs
 from .file_download import DownloadRefused
 from .file_text import IMAGE, PDF, Unreadable, decode_text, image_data_url, kind_of, pdf_text
 from .formatting import CHARS_PER_TOKEN, estimate_tokens
@@ -74,7 +75,8 @@ def gather(
         if file.get("file_access") == "check_file_info" or not file.get("url_private"):
             try:  # Slack sends a stub in some events: files.info has the full object
                 file = {**file, **info(file["id"])}
-            except Exception:
+            except Exception as exc:
+                logs.failed("file_info_failed", exc)
                 out.notes.append(f"Skipped {display_name(file)}: its details couldn't be read.")
                 continue
         name, kind, size = display_name(file), kind_of(file), file.get("size")
@@ -110,7 +112,8 @@ def gather(
         except Unreadable as exc:
             out.notes.append(f"Skipped {name}: {exc}.")
             continue
-        except Exception:  # a library failure on odd input: this file only
+        except Exception as exc:  # a library failure on odd input: this file only
+            logs.failed("file_read_failed", exc, file_kind=kind)
             out.notes.append(f"Skipped {name}: it couldn't be read.")
             continue
         taken += 1

@@ -105,7 +105,7 @@ class UsageLedger:
         try:
             self.store.warm()
         except Exception as exc:
-            logs.warning("usage_store_start_failed", error=type(exc).__name__)
+            logs.failed("usage_store_start_failed", exc)
 
     # -- budgets -------------------------------------------------------------------------------
     def check(self, team: str, user: str) -> str | None:
@@ -118,7 +118,7 @@ class UsageLedger:
         try:
             totals = self.store.get([user_id, team_id])
         except Exception as exc:  # fail open: an outage must not block answers
-            logs.warning("usage_check_failed", error=type(exc).__name__, team=team, user=user)
+            logs.failed("usage_check_failed", exc, team=team, user=user)
             return None
         resets = f"It resets at midnight UTC (in {until_midnight(now)})."
         if self.user_budget and totals[user_id].tokens >= self.user_budget:
@@ -216,7 +216,7 @@ class UsageLedger:
                 users = self.store.month_users(team, month)
                 ranked = sorted(users.items(), key=lambda kv: (-kv[1].tokens, kv[0]))[:top]
         except Exception as exc:
-            logs.warning("usage_read_failed", error=type(exc).__name__, team=team, user=user)
+            logs.failed("usage_read_failed", exc, team=team, user=user)
             return None
         user_days = [(d, got[user_day_id(team, user, d)]) for d in day_names]
         team_days = [(d, got[team_day_id(team, d)]) for d in day_names]

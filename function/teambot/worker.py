@@ -7,12 +7,15 @@ from __future__ import annotations
 from . import logs
 from .context import Context, Services
 from .env import Settings
-from .errors import SecretUnavailable
+from .errors import SecretUnavailable, unexpected_message
 from .jobs import Job
 from .registry import load_handlers
 from .secret_store import SecretStore
 from .slack_ops import SlackOps
 from .write_budget import WriteBudget
+
+# Jobs no person is waiting on (the AI panel opening, its context changing, the Home tab).
+SILENT_KINDS = frozenset({"assistant_thread_started", "assistant_thread_context_changed", "app_home"})
 
 
 class Worker:
@@ -32,4 +35,18 @@ class Worker:
         except SecretUnavailable:
             raise  # already logged with its likely cause; the task route answers 503
         except Exception as exc:  # a job must never take the process down: logged once, with its trace
-            logs.exception("job_failed", exc, kind=job.kind, channel=job.channel)
+            error_id = logs.exception("job_failed", exc, kind=job.kind, channel=job.channel)
+            self._tell(job, error_id)
+
+    def _tell(self, job: Job, error_id: str) -> None:
+        """One honest sentence to the person who asked, with the log line's reference: ephemeral
+        (only they see it), in the thread of their message. Events nobody asked for stay silent."""
+        if job.kind in SILENT_KINDS or not (job.channel and job.user):
+            return
+        try:
+            self.services.slack.call(
+                "chat_postEphemeral", team=job.team, channel=job.channel, user=job.user,
+                thread_ts=job.thread_ts or job.message_ts, text=unexpected_message(error_id),
+            )
+        except Exception as exc:  # Slack is failing too: the log line is all that is left
+            logs.failed("job_failed_notice", exc, kind=job.kind, channel=job.channel)
