@@ -61,6 +61,7 @@ def test_mcp_servers_are_sent_as_mcp_tools_and_an_approved_call_resumes_the_chai
     second = model.requests[1].body
     assert second["previous_response_id"] == model.requests[0].response_id
     assert second["input"] == [{"type": "mcp_approval_response", "approval_request_id": "mcpr_1", "approve": True}]
+    assert second["instructions"] == first["instructions"] and second["tools"] == first["tools"]  # not carried over
     wait_for(lambda: any(m["text"] == "Your contact is Jane." for m in slack.bot_messages("D1", ts)))
     assert "approved" in slack.messages[prompt["ts"]]["text"] and not any(
         b.get("type") == "actions" for b in slack.messages[prompt["ts"]].get("blocks") or [])

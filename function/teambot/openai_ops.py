@@ -197,14 +197,15 @@ class ModelOps:
     def _respond(self, messages: list[dict], overrides: dict, tools: list[dict], continuation: dict | None):
         """responses.create(stream=True)'s own request, through the client's `post`, events as dicts."""
         body: dict = {"model": overrides.get("model") or self._settings.openai_model, "stream": True}
-        if continuation:  # resuming a response chain (an MCP approval): only the new input items
+        instructions, items = responses_input(messages)
+        if continuation:  # resuming a response chain (an MCP approval): only the new input items;
+            # instructions and tools are not carried over by previous_response_id, so sent again
             body["previous_response_id"] = continuation["previous_response_id"]
             body["input"] = continuation["input"]
         else:
-            instructions, items = responses_input(messages)
             body["input"] = items
-            if instructions:
-                body["instructions"] = instructions
+        if instructions:
+            body["instructions"] = instructions
         if tools:
             body["tools"] = tools
         max_tokens = overrides.get("max_answer_tokens") or self._settings.max_answer_tokens
