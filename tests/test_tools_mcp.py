@@ -133,8 +133,10 @@ def test_stop_in_the_middle_of_a_tool_call_closes_the_stream(model):
     stream.close()
     reader.join(5)
     assert not reader.is_alive() and "late" not in got
+    closed = time.monotonic()
     wait_for(lambda: model.requests[0].hung_up or model.requests[0].ended_at, timeout=6)
-    assert not model.requests[0].finished
+    assert model.requests[0].hung_up and not model.requests[0].finished
+    assert model.requests[0].ended_at - closed < 1.0  # the tool's wait ended with the connection
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -173,3 +175,4 @@ def test_profile_mcp_servers_replace_the_default_and_secrets_become_authorizatio
     assert wiki == {"type": "mcp", "server_label": "wiki", "server_url": "https://wiki.example.com/mcp",
                     "require_approval": "never", "authorization": "token-from-secret-manager"}
     assert "token-from-secret-manager" not in repr(settings)
+

@@ -7,6 +7,7 @@ Closing a `ModelStream` closes the HTTP response, which is what stops billing on
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import openai
@@ -38,6 +39,18 @@ def explain(exc: BaseException) -> ModelError:
     if "timeout" in type(exc).__name__.lower():
         return ModelError("The model stopped responding (timeout). Please try again.", "timeout")
     return ModelError("The model's answer was cut off by a connection error. Please try again.", "stream_cut")
+
+
+def _shutdown(stream) -> None:
+    """Wake a reader blocked on the stream's socket and send the FIN now: on Linux, closing a
+    socket another thread is reading from waits for that read (e.g. while a hosted tool runs and
+    no byte comes), so the provider would go on generating. Best effort; close() follows."""
+    try:
+        sock = stream.response.extensions["network_stream"].get_extra_info("socket")
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except Exception:
+        pass  # no such socket (HTTP/2, a test double) or already gone
 
 
 class ModelStream:
@@ -77,6 +90,7 @@ class ModelStream:
 
     def close(self) -> None:
         self._closed.set()
+        _shutdown(self._stream)
         try:
             self._stream.close()
         except Exception:
@@ -117,6 +131,7 @@ class ResponsesModelStream:
 
     def close(self) -> None:
         self._closed.set()
+        _shutdown(self._stream)
         try:
             self._stream.close()
         except Exception:
