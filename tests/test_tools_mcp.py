@@ -61,6 +61,7 @@ def test_mcp_servers_are_sent_as_mcp_tools_and_an_approved_call_resumes_the_chai
     second = model.requests[1].body
     assert second["previous_response_id"] == model.requests[0].response_id
     assert second["input"] == [{"type": "mcp_approval_response", "approval_request_id": "mcpr_1", "approve": True}]
+    assert second["instructions"] == first["instructions"] and second["tools"] == first["tools"]  # not carried over
     wait_for(lambda: any(m["text"] == "Your contact is Jane." for m in slack.bot_messages("D1", ts)))
     assert "approved" in slack.messages[prompt["ts"]]["text"] and not any(
         b.get("type") == "actions" for b in slack.messages[prompt["ts"]].get("blocks") or [])
@@ -132,8 +133,10 @@ def test_stop_in_the_middle_of_a_tool_call_closes_the_stream(model):
     stream.close()
     reader.join(5)
     assert not reader.is_alive() and "late" not in got
+    closed = time.monotonic()
     wait_for(lambda: model.requests[0].hung_up or model.requests[0].ended_at, timeout=6)
-    assert not model.requests[0].finished
+    assert model.requests[0].hung_up and not model.requests[0].finished
+    assert model.requests[0].ended_at - closed < 1.0  # the tool's wait ended with the connection
 
 
 @pytest.mark.parametrize("raw, message", [
@@ -172,3 +175,40 @@ def test_profile_mcp_servers_replace_the_default_and_secrets_become_authorizatio
     assert wiki == {"type": "mcp", "server_label": "wiki", "server_url": "https://wiki.example.com/mcp",
                     "require_approval": "never", "authorization": "token-from-secret-manager"}
     assert "token-from-secret-manager" not in repr(settings)
+
+
+
+def test_authorization_secret_is_read_from_secret_manager_and_never_logged(start_bot, slack, model):
+    from tests.fakes.secret_manager import FakeSecretManager
+    from tests.test_answer_e2e import finished
+
+    sm = FakeSecretManager().start()
+    try:
+        sm.set("crm-mcp-token", "Bearer crm-secret-value-123")
+        servers = [{**SERVERS[0], "require_approval": "never", "authorization_secret": sm.ref("crm-mcp-token")}]
+        bot = start_bot(OPENAI_API="responses", MCP_SERVERS=json.dumps(servers), SECRET_MANAGER_ENDPOINT=sm.url)
+        model.default_plan = Plan(tokens=words("Jane."), items=[mcp_call("find_customer", {"name": "ACME"}, server_label="crm")])
+        ts = slack.add_message("D1", "contact at ACME?")
+        assert bot.post_json(dm("contact at ACME?", ts)).status == 200
+        wait_for(finished(slack, "D1", ts))
+        (tool,) = model.requests[0].body["tools"]
+        assert tool["authorization"] == "Bearer crm-secret-value-123" and tool["require_approval"] == "never"
+        assert "crm-secret-value-123" not in bot.logs()
+        assert not approval_prompts(slack, "D1", ts)
+        assert "crm-secret-value-123" not in json.dumps([m for m in slack.messages.values()])
+    finally:
+        sm.stop()
+
+
+@pytest.mark.parametrize("profile, named", [
+    ({"C9": {"mcp_servers": {"server_label": "x"}}}, ["'C9'", "mcp_servers", "JSON list"]),
+    ({"C9": {"mcp_servers": [{"server_label": "a b", "server_url": "https://a.example.com"}]}}, ["'C9'", "server_label"]),
+    ({"C9": {"web_search": "yes"}}, ["'C9'", "web_search", "true or false"]),
+])
+def test_bad_tool_keys_in_a_profile_name_the_channel_and_the_key(profile, named):
+    from teambot.channel_profiles import ProfileError, parse_profiles
+
+    with pytest.raises(ProfileError) as exc:
+        parse_profiles(json.dumps(profile))
+    for words_ in named:
+        assert words_ in str(exc.value)

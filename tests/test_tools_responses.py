@@ -174,3 +174,14 @@ def test_tool_calls_are_counted_in_the_usage_ledger(slack, model):
     ctx.usage.flush()
     totals = ctx.usage.summary("T1", "U1").user_month
     assert totals.tool_calls == 4 and totals.answers == 2 and totals.tokens == 2 * 43
+
+
+def test_hosted_tools_with_chat_completions_are_a_clear_error():
+    from teambot.env import Settings
+
+    servers = '[{"server_label": "crm", "server_url": "https://mcp.example.com/mcp"}]'
+    for env in ({"WEB_SEARCH": "on"}, {"MCP_SERVERS": servers}, {"CHANNEL_PROFILES": '{"C1": {"web_search": true}}'}):
+        with pytest.raises(ValueError, match="OPENAI_API=responses"):
+            Settings.from_env({"OPENAI_API": "chat_completions", **env})
+        assert Settings.from_env({"OPENAI_API": "responses", **env})
+    assert Settings.from_env({"OPENAI_API": "chat_completions", "WEB_SEARCH": "off"}).web_search is False

@@ -102,6 +102,18 @@ def _on_off(raw: str | None, name: str, default: bool) -> bool:
     return value == "on"
 
 
+def _check_tools_api(settings) -> None:
+    """Hosted tools exist only on the Responses API: configuring them with chat_completions is an
+    error that names the variables, not a silently ignored setting."""
+    if settings.openai_api != "chat_completions":
+        return
+    if settings.web_search or settings.mcp_servers:
+        raise ValueError("WEB_SEARCH=on and MCP_SERVERS need OPENAI_API=responses (hosted tools are a Responses API feature)")
+    for channel, profile in settings.channel_profiles.items():
+        if profile.web_search or profile.mcp_servers:
+            raise ValueError(f"channel profile {channel!r}: web_search / mcp_servers need OPENAI_API=responses")
+
+
 def missing_vars(entry: str, environ: dict[str, str] | None = None) -> list[str]:
     """The variables `entry` ("run" or "dev") needs that are unset or empty."""
     env = os.environ if environ is None else environ
@@ -292,6 +304,12 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        settings = cls._from_env(environ)
+        _check_tools_api(settings)
+        return settings
+
+    @classmethod
+    def _from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
         get = env.get
         return cls(

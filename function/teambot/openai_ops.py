@@ -7,6 +7,7 @@ Closing a `ModelStream` closes the HTTP response, which is what stops billing on
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import openai
@@ -55,6 +56,18 @@ def explain(exc: BaseException) -> ModelError:
     return ModelStreamUnreadable(logs.exception("model_stream_unreadable", exc))
 
 
+def _shutdown(stream) -> None:
+    """Wake a reader blocked on the stream's socket and send the FIN now: on Linux, closing a
+    socket another thread is reading from waits for that read (e.g. while a hosted tool runs and
+    no byte comes), so the provider would go on generating. Best effort; close() follows."""
+    try:
+        sock = stream.response.extensions["network_stream"].get_extra_info("socket")
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except Exception:
+        pass  # no such socket (HTTP/2, a test double) or already gone
+
+
 class ModelStream:
     """Iterates text deltas; records usage and whether the model finished properly.
 
@@ -92,6 +105,7 @@ class ModelStream:
 
     def close(self) -> None:
         self._closed.set()
+        _shutdown(self._stream)
         try:
             self._stream.close()
         except Exception:
@@ -132,6 +146,7 @@ class ResponsesModelStream:
 
     def close(self) -> None:
         self._closed.set()
+        _shutdown(self._stream)
         try:
             self._stream.close()
         except Exception:
@@ -212,14 +227,15 @@ class ModelOps:
     def _respond(self, messages: list[dict], overrides: dict, tools: list[dict], continuation: dict | None):
         """responses.create(stream=True)'s own request, through the client's `post`, events as dicts."""
         body: dict = {"model": overrides.get("model") or self._settings.openai_model, "stream": True}
-        if continuation:  # resuming a response chain (an MCP approval): only the new input items
+        instructions, items = responses_input(messages)
+        if continuation:  # resuming a response chain (an MCP approval): only the new input items;
+            # instructions and tools are not carried over by previous_response_id, so sent again
             body["previous_response_id"] = continuation["previous_response_id"]
             body["input"] = continuation["input"]
         else:
-            instructions, items = responses_input(messages)
             body["input"] = items
-            if instructions:
-                body["instructions"] = instructions
+        if instructions:
+            body["instructions"] = instructions
         if tools:
             body["tools"] = tools
         max_tokens = overrides.get("max_answer_tokens") or self._settings.max_answer_tokens

@@ -110,6 +110,24 @@ def url_citation(url: str, title: str, start: int = 0, end: int = 0) -> dict:
     return {"type": "url_citation", "url": url, "title": title, "start_index": start, "end_index": end}
 
 
+def _wait_or_hang_up(req, seconds: float) -> bool:
+    """Sleep up to `seconds`, in small steps; True as soon as the client has closed the connection
+    (a readable socket with nothing to read = EOF), as a server notices a gone client."""
+    import select
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([req.connection], [], [], min(0.05, max(0.0, deadline - time.monotonic())))
+        if readable:
+            try:
+                if req.connection.recv(1, socket.MSG_PEEK) == b"":
+                    return True
+            except OSError:
+                return True
+    return False
+
+
 # The events each item type streams between output_item.added and .done (the SDK's event types:
 # response_web_search_call_*_event.py, response_mcp_call_*_event.py, response_mcp_list_tools_*_event.py).
 ITEM_EVENTS = {
@@ -269,8 +287,10 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
                     if kind.endswith(".completed") and item.get("status") == "failed":
                         kind = kind.removesuffix(".completed") + ".failed"
                     if kind.endswith(".completed") or kind.endswith(".failed"):
-                        if plan.item_delay_s:
-                            time.sleep(plan.item_delay_s)
+                        if plan.item_delay_s and _wait_or_hang_up(req, plan.item_delay_s):
+                            seen.hung_up = True  # the client closed the stream while the tool ran
+                            seen.ended_at = time.monotonic()
+                            return
                     send(kind, item_id=item["id"], output_index=index)
                 send("response.output_item.done", output_index=index, item=item)
                 output.append(item)

@@ -69,4 +69,8 @@ def _answer(ctx: "Context", job: Job, *, approve: bool, now: float | None = None
         return
     continuation = {"previous_response_id": value["r"],
                     "input": [{"type": "mcp_approval_response", "approval_request_id": value["a"], "approve": True}]}
-    stream_answer(ctx, answer_job, [], continuation=continuation, log_fields={"resumed": "mcp_approval"})
+    from ..prompts import instructions
+
+    # previous_response_id carries the conversation, not the instructions: the system prompt again
+    system = [{"role": "system", "content": instructions(ctx.settings, answer_job.channel)}]
+    stream_answer(ctx, answer_job, system, continuation=continuation, log_fields={"resumed": "mcp_approval"})
