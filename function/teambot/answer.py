@@ -12,7 +12,7 @@ from concurrent.futures import Future
 
 from slack_sdk.errors import SlackApiError
 
-from . import logs
+from . import agent_session, logs
 from .answer_blocks import feedback_block
 from .context import Context
 from .errors import ModelError
@@ -39,6 +39,7 @@ def post_notice(ctx: Context, job: Job, text: str) -> None:
 def stream_answer(
     ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None,
     notes: list[str] | tuple[str, ...] = (), budget: Future | None = None,
+    title: str = "", steps: list[Step] | tuple[Step, ...] = (),
 ) -> str:
     """Stream the model's answer to `messages` into `job`'s thread, with the channel profile's
     model options. `notes` (e.g. files skipped) end the answer, one short line each, in italics.
@@ -46,7 +47,12 @@ def stream_answer(
 
     First the daily token budgets (`budget`: a check the caller started early with
     `ctx.usage.check_soon`, else checked here): over budget, a short notice and no model call.
-    After the answer's last write, its tokens go to the usage ledger."""
+    After the answer's last write, its tokens go to the usage ledger.
+
+    The answer runs inside its thread's agent session (agent_session.py): `processing` (created
+    with `title`, if given and new) before the first visible text, `active` when it ends, by
+    chat.stopStream's session_status or setStatus. `steps` (work done before the model call:
+    reading the thread, each file) go to the reply as thinking steps first."""
     started = time.monotonic()
     options = ctx.settings.model_options(job.channel)
     model = options.get("model", ctx.settings.openai_model)
@@ -61,6 +67,7 @@ def stream_answer(
         logs.info("answer", outcome=OVER_BUDGET, **usage)
         return OVER_BUDGET
     generation = Generation()
+    ctx.generations.register_thread(job.channel, job.reply_thread_ts, generation)  # the native stop button
     reply = SlackReply(
         ctx.slack, job, interval_s=ctx.settings.update_interval_s, refusals=ctx.refusals,
         on_message=lambda ts: ctx.generations.register(ts, generation),
@@ -68,7 +75,10 @@ def stream_answer(
         stream_max_age_s=ctx.settings.stream_max_age_s,
     )
     stream, first_token, outcome = None, None, "done"
+    session = agent_session.set_status(ctx, job, agent_session.PROCESSING, title=title)
     try:
+        for step in steps:
+            reply.step(step)
         reply.begin()
         stream = ctx.model.stream(messages, **options)
         generation.attach(stream)
@@ -82,9 +92,11 @@ def stream_answer(
                 break
         if generation.cancelled.is_set():
             outcome = "stopped"
-            reply.finish(STOPPED_NOTE, STOPPED)
+            reply.finish(STOPPED_NOTE, STOPPED, session_status=agent_session.ACTIVE)
         else:
-            reply.finish(footer if reply.text.strip() else EMPTY_NOTE + footer)
+            reply.finish(footer if reply.text.strip() else EMPTY_NOTE + footer, session_status=agent_session.ACTIVE)
+            if session and title and (better := agent_session.better_title(reply.text)) and better != agent_session.session_title(title):
+                agent_session.rename(ctx, job, better)
     except ReplyGone:
         outcome = "stopped_in_slack"  # stopped on another instance, or deleted: write nothing more
     except ModelError as failure:
@@ -100,6 +112,8 @@ def stream_answer(
     finally:
         if stream is not None:
             stream.close()
+        if session and not reply.session_status_sent:  # out of processing, whatever happened
+            agent_session.set_status(ctx, job, agent_session.ACTIVE)
         reply.release()
         ctx.generations.forget(generation)
         logs.info(
