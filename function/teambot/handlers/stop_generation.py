@@ -117,7 +117,9 @@ def stop_message(ctx: "Context", job: Job, ts: str) -> str:
     if message is None or not is_own(message, *ctx.slack.identity()):
         return "already_done"
     mark = answer_mark(message)
-    if mark is not None and mark.get("state") not in (STREAMING, None):
+    # CONTINUED: the writer closed this part (e.g. it took Slack's stop for an expiry before the
+    # mark below landed) and goes on in a later one: _stop_elsewhere stops the part being written.
+    if mark is not None and mark.get("state") not in (STREAMING, CONTINUED, None):
         return "already_done"
     target = {"user": message.get("user", ""), "bot_id": message.get("bot_id", ""), "metadata": message.get("metadata") or {}}
     part = replace(job, message_ts=ts, text=message.get("text") or "", target=target)
