@@ -7,7 +7,7 @@ prints the rendered manifest (`make manifest` uses the stack output instead). Th
 variant has `socket_mode_enabled: true` and no request URLs: Slack then delivers events and
 interactions over the WebSocket `make dev` opens (docs.slack.dev/apis/events-api/using-socket-mode).
 
-The AI panel's suggested prompts (features.assistant_view.suggested_prompts, at most 4 of
+The agent view's suggested prompts (features.agent_view.suggested_prompts, at most 4 of
 {title, message}) come from Pulumi config `suggestedPrompts`, parsed by the function's own
 env.suggested_prompts so the manifest and assistant.threads.setSuggestedPrompts show the same
 list; unset keeps the template's (the function's defaults).
@@ -32,6 +32,12 @@ INSTALL_PATH = "/slack/install"
 # (CHANNEL_PROFILES answer_every_message): otherwise the app would receive every message of
 # every channel it is in, for nothing. Their scopes are in infra/slack_scopes.py EVENT_SCOPES.
 EVERY_MESSAGE_EVENTS = ("message.channels", "message.groups")
+# Slack's agent messaging experience (docs.slack.dev/ai/migrating-to-agent-messaging): new apps can
+# only use features.agent_view; assistant_view (the AI panel) is being deprecated. Every variant
+# (manual, stack-managed, Socket Mode) renders agent_view from the one template; a stack-managed
+# app created with assistant_view is moved over by apps.manifest.update on the next `pulumi up`.
+AGENT_VIEW = "agent_view"
+AGENT_DESCRIPTION_LIMIT = 300  # features.agent_view.agent_description
 
 
 def _prompts_module():
@@ -56,7 +62,7 @@ def manifest_dict(template: str, *, function_url: str | None, bot_name: str, red
     manifest["features"]["bot_user"]["display_name"] = bot_name
     if suggested_prompts.strip():
         prompts = _prompts_module().suggested_prompts(suggested_prompts)
-        manifest["features"]["assistant_view"]["suggested_prompts"] = [dict(p) for p in prompts]
+        manifest["features"][AGENT_VIEW]["suggested_prompts"] = [dict(p) for p in prompts]
     settings = manifest["settings"]
     if socket_mode:
         settings["socket_mode_enabled"] = True

@@ -43,6 +43,11 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "assistant.threads.setStatus": ("chat:write",),
     "assistant.threads.setSuggestedPrompts": ("assistant:write",),
     "assistant.threads.setTitle": ("assistant:write",),
+    # Agent sessions (docs.slack.dev/ai/agent-sessions): "The chat:write scope is required to manage
+    # thread-based sessions"; the DM's greeting check reads its top-level history.
+    "agents.sessions.setStatus": ("chat:write",),
+    "agents.sessions.rename": ("chat:write",),
+    "conversations.history": ("channels:history", "groups:history", "im:history", "mpim:history"),
 }
 
 # slack_sdk helpers that call several methods (slack_sdk/web/client.py, chat_stream -> ChatStream).
@@ -57,6 +62,8 @@ EVENT_SCOPES: dict[str, tuple[str, ...]] = {
     "assistant_thread_started": (),  # assistant:write comes with features.assistant_view
     "assistant_thread_context_changed": (),
     "app_home_opened": (),  # no scope (docs.slack.dev/reference/events/app_home_opened)
+    "app_context_changed": (),  # needs features.agent_view (docs.slack.dev/reference/events/app_context_changed)
+    "agent_session_stopped": (),  # docs.slack.dev/reference/events/agent_session_stopped
     # Rendered only when a channel profile has answer_every_message (infra/manifest.py).
     "message.channels": ("channels:history",),
     "message.groups": ("groups:history",),
@@ -67,6 +74,7 @@ EVENT_SCOPES: dict[str, tuple[str, ...]] = {
 FEATURE_SCOPES: dict[str, tuple[str, ...]] = {
     "shortcuts": ("commands",),
     "assistant_view": ("assistant:write",),
+    "agent_view": ("assistant:write",),  # "Declaring an app as an agent adds the assistant:write scope"
 }
 
 

@@ -167,7 +167,7 @@ def test_manifest_urls_and_shortcuts_match_the_function_and_the_code(stack):
     assert {s["callback_id"] for s in manifest["features"]["shortcuts"]} == load_handlers().shortcuts
     assert all(len(s["name"]) <= 24 and s["type"] == "message" for s in manifest["features"]["shortcuts"])
     assert set(settings["event_subscriptions"]["bot_events"]) == {"message.im", "app_mention", "app_home_opened",
-                                                                  "assistant_thread_started", "assistant_thread_context_changed"}
+                                                                  "app_context_changed", "agent_session_stopped"}
     # The rendered manifest keeps the template's scopes (their test: tests/test_manifest_scopes.py).
     assert manifest["oauth_config"] == yaml.safe_load(TEMPLATE.read_text())["oauth_config"]
     home = manifest["features"]["app_home"]

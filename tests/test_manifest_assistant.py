@@ -1,4 +1,5 @@
-"""The manifest's AI app parts: assistant_view with the same suggested prompts the function sends,
+"""The manifest's AI app parts: agent_view (Slack's agent messaging experience; no assistant_view)
+with the same suggested prompts the function sends,
 Pulumi config `suggestedPrompts` reaching both, and the Socket Mode variant for `make dev`."""
 
 import json
@@ -8,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from infra.manifest import TEMPLATE, render
+from infra.manifest import AGENT_DESCRIPTION_LIMIT, TEMPLATE, render
 from teambot.env import DEFAULT_SUGGESTED_PROMPTS, Settings, suggested_prompts
 from tests.harness import REPO
 from tests.pulumi_stack import run_stack
@@ -17,8 +18,10 @@ KEYS = {"openaiApiKey": "sk-x", "slackBotToken": "xoxb-x", "slackSigningSecret":
 
 
 def test_the_template_suggests_the_functions_default_prompts():
-    view = yaml.safe_load(TEMPLATE.read_text())["features"]["assistant_view"]
-    assert view["assistant_description"]
+    features = yaml.safe_load(TEMPLATE.read_text())["features"]
+    view = features["agent_view"]
+    assert "assistant_view" not in features  # new apps can only use agent_view (migration guide)
+    assert 0 < len(view["agent_description"]) <= AGENT_DESCRIPTION_LIMIT
     assert view["suggested_prompts"] == [dict(p) for p in DEFAULT_SUGGESTED_PROMPTS]
     assert Settings.from_env({}).suggested_prompts == DEFAULT_SUGGESTED_PROMPTS
 
@@ -27,8 +30,9 @@ def test_assistant_scope_events_and_each_new_scope_line_says_what_needs_it():
     text = TEMPLATE.read_text()
     manifest = yaml.safe_load(text)
     assert {"assistant:write", "channels:read", "groups:read"} <= set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"assistant_thread_started", "assistant_thread_context_changed"} <= set(
-        manifest["settings"]["event_subscriptions"]["bot_events"])
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"app_home_opened", "app_context_changed", "agent_session_stopped", "message.im", "app_mention"} <= events
+    assert not {"assistant_thread_started", "assistant_thread_context_changed"} & events
     needs = {"assistant:write": "assistant.threads.setSuggestedPrompts", "channels:read": "conversations.info",
              "groups:read": "conversations.info"}
     for scope, method in needs.items():
@@ -42,7 +46,7 @@ def test_suggested_prompts_config_reaches_the_manifest_and_the_function():
     manifest = yaml.safe_load(outputs["slack_manifest"])
     expected = [{"title": "What did we ship?", "message": "What did we ship?"},
                 {"title": "Standup", "message": "Write my standup notes from: "}]
-    assert manifest["features"]["assistant_view"]["suggested_prompts"] == expected
+    assert manifest["features"]["agent_view"]["suggested_prompts"] == expected
     env = mocks.one("cloudfunctionsv2/function:Function").inputs["serviceConfig"]["environmentVariables"]
     assert [dict(p) for p in Settings.from_env({"SUGGESTED_PROMPTS": env["SUGGESTED_PROMPTS"]}).suggested_prompts] == expected
 

@@ -24,9 +24,13 @@ def test_manifest_shortcuts_are_exactly_the_registered_ones():
     assert declared == load_handlers().shortcuts
 
 
+# Handled for apps that have not moved to agent_view yet (their own, older manifest subscribes them).
+LEGACY_EVENTS = {"assistant_thread_started", "assistant_thread_context_changed"}
+
+
 def test_every_subscribed_event_has_a_handler_and_every_handler_is_subscribed():
     subscribed = {SUBSCRIPTION_TYPES.get(e, e) for e in MANIFEST["settings"]["event_subscriptions"]["bot_events"]}
-    assert subscribed == load_handlers().event_types
+    assert subscribed == load_handlers().event_types - LEGACY_EVENTS
 
 
 def test_a_shortcut_declared_once_is_routed_to_its_handler():

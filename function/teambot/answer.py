@@ -12,7 +12,7 @@ from concurrent.futures import Future
 
 from slack_sdk.errors import SlackApiError
 
-from . import logs
+from . import agent_session, logs
 from .answer_blocks import feedback_block
 from .context import Context
 from .errors import ModelError
@@ -39,6 +39,7 @@ def post_notice(ctx: Context, job: Job, text: str) -> None:
 def stream_answer(
     ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None,
     notes: list[str] | tuple[str, ...] = (), budget: Future | None = None, continuation: dict | None = None,
+    title: str = "", steps: list[Step] | tuple[Step, ...] = (),
 ) -> str:
     """Stream the model's answer to `messages` into `job`'s thread, with the channel profile's
     model options. `notes` (e.g. files skipped) end the answer, one short line each, in italics.
@@ -50,7 +51,12 @@ def stream_answer(
 
     `continuation` ({previous_response_id, input}: Responses API) resumes a response chain, e.g.
     after an MCP tool call was approved (mcp_approvals.py); an answer that ends waiting for an
-    approval posts the Approve / Deny prompt after its last write."""
+    approval posts the Approve / Deny prompt after its last write.
+
+    The answer runs inside its thread's agent session (agent_session.py): `processing` (created
+    with `title`, if given and new) before the first visible text, `active` when it ends, by
+    chat.stopStream's session_status or setStatus. `steps` (work done before the model call:
+    reading the thread, each file) go to the reply as thinking steps first."""
     started = time.monotonic()
     options = ctx.settings.model_options(job.channel)
     model = options.get("model", ctx.settings.openai_model)
@@ -65,6 +71,7 @@ def stream_answer(
         logs.info("answer", outcome=OVER_BUDGET, **usage)
         return OVER_BUDGET
     generation = Generation()
+    ctx.generations.register_thread(job.channel, job.reply_thread_ts, generation)  # the native stop button
     reply = SlackReply(
         ctx.slack, job, interval_s=ctx.settings.update_interval_s, refusals=ctx.refusals,
         on_message=lambda ts: ctx.generations.register(ts, generation),
@@ -72,7 +79,10 @@ def stream_answer(
         stream_max_age_s=ctx.settings.stream_max_age_s,
     )
     stream, first_token, outcome = None, None, "done"
+    session = agent_session.set_status(ctx, job, agent_session.PROCESSING, title=title)
     try:
+        for step in steps:
+            reply.step(step)
         reply.begin()
         resume = {"continuation": continuation} if continuation else {}
         stream = ctx.model.stream(messages, job=job, **resume, **options)
@@ -92,15 +102,17 @@ def stream_answer(
             deliver_outputs(ctx, job, reply, others.others)
         if generation.cancelled.is_set():
             outcome = "stopped"
-            reply.finish(STOPPED_NOTE, STOPPED)
+            reply.finish(STOPPED_NOTE, STOPPED, session_status=agent_session.ACTIVE)
         elif getattr(stream, "approvals", None):  # an MCP tool call waits for the asker
             from .mcp_approvals import approval_note, ask
 
-            reply.finish(approval_note(stream.approvals) + footer)
+            reply.finish(approval_note(stream.approvals) + footer, session_status=agent_session.ACTIVE)
             ask(ctx, job, stream)
             outcome = "awaiting_approval"
         else:
-            reply.finish(footer if reply.text.strip() else EMPTY_NOTE + footer)
+            reply.finish(footer if reply.text.strip() else EMPTY_NOTE + footer, session_status=agent_session.ACTIVE)
+            if session and title and (better := agent_session.better_title(reply.text)) and better != agent_session.session_title(title):
+                agent_session.rename(ctx, job, better)
     except ReplyGone:
         outcome = "stopped_in_slack"  # stopped on another instance, or deleted: write nothing more
     except ModelError as failure:
@@ -117,6 +129,8 @@ def stream_answer(
     finally:
         if stream is not None:
             stream.close()
+        if session and not reply.session_status_sent:  # out of processing, whatever happened
+            agent_session.set_status(ctx, job, agent_session.ACTIVE)
         reply.release()
         ctx.generations.forget(generation)
         logs.info(

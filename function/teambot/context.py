@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .agent_session import SessionMemory
 from .assistant_thread import StatusMemory
 from .env import Settings
 from .generations import Generations
@@ -34,6 +35,8 @@ class Services:
     usage: UsageLedger | None = None  # budgets and counters; built from the settings when not given
     status: StatusMemory = field(default_factory=StatusMemory)  # assistant.threads.setStatus refusals
     budget: WriteBudget = field(default_factory=WriteBudget)  # the one SlackOps calls through
+    sessions: SessionMemory = field(default_factory=SessionMemory)  # agents.sessions.* warnings/refusals
+    views: dict = field(default_factory=dict)  # (team, user) -> channel in view (app_context_changed)
     _model: object = None
     _model_lock: threading.Lock = field(default_factory=threading.Lock)
 

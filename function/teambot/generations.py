@@ -1,5 +1,7 @@
 """Answers being generated in this process, by Slack message ts, so a stop on the same
-instance cancels at once (closing the model's HTTP stream, even while it is stalled)."""
+instance cancels at once (closing the model's HTTP stream, even while it is stalled); and by
+thread, for the native stop button (agent_session_stopped names the thread, and its
+streaming_message_ts list is empty when the answer has no native stream yet)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,16 @@ class Generation:
 class Generations:
     def __init__(self):
         self._by_ts: dict[str, Generation] = {}
+        self._by_thread: dict[tuple[str, str], list[Generation]] = {}
         self._lock = threading.Lock()
+
+    def register_thread(self, channel: str, thread_ts: str, generation: Generation) -> None:
+        with self._lock:
+            self._by_thread.setdefault((channel, thread_ts), []).append(generation)
+
+    def in_thread(self, channel: str, thread_ts: str) -> list[Generation]:
+        with self._lock:
+            return list(self._by_thread.get((channel, thread_ts), ()))
 
     def register(self, ts: str, generation: Generation) -> None:
         with self._lock:
@@ -39,3 +50,7 @@ class Generations:
         with self._lock:
             for ts in [ts for ts, g in self._by_ts.items() if g is generation]:
                 del self._by_ts[ts]
+            for key in [k for k, gs in self._by_thread.items() if generation in gs]:
+                self._by_thread[key] = [g for g in self._by_thread[key] if g is not generation]
+                if not self._by_thread[key]:
+                    del self._by_thread[key]

@@ -376,4 +376,6 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         m["streaming"] = False
         if p.get("metadata"):
             m["metadata"] = p["metadata"]
+        if p.get("session_status"):  # chat.stopStream session_status (agent sessions): slack_assistant_api.py
+            self.stream_session_status(p["channel"], m.get("thread_ts"), p["session_status"])
         return {"ok": True, "channel": p["channel"], "ts": m["ts"]}

@@ -203,6 +203,10 @@ class SlackAppsApi:
             return err
         if problems := manifest_problems(manifest):
             return _invalid(*problems)
+        if "assistant_view" in (manifest.get("features") or {}):
+            # "new apps can only use" features.agent_view (docs.slack.dev/ai/migrating-to-agent-messaging;
+            # Slack's changelog, July 2026). The exact message is ours.
+            return _invalid(("/features/assistant_view", "new apps must use agent_view"))
         n = next(self.apps_state["ids"])
         app_id, client_id = f"A0FAKE{n:04d}", f"1111.{2220 + n}"
         credentials = {"client_id": client_id, "client_secret": secrets.token_hex(16),

@@ -22,8 +22,21 @@ CONTEXT_ACTIONS_MAX = 5  # context_actions block: "Maximum number of items is 5"
 BUTTON_TEXT_MAX, BUTTON_VALUE_MAX = 75, 2000  # feedback_buttons element: text <= 75, value <= 2000
 
 
+SESSION_STATUSES = ("active", "processing", "suspended", "closed")  # agents.sessions.setStatus "Acceptable values"
+SESSION_TITLE_MAX = 200  # setStatus: "max 200 characters"; rename: "1-200 characters"
+MISSING_STOP_EVENT = "missing_agent_session_stopped_event_subscription"
+
+
 class SlackAssistantApi:
     status_refusal: str | None = None  # error code assistant.threads.setStatus answers, if set
+    agent_view = False  # the app declares features.agent_view (the agent messaging experience)
+    stop_event_subscribed = True  # the app subscribes to agent_session_stopped
+    session_refusal: str | None = None  # error code agents.sessions.* answer, if set
+
+    @property
+    def sessions(self) -> dict[tuple, dict]:
+        """(channel, thread_ts) -> {status, title, initiator, history: [(status, time)]}"""
+        return self.__dict__.setdefault("_sessions", {})
 
     @property
     def statuses(self) -> list[dict]:
@@ -78,6 +91,85 @@ class SlackAssistantApi:
                               "loading_messages": loading, "time": time.monotonic()})
         return {"ok": True}
 
+    # -- agents.sessions.* (docs.slack.dev/ai/agent-sessions) ---------------------------------------
+    def m_agents_sessions_setStatus(self, p):
+        # docs.slack.dev/reference/methods/agents.sessions.setStatus: status required (active,
+        # processing, suspended, closed); thread_ts "Required for thread-based sessions in regular
+        # channels and DMs"; title (max 200) and initiator_user_id "Only used when creating a new
+        # session; ignored if the session already exists". Creates the session if needed. An app not
+        # subscribed to agent_session_stopped gets the warning (the event's page). The error codes
+        # for a bad status/title are not published: invalid_arguments here.
+        if self.session_refusal:
+            return {"ok": False, "error": self.session_refusal}
+        if p.get("status") not in SESSION_STATUSES or len(p.get("title") or "") > SESSION_TITLE_MAX:
+            return {"ok": False, "error": "invalid_arguments"}
+        _, err = self._thread_root(p)
+        if err:
+            return err
+        key = (p["channel_id"], p["thread_ts"])
+        session = self.sessions.get(key)
+        if session is None:
+            title = p.get("title") or ""
+            session = self.sessions[key] = {"status": None, "title": title, "created_title": title, "initiator": p.get("initiator_user_id"),
+                                            "history": []}
+        session["status"] = p["status"]
+        session["history"].append((p["status"], time.monotonic()))
+        out = {"ok": True}
+        if not self.stop_event_subscribed:
+            out["warning"] = MISSING_STOP_EVENT
+        return out
+
+    def m_agents_sessions_rename(self, p):
+        # docs.slack.dev/reference/methods/agents.sessions.rename: title 1-200 characters. Renaming a
+        # session that does not exist: the error code is not published, session_not_found here.
+        if self.session_refusal:
+            return {"ok": False, "error": self.session_refusal}
+        if not 0 < len(p.get("title") or "") <= SESSION_TITLE_MAX:
+            return {"ok": False, "error": "invalid_arguments"}
+        session = self.sessions.get((p.get("channel_id"), p.get("thread_ts")))
+        if session is None:
+            return {"ok": False, "error": "session_not_found"}
+        session["title"] = p["title"]
+        session.setdefault("renames", []).append(p["title"])
+        return {"ok": True}
+
+    def stream_session_status(self, channel, thread_ts, status) -> None:
+        """chat.stopStream's session_status moves the thread's session (docs.slack.dev/ai/agent-sessions:
+        "then active (or closed) ... through setStatus or chat.stopStream's session_status")."""
+        session = self.sessions.get((channel, thread_ts))
+        if session is not None and status in SESSION_STATUSES:
+            session["status"] = status
+            session["history"].append((status, time.monotonic()))
+
+    def stop_click(self, channel: str, thread_ts: str, *, user="U1", team="T1") -> dict:
+        """The user clicks the native stop button (shown only while the session is processing):
+        Slack stops the app's streams in the thread itself, leaves the session's status alone, and
+        sends agent_session_stopped (docs.slack.dev/reference/events/agent_session_stopped).
+        Returns the event envelope to deliver."""
+        with self.lock:
+            session = self.sessions.get((channel, thread_ts))
+            assert session and session["status"] == "processing", "no stop button: the session is not processing"
+            stopped = []
+            for m in self.messages.values():
+                if m["channel"] == channel and m.get("thread_ts") == thread_ts and m.get("streaming"):
+                    m["streaming"] = False  # appendStream/stopStream now answer message_not_in_streaming_state
+                    stopped.append(m["ts"])
+        event_ts = self.new_ts()
+        return {"token": "legacy", "team_id": team, "api_app_id": "A1", "type": "event_callback", "event_id": f"Evs{event_ts}",
+                "event_time": int(time.time()), "authorizations": [{"team_id": team, "user_id": self.bot_user_id, "is_bot": True}],
+                "event": {"type": "agent_session_stopped", "channel": channel, "thread_ts": thread_ts,
+                          "streaming_message_ts": sorted(stopped), "user": user, "event_ts": event_ts}}
+
+    def m_conversations_history(self, p):
+        # docs.slack.dev/reference/methods/conversations.history: top-level messages, newest first.
+        found = sorted((m for m in self.messages.values() if m["channel"] == p.get("channel") and not m.get("deleted")
+                        and m.get("thread_ts") in (None, m["ts"])), key=lambda m: -float(m["ts"]))
+        if not found and not str(p.get("channel") or "").startswith("D"):
+            return {"ok": False, "error": "channel_not_found"}
+        limit = int(p.get("limit") or 100)
+        return {"ok": True, "messages": [{k: v for k, v in m.items() if k != "channel"} for m in found[:limit]],
+                "has_more": len(found) > limit}
+
     def m_assistant_threads_setSuggestedPrompts(self, p):
         # .../assistant.threads.setSuggestedPrompts: prompts required, each {title, message}, up
         # to four; title optional. Errors: channel_not_found, invalid_thread_ts, message_not_found.
@@ -86,6 +178,16 @@ class SlackAssistantApi:
                 isinstance(x, dict) and isinstance(x.get("title"), str) and isinstance(x.get("message"), str)
                 and x["title"] and x["message"] for x in prompts):
             return {"ok": False, "error": "invalid_arguments"}
+        # Agent apps (docs.slack.dev/ai/migrating-to-agent-messaging): call it without thread_ts;
+        # with one, "the call fails silently": ok, and nothing shown (not recorded here).
+        if self.agent_view and p.get("thread_ts"):
+            return {"ok": True}
+        if self.agent_view:
+            if not p.get("channel_id"):
+                return {"ok": False, "error": "channel_not_found"}
+            self.prompts.append({"channel": p["channel_id"], "thread_ts": None, "title": p.get("title"),
+                                 "prompts": prompts, "time": time.monotonic()})
+            return {"ok": True}
         _, err = self._thread_root(p)
         if err:
             return err

@@ -75,6 +75,7 @@ def answer_question(ctx: "Context", job: Job) -> None:
     from .. import logs
     from ..access import NOT_ALLOWED, allowed
     from ..answer import post_notice, stream_answer
+    from ..answer_steps import answer_steps
     from ..assistant_thread import channel_note, is_app_thread, is_first_question, set_thinking, set_title, thread_context
     from ..formatting import strip_mention
     from ..prompts import instructions, translation_messages
@@ -123,6 +124,9 @@ def answer_question(ctx: "Context", job: Job) -> None:
             set_title(ctx, job, strip_mention(job.text, job.bot_user_id or bot_user))
         note = channel_note(ctx, thread_context(replies, bot_user, bot_id))
         system = f"{system}\n\n{note}" if note else system
+    elif job.channel_type == "im" and (view := ctx.services.views.get((job.team, job.user))):  # agent view
+        note = channel_note(ctx, view)
+        system = f"{system}\n\n{note}" if note else system
     context_tokens = ctx.settings.max_context_tokens
     files = read_files(ctx, job, replies, context_tokens // 2)  # files get at most half, history the rest
     if profile.code_interpreter and ctx.model.api == "responses":  # the thread's data files -> the container
@@ -134,4 +138,7 @@ def answer_question(ctx: "Context", job: Job) -> None:
         replies, job, bot_user_id=job.bot_user_id or bot_user, bot_id=bot_id,
         system=system, max_tokens=context_tokens - files.tokens,
     )
-    stream_answer(ctx, job, attach(messages, files), notes=files.notes, budget=budget)
+    first = not job.thread_ts or is_first_question(replies, job, bot_user, bot_id)  # agent session title on creation
+    stream_answer(ctx, job, attach(messages, files), notes=files.notes, budget=budget,
+                  title=strip_mention(job.text, job.bot_user_id or bot_user) if first else "",
+                  steps=answer_steps(replies, files, job, (bot_user, bot_id)))

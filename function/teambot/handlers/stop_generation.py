@@ -104,3 +104,32 @@ def _stop_elsewhere(ctx: "Context", job: Job) -> str:
         markdown_text=strip_cursor(job.text) + STOPPED_NOTE, metadata=answer_metadata(reply_to, STOPPED),
     )
     return "replaced"
+
+
+def stop_message(ctx: "Context", job: Job, ts: str) -> str:
+    """The native stop button's path for an answer message written on another instance
+    (handlers/agent_session_stopped.py): Slack already stopped its stream, so it gets the stop
+    note and "stopped" metadata by chat.update (the writer's read-back sees a stop, not an
+    expiry); an update-mode answer is replaced, as by the shortcut. Returns how it stopped."""
+    from slack_sdk.errors import SlackApiError
+
+    message = next((m for m in ctx.slack.thread(job.channel, job.thread_ts, team=job.team) if m.get("ts") == ts), None)
+    if message is None or not is_own(message, *ctx.slack.identity()):
+        return "already_done"
+    mark = answer_mark(message)
+    # CONTINUED: the writer closed this part (e.g. it took Slack's stop for an expiry before the
+    # mark below landed) and goes on in a later one: _stop_elsewhere stops the part being written.
+    if mark is not None and mark.get("state") not in (STREAMING, CONTINUED, None):
+        return "already_done"
+    target = {"user": message.get("user", ""), "bot_id": message.get("bot_id", ""), "metadata": message.get("metadata") or {}}
+    part = replace(job, message_ts=ts, text=message.get("text") or "", target=target)
+    if mark is None:  # a native stream: stopped by Slack, or still open (then stopStream ends it)
+        try:
+            ctx.slack.call("chat_stopStream", team=job.team, channel=job.channel, ts=ts, markdown_text=STOPPED_NOTE,
+                           metadata=answer_metadata("", STOPPED))
+            return "native_stream"
+        except SlackApiError:
+            ctx.slack.call("chat_update", team=job.team, channel=job.channel, ts=ts,
+                           markdown_text=strip_cursor(part.text) + STOPPED_NOTE, metadata=answer_metadata("", STOPPED))
+            return "marked"
+    return _stop_elsewhere(ctx, part)
