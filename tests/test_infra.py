@@ -487,7 +487,7 @@ def test_the_managed_app_gets_the_configured_suggested_prompts_like_the_manual_m
     prompts = '[{"title": "Sum up", "message": "Summarize this thread"}, "What changed?"]'
     mocks, outputs = run_stack({"openaiApiKey": KEYS["openaiApiKey"], "slackConfigToken": CONFIG_TOKEN,
                                 "suggestedPrompts": prompts})
-    manual = yaml.safe_load(outputs["slack_manifest"])["features"]["assistant_view"]["suggested_prompts"]
+    manual = yaml.safe_load(outputs["slack_manifest"])["features"]["agent_view"]["suggested_prompts"]
     assert manual[0] == {"title": "Sum up", "message": "Summarize this thread"} and len(manual) == 2
     for kind in ("dynamic/teambot:SlackApp", "dynamic/teambot:SlackAppManifest"):
-        assert mocks.one(kind).inputs["manifest"]["features"]["assistant_view"]["suggested_prompts"] == manual, kind
+        assert mocks.one(kind).inputs["manifest"]["features"]["agent_view"]["suggested_prompts"] == manual, kind

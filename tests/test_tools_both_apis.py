@@ -56,13 +56,13 @@ BOT_TESTS = [
     answer.test_mention_is_stripped_and_answered_in_the_thread,
     answer.test_thread_context_roles_and_question_exactly_once,
     answer.test_long_answer_continues_in_follow_up_messages,
-    answer.test_stream_recipient_is_the_asking_users_own_team,
     files.test_an_image_reaches_the_model_as_an_image_part,
     files.test_a_text_file_and_a_pdf_arrive_as_text,
     faults.test_answer_deleted_while_streaming_stops_the_model_quietly,
     shortcuts.test_stop_on_a_finished_answer_says_so,
 ]
 START_BOT_TESTS = [
+    answer.test_stream_recipient_is_the_asking_users_own_team,
     answer.test_channel_prompt_and_system_prompt_reach_the_model,
     files.test_vision_off_sends_no_image_and_says_so,
     faults.test_model_401_with_a_rotated_key_in_place_recovers,
