@@ -87,6 +87,10 @@ def bursts_rows(b: dict) -> list[list[str]]:
     limits = ((2.0, 1.0), (3.0, 1.0))  # final text p99 (s) after the last token, first visible p99 (s)
     for k, w in enumerate(b["waves"]):
         fin, first = w["final_after_last_token_s"], w["first_visible_s"]
+        if not fin or not first:
+            rows.append([f"burst after a burst, wave {k + 1}, {where}", f"{w['exact']}/{w['answers']} exact; no answer timed",
+                         "-", "all exact, timed", "**missed**"])
+            continue
         modes = ", ".join(f"{m} {n}" for m, n in sorted(w["modes"].items()))
         ok = (w["exact"] == w["answers"] and fin and first and fin["p99"] <= limits[k][0] and w["later_than_5s"] == 0
               and first["p99"] <= limits[k][1])
