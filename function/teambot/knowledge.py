@@ -22,7 +22,7 @@ from typing import Protocol
 from .channel_profiles import ChannelProfile
 from .file_download import DownloadRefused
 from .file_text import PDF, TEXT, kind_of
-from .thread_files import display_name
+from .thread_files import display_name, slack_fetcher  # noqa: F401 (slack_fetcher: part of this module's API)
 
 # file_search accepts text, Markdown, code, PDF, Word and PowerPoint (OpenAI "File search" guide,
 # supported file types): our TEXT/PDF kinds plus the Office documents.
@@ -151,28 +151,6 @@ def accepted(file: dict) -> bool:
     return kind_of(file) in (TEXT, PDF) or (file.get("filetype") or "").lower() in OFFICE_FILETYPES
 
 
-def slack_fetcher(ctx):
-    """fetch(file, max_bytes) -> bytes: url_private with the bot token, one retry after a rotation
-    (the same download as thread_files.read_files)."""
-    from .file_download import ACCESS_REFUSED, allowed_hosts, download
-    from .slack_ops import BOT_TOKEN
-
-    hosts = allowed_hosts(ctx.settings.slack_api_url)
-
-    def fetch(file: dict, max_bytes: int) -> bytes:
-        html = (file.get("mimetype") or "").startswith("text/html")
-        get = lambda: download(  # noqa: E731
-            file["url_private"], ctx.secrets.get(BOT_TOKEN), hosts=hosts, max_bytes=max_bytes, html=html)
-        try:
-            return get()
-        except DownloadRefused as refused:
-            if str(refused) != ACCESS_REFUSED or not ctx.secrets.refresh(BOT_TOKEN, min_interval_s=60):
-                raise
-            return get()
-
-    return fetch
-
-
 def read_slack_files(ctx, job, files: list[dict], allow, *, note_unsupported: bool = True,
                      ) -> tuple[list[tuple[dict, bytes]], list[str]]:
     """(file, bytes) of the files that pass the caps and `allow(file)`, plus one note per skip
@@ -237,6 +215,22 @@ def list_files(ctx, store_id: str, limit: int = 100) -> list[dict]:
 
 def is_editor(profile: ChannelProfile, user: str) -> bool:
     return bool(profile.file_search) and user in profile.file_search.editors
+
+
+def refusal(ctx, job, *, editing: bool) -> str | None:
+    """Why this person may not use the channel's knowledge (the shortcuts' shared guard), or None."""
+    from . import logs
+    from .access import NOT_ALLOWED, allowed
+
+    profile = ctx.settings.profile(job.channel)
+    if not allowed(ctx.settings, job):
+        return NOT_ALLOWED
+    if profile.file_search is None:
+        return NOT_ENABLED
+    if editing and not is_editor(profile, job.user):
+        logs.info("knowledge", outcome="not_editor", channel=job.channel, user=job.user)
+        return NOT_EDITOR
+    return None
 
 
 def file_search_tools(settings, profile: ChannelProfile, job=None, secrets=None) -> list[dict]:

@@ -56,16 +56,50 @@ def explain(exc: BaseException) -> ModelError:
     return ModelStreamUnreadable(logs.exception("model_stream_unreadable", exc))
 
 
-def _shutdown(stream) -> None:
+def _shutdown(stream) -> bool:
     """Wake a reader blocked on the stream's socket and send the FIN now: on Linux, closing a
     socket another thread is reading from waits for that read (e.g. while a hosted tool runs and
-    no byte comes), so the provider would go on generating. Best effort; close() follows."""
+    no byte comes), so the provider would go on generating. Best effort: False if there is no
+    socket to shut (HTTP/2, a test double, already gone)."""
     try:
         sock = stream.response.extensions["network_stream"].get_extra_info("socket")
         if sock is not None:
             sock.shutdown(socket.SHUT_RDWR)
+            return True
     except Exception:
-        pass  # no such socket (HTTP/2, a test double) or already gone
+        pass
+    return False
+
+
+def _close_from_any_thread(model_stream) -> None:
+    """A stop: mark the stream closed on purpose (the reader then ends quietly). From another
+    thread than the reader's, only shut the socket: that wakes the reader and tells the provider at
+    once, and the reader closes the SDK stream itself when it wakes (`_read`). Closing it from here
+    as well raced the reader: seen end to end, a reader left blocked in recv after the stop
+    (tests/test_steps_e2e.py). Without a socket to shut, or from the reader's own thread, close."""
+    model_stream._closed.set()
+    reader = model_stream._reader
+    if reader is not None and reader != threading.get_ident() and _shutdown(model_stream._stream):
+        return
+    _quiet_close(model_stream._stream)
+
+
+def _quiet_close(stream) -> None:
+    try:
+        stream.close()
+    except Exception:
+        pass  # racing a reader that is already gone: the connection is closed either way
+
+
+def _read(model_stream):
+    """Iterate `model_stream._iterate()`, recording the reading thread for `close()`."""
+    model_stream._reader = threading.get_ident()
+    try:
+        yield from model_stream._iterate()
+    finally:
+        model_stream._reader = None
+        if model_stream._closed.is_set():
+            _quiet_close(model_stream._stream)
 
 
 class ModelStream:
@@ -80,8 +114,12 @@ class ModelStream:
         self.usage: dict | None = None
         self.finish_reason: str | None = None
         self._closed = threading.Event()
+        self._reader: int | None = None  # the thread iterating, while it iterates
 
     def __iter__(self):
+        return _read(self)
+
+    def _iterate(self):
         try:
             for chunk in self._stream:
                 usage = chunk.get("usage")
@@ -104,12 +142,7 @@ class ModelStream:
             raise ModelError("The model's answer was cut off before it finished. Please try again.", "stream_cut")
 
     def close(self) -> None:
-        self._closed.set()
-        _shutdown(self._stream)
-        try:
-            self._stream.close()
-        except Exception:
-            pass  # closing from another thread may race the reader; the connection is gone either way
+        _close_from_any_thread(self)
 
 
 class ResponsesModelStream:
@@ -121,6 +154,7 @@ class ResponsesModelStream:
         self._stream = stream
         self.parser = ResponsesParser()
         self._closed = threading.Event()
+        self._reader: int | None = None  # the thread iterating, while it iterates
 
     usage = property(lambda self: self.parser.usage)
     finish_reason = property(lambda self: self.parser.finish_reason)
@@ -129,6 +163,9 @@ class ResponsesModelStream:
     approvals = property(lambda self: self.parser.approvals)
 
     def __iter__(self):
+        return _read(self)
+
+    def _iterate(self):
         try:
             for event in self._stream:
                 if isinstance(event, dict):
@@ -145,12 +182,7 @@ class ResponsesModelStream:
             raise ModelError("The model's answer was cut off before it finished. Please try again.", "stream_cut")
 
     def close(self) -> None:
-        self._closed.set()
-        _shutdown(self._stream)
-        try:
-            self._stream.close()
-        except Exception:
-            pass
+        _close_from_any_thread(self)
 
 
 def responses_input(messages: list[dict]) -> tuple[str | None, list[dict]]:

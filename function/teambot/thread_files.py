@@ -148,15 +148,13 @@ def attach(messages: list[dict], files: FileContext) -> list[dict]:
     return messages + [{"role": "user", "content": extra}]
 
 
-def read_files(ctx, job, replies: list[dict], budget_tokens: int) -> FileContext:
-    """The files of `replies` up to the job's message, read with the bot token (handler wiring)."""
-    from . import logs
+def slack_fetcher(ctx):
+    """fetch(file, max_bytes) -> bytes: a file's url_private with the bot token, through the safe
+    download (Slack's file hosts only); one retry after a rotated token. Shared by conversation
+    files and knowledge.py."""
     from .file_download import ACCESS_REFUSED, allowed_hosts, download
     from .slack_ops import BOT_TOKEN
 
-    pairs = shared_files(replies, job.message_ts, ctx.slack.identity())
-    if not pairs:
-        return FileContext()
     hosts = allowed_hosts(ctx.settings.slack_api_url)
 
     def fetch(file: dict, max_bytes: int) -> bytes:
@@ -170,6 +168,18 @@ def read_files(ctx, job, replies: list[dict], budget_tokens: int) -> FileContext
             if str(refused) != ACCESS_REFUSED or not ctx.secrets.refresh(BOT_TOKEN, min_interval_s=60):
                 raise
             return get()
+
+    return fetch
+
+
+def read_files(ctx, job, replies: list[dict], budget_tokens: int) -> FileContext:
+    """The files of `replies` up to the job's message, read with the bot token (handler wiring)."""
+    from . import logs
+
+    pairs = shared_files(replies, job.message_ts, ctx.slack.identity())
+    if not pairs:
+        return FileContext()
+    fetch = slack_fetcher(ctx)
 
     def info(file_id: str) -> dict:
         return ctx.slack.call("files_info", team=job.team, file=file_id)["file"]

@@ -24,19 +24,12 @@ def message_files(ctx: "Context", job: Job) -> list[dict]:
 @message_shortcut("add_to_knowledge")
 def add_to_knowledge(ctx: "Context", job: Job) -> None:
     from .. import logs
-    from ..access import NOT_ALLOWED, allowed
     from ..errors import ModelError
-    from ..knowledge import NO_FILES, NOT_EDITOR, NOT_ENABLED, add_files, is_editor
+    from ..knowledge import NO_FILES, add_files, refusal
 
     tell = lambda text: ctx.slack.tell(job.channel, job.user, text, job.thread_ts, team=job.team)  # noqa: E731
-    profile = ctx.settings.profile(job.channel)
-    if not allowed(ctx.settings, job):
-        return tell(NOT_ALLOWED)
-    if profile.file_search is None:
-        return tell(NOT_ENABLED)
-    if not is_editor(profile, job.user):
-        logs.info("knowledge", outcome="not_editor", channel=job.channel, user=job.user)
-        return tell(NOT_EDITOR)
+    if why := refusal(ctx, job, editing=True):
+        return tell(why)
     files = message_files(ctx, job)
     if not files:
         return tell(NO_FILES)
@@ -45,7 +38,7 @@ def add_to_knowledge(ctx: "Context", job: Job) -> None:
     except ModelError as failure:
         return tell(f":warning: {failure.user_message}")
     except Exception as exc:  # OpenAI or the store unreachable: say so, never a silent nothing
-        logs.error("knowledge_failed", error=type(exc).__name__, channel=job.channel)
+        logs.failed("knowledge_failed", exc, channel=job.channel)
         return tell(":warning: I couldn't add the files to this channel's knowledge right now. Please try again.")
     logs.info("knowledge", outcome="added", channel=job.channel, user=job.user, added=len(added), skipped=len(notes))
     lines = [f"Added to this channel's knowledge: {', '.join(added)}."] if added else ["Nothing was added."]

@@ -19,21 +19,18 @@ EMPTY = "This channel's knowledge is empty. Editors add files with the \"Add to 
 @message_shortcut("list_knowledge")
 def list_knowledge(ctx: "Context", job: Job) -> None:
     from .. import logs
-    from ..access import NOT_ALLOWED, allowed
-    from ..knowledge import NOT_ENABLED, channel_vector_store, list_files
+    from ..knowledge import channel_vector_store, list_files, refusal
     from ..thread_files import display_name
 
     tell = lambda text: ctx.slack.tell(job.channel, job.user, text, job.thread_ts, team=job.team)  # noqa: E731
+    if why := refusal(ctx, job, editing=False):
+        return tell(why)
     profile = ctx.settings.profile(job.channel)
-    if not allowed(ctx.settings, job):
-        return tell(NOT_ALLOWED)
-    if profile.file_search is None:
-        return tell(NOT_ENABLED)
     try:
         store_id = channel_vector_store(ctx, job.team, job.channel, create=False)
         files = list_files(ctx, store_id, MAX_LISTED + 1) if store_id else []
     except Exception as exc:
-        logs.error("knowledge_failed", error=type(exc).__name__, channel=job.channel)
+        logs.failed("knowledge_failed", exc, channel=job.channel)
         return tell(":warning: I couldn't read this channel's knowledge right now. Please try again.")
     lines = []
     if files:
