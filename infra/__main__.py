@@ -12,6 +12,7 @@ app created without request URLs -> its signing/client secrets into Secret Manag
 from pathlib import Path
 
 import pulumi
+import pulumiverse_time
 
 from infra import config
 from infra.apis import ProjectApis
@@ -20,6 +21,7 @@ from infra.bot_secrets import BotSecrets
 from infra.identities import ServiceIdentities
 from infra.manifest import INSTALL_PATH, OAUTH_REDIRECT_PATH, TEMPLATE, bot_scopes, manifest_dict, render
 from infra.monitoring import Monitoring
+from infra.naming import generation_suffix
 from infra.slack_app import SlackApp, SlackAppManifest
 from infra.source_archive import FunctionSource
 from infra.task_queue import AnswerQueue
@@ -50,14 +52,18 @@ secrets = BotSecrets(
             **({"SLACK_CLIENT_SECRET": slack_app.client_secret} if managed else {})},
     writable=("SLACK_BOT_TOKEN",) if managed else (),
 )
+# When this stack first created its resources, kept in state: the suffix of the names Google keeps
+# reserved after a delete (infra/naming.py generation_suffix), new after a destroy.
+created = pulumiverse_time.Static(f"{cfg.name}-created")
+suffix = created.unix.apply(generation_suffix)
 queue = AnswerQueue(
     cfg.name, project=cfg.project, region=cfg.region, runtime_member=member(ids.runtime),
     invoker_account_id=ids.invoker.name, max_dispatches_per_second=cfg.queue_max_dispatches_per_second,
     max_concurrent_dispatches=cfg.queue_max_concurrent_dispatches, max_attempts=cfg.queue_max_attempts,
-    depends_on=apis.services,
+    suffix=suffix, depends_on=apis.services,
 )
 usage = UsageStore(cfg.name, project=cfg.project, location=cfg.region, runtime_member=member(ids.runtime),
-                   depends_on=apis.services)
+                   suffix=suffix, depends_on=apis.services)
 source = FunctionSource(
     cfg.name, project=cfg.project, region=cfg.region, root=ROOT / "function",
     retention_days=cfg.source_retention_days, depends_on=apis.services,

@@ -22,3 +22,16 @@ SECRET_KINDS = {
 
 def secret_id(prefix: str, kind: str) -> str:
     return f"{prefix}-{SECRET_KINDS[kind][0]}"
+
+
+def generation_suffix(unix_seconds: int) -> str:
+    """The suffix of the names Google keeps reserved after a delete (a Cloud Tasks queue up to 7
+    days, a Firestore database id minutes): base 36 of the stack's creation time (a
+    pulumiverse_time.Static kept in state), so it is stable across updates and new after a
+    `pulumi destroy` + `pulumi up`. 6 characters until the year 2038."""
+    digits, n, out = "0123456789abcdefghijklmnopqrstuvwxyz", int(unix_seconds), ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if not n:
+            return out

@@ -32,6 +32,7 @@ class Res:
     inputs: dict
     state: dict
     deps: list[str] = field(default_factory=list)  # names of the resources it depends on
+    opts_ignore_changes: list[str] = field(default_factory=list)  # ResourceOptions.ignore_changes
 
 
 class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
@@ -44,13 +45,19 @@ class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
         for res in reversed(self.mocks.resources):
             if res.name == request.name:
                 res.deps = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
+                res.opts_ignore_changes = list(request.ignoreChanges)
                 break
         return response
 
 
+# What pulumiverse_time.Static reports when the stack first creates it (2026-12-06T00:00:00Z).
+CREATED_UNIX = 1796515200
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self):
+    def __init__(self, created_unix: int = CREATED_UNIX):
         self.resources: list[Res] = []
+        self.created_unix = created_unix
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
@@ -69,6 +76,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["updateTime"] = "2026-11-25T04:00:00Z"
         elif t == "gcp:storage/bucket:Bucket":
             state["name"] = f"{args.name}-bucket"
+        elif t == "time:index/static:Static":  # the stack's creation time (infra/naming.py generation_suffix)
+            state["unix"] = self.created_unix
         elif t == "pulumi-python:dynamic/teambot:SlackApp":  # what apps.manifest.create returns (infra/slack_app.py)
             state.update(SLACK_APP)
         self.resources.append(Res(t, args.name, dict(args.inputs), state))
@@ -87,8 +96,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return found[0]
 
 
-def run_stack(config: dict[str, str] | None = None) -> tuple[RecordingMocks, dict]:
-    mocks = RecordingMocks()
+def run_stack(config: dict[str, str] | None = None, *, created_unix: int = CREATED_UNIX) -> tuple[RecordingMocks, dict]:
+    """`created_unix`: the stack's creation time as its Static resource holds it (another value
+    stands for the same program deployed as a new stack, e.g. after `pulumi destroy`)."""
+    mocks = RecordingMocks(created_unix)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False, monitor=RecordingMonitor(mocks))
     values = {"gcp:project": GCP_PROJECT, f"{PROJECT}:region": "europe-west1"}
     values.update({(k if ":" in k else f"{PROJECT}:{k}"): v for k, v in (config or {}).items()})

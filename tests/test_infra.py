@@ -104,7 +104,7 @@ def test_queue_audience_and_task_url_match_the_function_url(stack):
     mocks, outputs = stack
     env = mocks.one("cloudfunctionsv2/function:Function").inputs["serviceConfig"]["environmentVariables"]
     assert env["FUNCTION_URL"] == FUNCTION_URL == outputs["function_url"]
-    assert env["TASKS_QUEUE"] == f"projects/{GCP_PROJECT}/locations/europe-west1/queues/slack-bot-answers"
+    assert env["TASKS_QUEUE"] == f"projects/{GCP_PROJECT}/locations/europe-west1/queues/slack-bot-answers-tplk00"
     assert env["TASKS_INVOKER_SA"] == f"slack-bot-tasks@{GCP_PROJECT}.iam.gserviceaccount.com"
     queue = mocks.one("cloudtasks/queue:Queue")
     assert queue.inputs["retryConfig"]["maxAttempts"] == 3
@@ -491,3 +491,30 @@ def test_the_managed_app_gets_the_configured_suggested_prompts_like_the_manual_m
     assert manual[0] == {"title": "Sum up", "message": "Summarize this thread"} and len(manual) == 2
     for kind in ("dynamic/teambot:SlackApp", "dynamic/teambot:SlackAppManifest"):
         assert mocks.one(kind).inputs["manifest"]["features"]["agent_view"]["suggested_prompts"] == manual, kind
+
+
+def test_names_google_keeps_reserved_are_new_after_a_destroy_and_stable_across_updates():
+    """A Cloud Tasks queue name stays reserved for up to 7 days after a delete, a Firestore database
+    id for minutes (README "Names that stay reserved"): both carry the stack's creation time (a
+    pulumiverse_time.Static kept in state), so a `pulumi destroy` + `pulumi up` gets fresh names,
+    while every update of the same stack keeps them; a stack created before the suffix keeps its
+    old names (ignore_changes on `name`), and the function reads the real ones back."""
+    from infra.naming import generation_suffix
+
+    def names(created_unix):
+        mocks, _ = run_stack(KEYS, created_unix=created_unix)
+        queue = mocks.one("cloudtasks/queue:Queue")
+        database = mocks.one("firestore/database:Database")
+        env = mocks.one("cloudfunctionsv2/function:Function").inputs["serviceConfig"]["environmentVariables"]
+        assert env["TASKS_QUEUE"].endswith("/queues/" + queue.inputs["name"])
+        assert env["FIRESTORE_DATABASE"] == database.inputs["name"]
+        for res in (queue, database):
+            assert "name" in res.opts_ignore_changes, res.name
+        return queue.inputs["name"], database.inputs["name"]
+
+    first = names(1796515200)
+    assert first == names(1796515200)  # an update: the Static in state, same names
+    after_destroy = names(1796515200 + 3600)
+    assert after_destroy[0] != first[0] and after_destroy[1] != first[1]
+    assert first == (f"slack-bot-answers-{generation_suffix(1796515200)}", f"slack-bot-usage-{generation_suffix(1796515200)}")
+    assert all(len(n) <= 63 for n in first)  # Firestore database ids: 4-63 characters

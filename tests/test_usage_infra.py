@@ -36,9 +36,9 @@ def stack_with_email():
 def test_firestore_database_native_with_a_ttl_on_the_usage_documents(stack):
     mocks, _ = stack
     db = mocks.one("firestore/database:Database").inputs
-    assert db["type"] == "FIRESTORE_NATIVE" and db["name"] == "slack-bot-usage" and db["locationId"] == "europe-west1"
+    assert db["type"] == "FIRESTORE_NATIVE" and db["name"] == "slack-bot-usage-tplk00" and db["locationId"] == "europe-west1"
     ttl = mocks.one("firestore/field:Field").inputs
-    assert (ttl["database"], ttl["collection"], ttl["field"]) == ("slack-bot-usage", COLLECTION, EXPIRY_FIELD)
+    assert (ttl["database"], ttl["collection"], ttl["field"]) == ("slack-bot-usage-tplk00", COLLECTION, EXPIRY_FIELD)
     assert ttl["ttlConfig"] == {} and ttl["indexConfig"] == {}  # TTL on, the timestamp's indexes off
     # The function writes exactly the collection and field the policy covers.
     assert (COLLECTION, EXPIRY_FIELD) == (usage_store.COLLECTION, usage_store.EXPIRY_FIELD)
@@ -53,13 +53,13 @@ def test_exactly_one_datastore_grant_to_the_runtime_identity_on_that_database_on
     grant = datastore[0]
     assert grant.type == "gcp:projects/iAMMember:IAMMember"
     assert (grant.inputs["role"], grant.inputs["member"]) == ("roles/datastore.user", RUNTIME)
-    assert grant.inputs["condition"]["expression"] == f'resource.name == "projects/{GCP_PROJECT}/databases/slack-bot-usage"'
+    assert grant.inputs["condition"]["expression"] == f'resource.name == "projects/{GCP_PROJECT}/databases/slack-bot-usage-tplk00"'
     assert policies.runtime_least_privilege(policies.as_graph(mocks.resources)) == []
 
 
 def test_the_function_uses_firestore_when_deployed(stack, stack_with_email):
     env = stack[0].one("cloudfunctionsv2/function:Function").inputs["serviceConfig"]["environmentVariables"]
-    assert env["USAGE_STORE"] == "firestore" and env["FIRESTORE_DATABASE"] == "slack-bot-usage"
+    assert env["USAGE_STORE"] == "firestore" and env["FIRESTORE_DATABASE"] == "slack-bot-usage-tplk00"
     assert "DAILY_TOKEN_BUDGET_PER_USER" not in env and "MODEL_PRICES" not in env  # unset = no limit, defaults
     env = stack_with_email[0].one("cloudfunctionsv2/function:Function").inputs["serviceConfig"]["environmentVariables"]
     assert env["DAILY_TOKEN_BUDGET_PER_USER"] == "50000" and env["DAILY_TOKEN_BUDGET_PER_TEAM"] == "400000"
