@@ -274,3 +274,27 @@ def test_a_smaller_share_slows_what_can_wait_but_never_the_end_of_an_answer(cloc
     for _ in range(18 - optional):
         budget.take("T1", "chat.stopStream")  # stops: the tier and the pause only
     assert clock.now == before
+
+
+def test_a_cold_instance_plans_with_the_most_instances_until_its_peers_have_said_so(clock):
+    """Ten instances that start in one burst each see "1 writer" before any has said it writes:
+    a cold instance must not spend a whole workspace budget, so it assumes cold_writers peers
+    for PEER_EVERY_S, then trusts the shared peer count."""
+    from teambot.slack_pause import PEER_EVERY_S, MemoryPauseStore, SlackPause
+
+    board = SlackPause(MemoryPauseStore(), wall=clock, background=False, cold_writers=10)
+    budget = budget_on(clock)
+    budget.board = board
+    assert board.writers("T1") == 10
+    starts = 0
+    while starts < 30 and budget.admit("T1", "chat.startStream"):
+        starts += 1
+    assert starts < 20 * 0.5, starts  # a tenth-ish of the tier, not the whole of it
+    clock.now += 2 * PEER_EVERY_S + 0.1
+    assert board.writers("T1") == 1  # warm: only this instance said it writes here
+    more = 0
+    while more < 30 and budget.admit("T1", "chat.startStream"):
+        more += 1
+    assert more > 0
+    # the default (one process, the memory store) is never cold-limited
+    assert SlackPause(MemoryPauseStore(), wall=clock, background=False).writers("T1") == 1

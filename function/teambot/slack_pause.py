@@ -36,6 +36,13 @@ REFRESH_S = 1.0  # how stale another instance's pause may be when this one reads
 KEEP_S = 3600.0  # expires_at: a TTL policy on the collection may delete a document after this
 PEER_EVERY_S = 5.0  # an instance writing to a workspace says so this often ...
 PEER_LIVE_S = 20.0  # ... and counts as one of its writers for this long after
+# Cold start: a new instance has not yet seen its peers (they say so every PEER_EVERY_S, and they
+# start together in a burst, when Cloud Run scales out), so counting "1 writer" would let it spend
+# a whole workspace budget in its first seconds: ten fresh instances spent ten chat.startStream
+# budgets and drew 19 429s in the ten-process bench. For 2 x PEER_EVERY_S after its first write to a
+# workspace (every peer that started with it has said so and been counted by then), it plans with at least COLD_WRITERS writers: the deployed
+# default of maxInstances (infra/config.py), the most instances that can share the workspace.
+COLD_WRITERS = 10
 
 
 class MemoryPauseStore:
@@ -105,8 +112,10 @@ class FirestorePauseStore:
 
 class SlackPause:
     def __init__(self, store, *, wall: Callable[[], float] = time.time, refresh_s: float = REFRESH_S,
-                 background: bool = True):
+                 background: bool = True, cold_writers: int = 1):
         self.store = store
+        self.cold_writers = max(1, cold_writers)
+        self._first: dict[str, float] = {}  # team -> when this instance first wrote there (cold until PEER_EVERY_S later)
         self._wall, self._refresh_s, self._background = wall, refresh_s, background
         self._cache: dict[tuple[str, str], tuple[float, float]] = {}  # key -> (until, read at)
         self._busy: set[tuple[str, str]] = set()
@@ -139,6 +148,7 @@ class SlackPause:
             said = now - self._said.get(team, -1e18) >= PEER_EVERY_S
             if said:
                 self._said[team] = now
+            first = self._first.setdefault(team, now)
             count, read_at = self._peers.get(team, (1, -1e18))
             stale = now - read_at >= PEER_EVERY_S and (team, "peers") not in self._busy
             if stale:
@@ -150,6 +160,8 @@ class SlackPause:
             if not self._background:
                 with self._lock:
                     count = self._peers[team][0]
+        if now - first < 2 * PEER_EVERY_S:  # cold: peers that started writing with it may not be counted yet
+            count = max(count, self.cold_writers)
         return max(1, count)
 
     def _say(self, team: str, at: float) -> None:
@@ -210,5 +222,5 @@ class SlackPause:
 def from_settings(settings) -> SlackPause:
     """Firestore where the instances share it (USAGE_STORE=firestore), else this process only."""
     if getattr(settings, "usage_store", "memory") == "firestore":
-        return SlackPause(FirestorePauseStore(database=settings.firestore_database))
+        return SlackPause(FirestorePauseStore(database=settings.firestore_database), cold_writers=COLD_WRITERS)
     return SlackPause(MemoryPauseStore())
