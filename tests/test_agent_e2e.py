@@ -30,6 +30,7 @@ def test_a_dm_is_answered_inside_an_agent_session(start_bot, slack, model):
     assert bot.post_json(dm(question, ts)).status == 200
     wait_for(finished(slack, "D1", ts))
     wait_for(lambda: slack.sessions.get(("D1", ts), {}).get("status") == "active")
+    wait_for(lambda: slack.sessions[("D1", ts)].get("renames"))  # the rename follows the finish (answer.py)
     session = slack.sessions[("D1", ts)]
     (first, at), *_ = session["history"]
     assert first == "processing" and at < first_write_after(slack, asked)  # before the first visible text

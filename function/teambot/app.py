@@ -71,8 +71,12 @@ class App:
             if self._worker is None:
                 from .worker import Worker  # the heavy half (openai, slack_sdk.web) loads here
 
-                self._worker = Worker(self.settings, self.secrets)
+                self._worker = Worker(self.settings, self.secrets, schedule=self.schedule)
             return self._worker
+
+    def schedule(self, job: Job, delay_s: float) -> bool:
+        """A job the worker hands itself, later (an approval's expiry): the same hand-off as Slack's."""
+        return self.handoff.enqueue(job, delay_s=delay_s)
 
     def run_job(self, job: Job, *, delivery: int = 0) -> None:
         self.worker().run(job, delivery=delivery)

@@ -9,6 +9,7 @@ plus what is particular to one run (the Cloud Tasks delivery count).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from .usage_ledger import UsageLedger
 from .write_budget import WriteBudget
 
 if TYPE_CHECKING:
+    from .jobs import Job
     from .slack_ops import SlackOps
 
 
@@ -37,6 +39,8 @@ class Services:
     budget: WriteBudget = field(default_factory=WriteBudget)  # the one SlackOps calls through
     sessions: SessionMemory = field(default_factory=SessionMemory)  # agents.sessions.* warnings/refusals
     views: dict = field(default_factory=dict)  # (team, user) -> channel in view (app_context_changed)
+    # (job, delay_s) -> enqueued: the hand-off's own enqueue (a Cloud Tasks scheduleTime, or a timer)
+    schedule: Callable[["Job", float], bool] | None = None
     _model: object = None
     _model_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,6 +81,12 @@ class Context:
     @property
     def model(self):
         return self.services.model
+
+    def schedule(self, job: "Job", delay_s: float) -> bool:
+        """Run `job` (a registered kind) no sooner than `delay_s` from now, on whichever instance."""
+        if self.services.schedule is None:
+            raise RuntimeError("this worker was built without a hand-off to schedule jobs on")
+        return self.services.schedule(job, delay_s)
 
     @property
     def generations(self) -> Generations:

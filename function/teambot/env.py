@@ -203,6 +203,7 @@ SETTING_PARSERS = {
     "SLACK_UPDATE_INTERVAL_SECONDS": _number(float, minimum=0),
     "SLACK_TIMEOUT_SECONDS": _number(float, positive=True),
     "SLACK_STREAM_MAX_AGE_SECONDS": _number(float, positive=True),
+    "MCP_APPROVAL_TTL_SECONDS": _number(float, positive=True),
     "WORKER_THREADS": _number(int, positive=True),
     "WORKERS": _number(int, positive=True),
     "USAGE_STORE": _usage_store,
@@ -301,6 +302,7 @@ class Settings:
     openai_api: str = ""  # OPENAI_API: responses | chat_completions ("" here: by openai_base_url, as from_env)
     web_search: bool = False  # WEB_SEARCH: on | off (per channel: profile `web_search`)
     mcp_servers: tuple[McpServer, ...] = ()  # MCP_SERVERS (per channel: profile `mcp_servers`)
+    mcp_approval_ttl_s: float = 600.0  # MCP_APPROVAL_TTL_SECONDS: an unanswered approval prompt expires
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -360,6 +362,7 @@ class Settings:
             openai_api=_openai_api(get("OPENAI_API"), get("OPENAI_BASE_URL") or None),
             web_search=_on_off(get("WEB_SEARCH"), "WEB_SEARCH", False),
             mcp_servers=parse_mcp_servers(get("MCP_SERVERS", ""), source="MCP_SERVERS"),
+            mcp_approval_ttl_s=float(get("MCP_APPROVAL_TTL_SECONDS") or 600),
         )
 
     def profile(self, channel: str) -> ChannelProfile:

@@ -1,20 +1,25 @@
 """Step 3 of ingress: hand the job to the worker, so Slack gets its 200 in milliseconds.
 
-Two implementations of one interface, `enqueue(job) -> bool` (False = duplicate, already taken):
+Two implementations of one interface, `enqueue(job, delay_s=0) -> bool` (False = duplicate,
+already taken; `delay_s` > 0: run it no sooner than that, e.g. an approval prompt's expiry):
   * CloudTasksHandoff (TASKS_QUEUE set): an HTTP task to POST {FUNCTION_URL}/tasks/answer with an
     OIDC token for TASKS_INVOKER_SA. The task name is a hash of the dedup key, so Cloud Tasks
     itself refuses a duplicate (409 ALREADY_EXISTS) across instances. It speaks the Cloud Tasks
     REST API (google_rest.py, token from gcp_token.py): the grpc Tasks client would add ~1 s of
     imports, and google-auth's requests transport ~65 ms, to a cold start that Slack is waiting on.
-  * InProcessHandoff (local runs, tests): a worker thread, started once the response is sent.
+    A delay is the task's `scheduleTime`.
+  * InProcessHandoff (local runs, tests): a worker thread, started once the response is sent (a
+    delayed job: a timer thread, then the worker pool; it dies with the process, as local runs do).
 """
 
 from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Protocol
 
 from . import logs
@@ -29,7 +34,13 @@ TASK_ROUTE = "/tasks/answer"
 
 
 class Handoff(Protocol):
-    def enqueue(self, job: Job) -> bool: ...
+    def enqueue(self, job: Job, *, delay_s: float = 0.0) -> bool: ...
+
+
+def schedule_time(delay_s: float, now: float | None = None) -> str:
+    """Cloud Tasks' Task.scheduleTime: an RFC 3339 UTC timestamp ("Z", up to nanoseconds)."""
+    at = datetime.fromtimestamp((time.time() if now is None else now) + delay_s, tz=UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class InProcessHandoff:
@@ -47,10 +58,15 @@ class InProcessHandoff:
                 self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="worker")
             return self._pool
 
-    def enqueue(self, job: Job) -> bool:
+    def enqueue(self, job: Job, *, delay_s: float = 0.0) -> bool:
         if not self._seen.add(job.dedup_key()):
             return False
         pool = self._executor()
+        if delay_s > 0:
+            timer = threading.Timer(delay_s, lambda: pool.submit(self._run_job, job))
+            timer.daemon = True  # a local run's pending expiries end with it
+            timer.start()
+            return True
         try:
             import flask
 
@@ -88,8 +104,8 @@ class CloudTasksHandoff:
                 self._api = GoogleRest(self._endpoint, token, timeout_s=self._timeout_s)
             return self._api
 
-    def task_body(self, job: Job) -> dict:
-        return {
+    def task_body(self, job: Job, *, delay_s: float = 0.0) -> dict:
+        body = {
             "task": {
                 "name": f"{self._queue}/tasks/{job.task_id()}",
                 # Always explicit (infra/config.py keeps it above the function timeout): past it,
@@ -105,13 +121,17 @@ class CloudTasksHandoff:
                 },
             }
         }
+        if delay_s > 0:  # "The time when the task is scheduled to be attempted" (Task.scheduleTime)
+            body["task"]["scheduleTime"] = schedule_time(delay_s)
+        return body
 
-    def enqueue(self, job: Job) -> bool:
+    def enqueue(self, job: Job, *, delay_s: float = 0.0) -> bool:
         key = job.dedup_key()
         if not self._seen.add(key):
             return False
         try:
-            status, answer = self._tasks_api().call("POST", f"/v2/{self._queue}/tasks", self.task_body(job))
+            body = self.task_body(job, delay_s=delay_s)
+            status, answer = self._tasks_api().call("POST", f"/v2/{self._queue}/tasks", body)
         except CallFailed as exc:  # no token, refused, timed out: expected outages, named
             self._seen.discard(key)  # let Slack's retry try again
             logs.error("enqueue_failed", error=exc.kind, queue=self._queue, kind=job.kind)

@@ -4,7 +4,9 @@ When an answer's response ends with approval requests, `ask(ctx, job, stream)` p
 thread, the tool's name and arguments with Approve / Deny buttons (block action ids
 `mcp_approve` / `mcp_deny`, handlers/mcp_approval.py). Only the asker may answer: anyone
 else's click changes nothing (an ephemeral note says who can). A request expires after
-`APPROVAL_TTL_S` (10 minutes): a click after that ends the answer politely instead of resuming.
+MCP_APPROVAL_TTL_SECONDS (10 minutes): posting the prompt schedules an `mcp_approval_expire` job
+for then, which ends the answer politely if nobody answered; a click after that changes nothing.
+Approve, deny and expire each claim the request first (claims.py), so exactly one of them acts.
 A click by the asker resumes the same response chain: `previous_response_id` + an
 `mcp_approval_response` input item (approve true); a denial ends the answer politely without
 calling the model again. The button value carries ids only (response id, approval request id,
@@ -18,7 +20,7 @@ import json
 import time
 
 APPROVE_ACTION, DENY_ACTION = "mcp_approve", "mcp_deny"
-APPROVAL_TTL_S = 600.0
+EXPIRE_JOB = "mcp_approval_expire"  # job kind of the scheduled expiry (handlers/mcp_approval.py)
 APPROVAL_EVENT = "teambot_mcp_approval"  # message metadata event_type of an approval prompt
 
 
@@ -28,8 +30,16 @@ def approval_note(approvals: list[dict]) -> str:
     return f"\n\n_Waiting for approval to call {names} (see below)._"
 
 
-def button_value(response_id: str, approval: dict, job, now: float) -> str:
-    return json.dumps({"r": response_id, "a": approval["id"], "u": job.user, "x": int(now + APPROVAL_TTL_S),
+def ttl_words(ttl_s: float) -> str:
+    """600 -> "10 minutes", 60 -> "1 minute", 90 -> "90 seconds"."""
+    seconds = max(1, round(ttl_s))
+    if seconds % 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{seconds // 60} minute{'s' if seconds != 60 else ''}"
+
+
+def button_value(response_id: str, approval: dict, job, now: float, ttl_s: float) -> str:
+    return json.dumps({"r": response_id, "a": approval["id"], "u": job.user, "x": int(now + ttl_s),
                        "n": approval.get("name", "")[:100], "s": approval.get("server_label", "")[:64],
                        "m": job.message_ts, "t": job.reply_thread_ts, "k": job.user_team}, separators=(",", ":"))
 
@@ -46,7 +56,7 @@ def parse_value(raw: str) -> dict | None:
     return value
 
 
-def prompt_blocks(approval: dict, value: str, asker: str) -> list[dict]:
+def prompt_blocks(approval: dict, value: str, asker: str, ttl_s: float) -> list[dict]:
     from .responses_stream import pretty_arguments
 
     args = pretty_arguments(approval.get("arguments") or "").replace("```", "` ` `")
@@ -60,23 +70,35 @@ def prompt_blocks(approval: dict, value: str, asker: str) -> list[dict]:
             {"type": "button", "action_id": DENY_ACTION, "style": "danger", "value": value,
              "text": {"type": "plain_text", "text": "Deny"}},
         ]},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Only <@{asker}> can answer. This request expires in 10 minutes."}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Only <@{asker}> can answer. This request expires in {ttl_words(ttl_s)}."}]},
     ]
 
 
 def ask(ctx, job, stream, *, now: float | None = None) -> int:
-    """Post one approval prompt per pending request; returns how many were posted."""
+    """Post one approval prompt per pending request, each with its expiry scheduled; returns how
+    many were posted."""
+    from .errors import HandoffFailed
+    from .jobs import Job
+
     approvals = list(getattr(stream, "approvals", None) or ())
     response_id = getattr(stream, "response_id", None)
     if not approvals or not response_id:
         return 0
     now = time.time() if now is None else now
+    ttl_s = ctx.settings.mcp_approval_ttl_s
     for approval in approvals:
-        value = button_value(response_id, approval, job, now)
+        value = button_value(response_id, approval, job, now, ttl_s)
         name, server = approval.get("name") or "a tool", approval.get("server_label") or "?"
-        ctx.slack.call(
+        posted = ctx.slack.call(
             "chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.reply_thread_ts,
-            text=f"May I call {name} on {server}?", blocks=prompt_blocks(approval, value, job.user),
+            text=f"May I call {name} on {server}?", blocks=prompt_blocks(approval, value, job.user, ttl_s),
             metadata={"event_type": APPROVAL_EVENT, "event_payload": {"approval_request_id": approval["id"]}},
         )
+        # message_ts = the prompt's own ts: the expiry edits it, and it makes the job's task name unique
+        expiry = Job(kind=EXPIRE_JOB, team=job.team, channel=job.channel, user=job.user, message_ts=posted["ts"],
+                     thread_ts=job.reply_thread_ts, user_team=job.user_team, extra={"value": value})
+        try:
+            ctx.schedule(expiry, ttl_s)
+        except HandoffFailed:  # logged by the hand-off; a late click still finds the request expired
+            pass
     return len(approvals)

@@ -3,11 +3,15 @@
     @on_event("app_mention", "message", parse=question_from_event)   # Events API
     @message_shortcut("stop_generation")                              # message shortcut callback id
     @block_action("answer_feedback")                                  # block_actions action id
+    @scheduled_job("mcp_approval_expire")                             # the bot's own delayed job
 
 A declaration says how ingress turns the input into a `Job` (pure, milliseconds, on the ack
 path) and what the worker runs for it: `handler(ctx, job)`, with a small `Context`
 (context.py). Handler modules live in `teambot/handlers/` and are found by `load_handlers()`:
-a new input is its manifest line, one handler module and its test. Handler modules keep their
+a new input is its manifest line, one handler module and its test. A scheduled job is no Slack
+input: the worker enqueues it itself (`ctx.schedule(job, delay_s)`), and only the task route
+(OIDC) or the in-process queue can run it. Its kind is written out, never taken from the
+function's name, as it travels in tasks already queued. Handler modules keep their
 top-level imports light (they are imported on the ack path) and import the heavy half
 (slack_sdk's WebClient, the answer pipeline, openai) inside the handler.
 """
@@ -75,6 +79,12 @@ class Registry:
             return run
         return declare
 
+    def scheduled_job(self, kind: str):
+        def declare(run: Run) -> Run:
+            self.add(Handler(kind, run))
+            return run
+        return declare
+
     # -- looking up ----------------------------------------------------------------------
     def get(self, kind: str) -> Handler | None:
         return self._by_kind.get(kind)
@@ -105,6 +115,7 @@ REGISTRY = Registry()
 on_event = REGISTRY.on_event
 message_shortcut = REGISTRY.message_shortcut
 block_action = REGISTRY.block_action
+scheduled_job = REGISTRY.scheduled_job
 
 _loaded = False
 _load_lock = threading.Lock()

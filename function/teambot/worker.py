@@ -19,11 +19,12 @@ SILENT_KINDS = frozenset({"assistant_thread_started", "assistant_thread_context_
 
 
 class Worker:
-    def __init__(self, settings: Settings, secrets: SecretStore):
+    def __init__(self, settings: Settings, secrets: SecretStore, *, schedule=None):
         self.registry = load_handlers()
         # One per process; with WORKERS processes per instance each takes its part of Slack's tiers.
         budget = WriteBudget(processes=settings.server_workers)
-        self.services = Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets, budget), budget=budget)
+        self.services = Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets, budget),
+                                 budget=budget, schedule=schedule)
 
     def run(self, job: Job, *, delivery: int = 0) -> None:
         handler = self.registry.get(job.kind)

@@ -1,7 +1,10 @@
 """A fake Cloud Tasks REST API: createTask with named-task dedup (409 ALREADY_EXISTS), then
 dispatch like the real queue: POST to the task URL with an OIDC token, retrying a non-2xx answer
 or no answer at all (a reset connection from an instance that died) with backoff, up to
-max_attempts.
+max_attempts. A task's `scheduleTime` (RFC 3339 UTC, Task reference:
+https://cloud.google.com/tasks/docs/reference/rest/v2/projects.locations.queues.tasks#Task, "the time
+when the task is scheduled to be attempted") holds its first attempt until then; a malformed one is
+refused with 400 INVALID_ARGUMENT, as the API refuses a Timestamp it cannot parse.
 `targets` rewrites the host so tasks can land on several function instances (round-robin)."""
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from .google_oidc import FakeGoogleOIDC
@@ -40,6 +44,9 @@ class FakeCloudTasks(LoopbackServer):
         if self.down:
             return req.send_json(503, {"error": {"code": 503, "status": "UNAVAILABLE", "message": "down"}})
         task = json.loads(req.body())["task"]
+        if "scheduleTime" in task and not _rfc3339_utc(task["scheduleTime"]):
+            return req.send_json(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                                 "message": "Invalid value at 'task.schedule_time'"}})
         with self.lock:
             if task["name"] in self.names:
                 return req.send_json(409, {"error": {"code": 409, "status": "ALREADY_EXISTS", "message": "task exists"}})
@@ -64,6 +71,8 @@ class FakeCloudTasks(LoopbackServer):
         return base + (path or "/")
 
     def _dispatch(self, task):
+        if task.get("scheduleTime"):
+            time.sleep(max(0.0, _rfc3339_utc(task["scheduleTime"]) - time.time()))
         http = task["httpRequest"]
         oidc = http["oidcToken"]
         for copy in range(self.deliver_times):
@@ -74,7 +83,7 @@ class FakeCloudTasks(LoopbackServer):
                     headers={**http.get("headers", {}), "Authorization": f"Bearer {token}",
                              "X-CloudTasks-TaskRetryCount": str(attempt + copy),
                              "X-CloudTasks-TaskName": task["name"].rsplit("/", 1)[-1]})
-                retry_after = None
+                retry_after, at = None, time.time()
                 try:
                     with urllib.request.urlopen(request, timeout=60) as response:
                         status = response.status
@@ -82,7 +91,7 @@ class FakeCloudTasks(LoopbackServer):
                     status, retry_after = exc.code, exc.headers.get("Retry-After")
                 except OSError:  # reset or refused (the instance died), or no answer by the deadline
                     status = 0
-                self.deliveries.append({"name": task["name"], "status": status, "attempt": attempt,
+                self.deliveries.append({"name": task["name"], "status": status, "attempt": attempt, "at": at,
                                         "target": urlsplit(request.full_url).netloc})
                 # Cloud Tasks HttpRequest reference: a 2xx acknowledges the task; "if any other HTTP
                 # response code is returned or no response is received, the task will be retried"
@@ -94,3 +103,13 @@ class FakeCloudTasks(LoopbackServer):
                 if retry_after and retry_after.isdigit():
                     wait = max(wait, min(float(retry_after), self.max_backoff_s))
                 time.sleep(wait)
+
+
+def _rfc3339_utc(value) -> float | None:
+    """Epoch seconds of an RFC 3339 timestamp in UTC ("Z"), as protobuf's JSON Timestamp; else None."""
+    if not isinstance(value, str) or not value.endswith("Z"):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
