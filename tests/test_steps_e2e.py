@@ -8,7 +8,7 @@ import time
 
 from teambot.marks import STOPPED, answer_mark
 from tests.fakes.openai_api import Plan, mcp_call, words
-from tests.harness import dm, wait_for
+from tests.harness import dm, shortcut, wait_for
 from tests.test_answer_e2e import finished
 
 SERVERS = [{"server_label": "crm", "server_url": "https://crm.example.com/mcp", "require_approval": "never"}]
@@ -57,3 +57,34 @@ def test_the_native_stop_button_in_the_middle_of_a_tool_call_stops_the_model(sta
     wait_for(lambda: [m for m in slack.bot_messages("D1", root) if (answer_mark(m) or {}).get("state") == STOPPED])
     assert not any("never be written" in m["text"] for m in slack.bot_messages("D1", root))
     wait_for(lambda: slack.sessions[("D1", root)]["status"] == "active")
+
+
+def test_a_stop_in_the_middle_of_a_tool_call_leaves_its_card_stopped_not_spinning(start_bot, slack, model):
+    bot = start_bot(OPENAI_API="responses", MCP_SERVERS=json.dumps(SERVERS))
+    model.default_plan = Plan(tokens=words("this text must never be written"), item_delay_s=8.0,
+                              items=[mcp_call("slow_report", {}, server_label="crm", output="x")])
+    root = slack.add_message("D1", "Run the slow report")
+    assert bot.post_json(dm("Run the slow report", root)).status == 200
+    wait_for(lambda: any("slow_report" in (c.get("title", "") + c.get("details", ""))
+                         for c in cards(slack, "D1", root).values()), timeout=10)
+    message = slack.bot_messages("D1", root)[0]
+    assert bot.post_form(shortcut("stop_generation", dict(message))).status == 200  # the Stop shortcut: our own write
+    wait_for(lambda: [m for m in slack.bot_messages("D1", root) if (answer_mark(m) or {}).get("state") == STOPPED])
+    tool = next(c for c in cards(slack, "D1", root).values() if "slow_report" in c.get("title", "") + c.get("details", ""))
+    assert tool["status"] == "error" and tool.get("output") == "stopped", tool
+
+
+def test_an_approval_card_is_settled_when_the_answer_waits_for_the_asker(start_bot, slack, model):
+    from tests.fakes.openai_api import mcp_approval_request, mcp_list_tools
+
+    servers = [{**SERVERS[0], "require_approval": "always"}]
+    bot = start_bot(OPENAI_API="responses", MCP_SERVERS=json.dumps(servers))
+    model.plans.append(Plan(tokens=[], items=[mcp_list_tools("crm", ["find_customer"]),
+                                              mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm", id="mcpr_1")]))
+    root = slack.add_message("D1", "Who is our contact at ACME?")
+    assert bot.post_json(dm("Who is our contact at ACME?", root)).status == 200
+    wait_for(lambda: any("Waiting for approval" in m["text"] for m in slack.bot_messages("D1", root)
+                         if not m.get("streaming")))
+    shown = cards(slack, "D1", root)
+    assert shown and all(c["status"] in ("complete", "error") for c in shown.values()), shown
+    assert any(c.get("output") == "approval asked below" for c in shown.values()), shown

@@ -22,6 +22,8 @@ from .jobs import Job
 from .marks import EMPTY_NOTE, ERROR, INTERRUPTED_NOTE, STOPPED, STOPPED_NOTE, notice_metadata
 from .slack_ops import slack_error
 from .slack_reply import ReplyGone, SlackReply
+from .steps import COMPLETE as STEP_DONE
+from .steps import ERROR as STEP_FAILED
 from .steps import Step
 
 OVER_BUDGET = "over_budget"  # outcome of a question refused by a daily token budget
@@ -102,14 +104,17 @@ def stream_answer(
             deliver_outputs(ctx, job, reply, others.others)
         if generation.cancelled.is_set():
             outcome = "stopped"
+            reply.settle_steps(STEP_FAILED, "stopped")
             reply.finish(STOPPED_NOTE, STOPPED, session_status=agent_session.ACTIVE)
         elif getattr(stream, "approvals", None):  # an MCP tool call waits for the asker
             from .mcp_approvals import approval_note, ask
 
+            reply.settle_steps(STEP_DONE, "approval asked below")  # its outcome: on the prompt, then the resumed answer
             reply.finish(approval_note(stream.approvals) + footer, session_status=agent_session.ACTIVE)
             ask(ctx, job, stream)
             outcome = "awaiting_approval"
         else:
+            reply.settle_steps(STEP_DONE)
             reply.finish(footer if reply.text.strip() else EMPTY_NOTE + footer, session_status=agent_session.ACTIVE)
             if session and title and (better := agent_session.better_title(reply.text)) and better != agent_session.session_title(title):
                 agent_session.rename(ctx, job, better)
@@ -169,6 +174,7 @@ def _record_usage(ctx: Context, job: Job, model: str, stream, generated: bool, m
 def _finish_quietly(ctx: Context, job: Job, reply: SlackReply, note: str, state: str) -> None:
     """End the answer with `note`; if the answer itself can't be written, post the note alone."""
     try:
+        reply.settle_steps(STEP_FAILED, "stopped" if state == STOPPED else "interrupted")
         reply.finish(note, state)
     except ReplyGone:
         pass

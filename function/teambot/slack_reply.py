@@ -45,6 +45,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from slack_sdk.errors import SlackApiError
 
@@ -53,7 +54,7 @@ from .formatting import FENCE_CLOSE, FENCE_OPEN, MESSAGE_LIMIT, inside_fence, ne
 from .jobs import Job
 from .marks import CONTINUED, CURSOR, DONE, STREAMING, answer_metadata
 from .slack_ops import SlackOps, slack_error
-from .steps import COMPLETE, ERROR, Step
+from .steps import COMPLETE, ERROR, IN_PROGRESS, PENDING, Step
 from .stream_lifetime import DEFAULT_MAX_AGE_S, NOT_STREAMING, stopped_or_deleted, stream_cut
 from .stream_refusals import StreamRefusals
 
@@ -172,6 +173,15 @@ class SlackReply:
         self._dirty.add(step.id)
         if self._writer is None or self._writer.due(self._clock()):
             self._write()
+
+    def settle_steps(self, status: str, output: str = "") -> None:
+        """Before the finish: every step still pending or in progress takes `status` (and `output`
+        where it has none), so a finished answer's card never shows a step still running; the
+        final write shows them."""
+        for step in list(self.steps.values()):
+            if step.status in (PENDING, IN_PROGRESS):
+                self.steps[step.id] = replace(step, status=status, output=step.output or output)
+                self._dirty.add(step.id)
 
     def finish(self, note: str = "", state: str = DONE, *, session_status: str | None = None) -> None:
         """Write what is left, plus an optional note (stopped / error), and close the message.
