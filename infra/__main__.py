@@ -51,6 +51,7 @@ secrets = BotSecrets(
             "SLACK_SIGNING_SECRET": slack_app.signing_secret if managed else cfg.slack_signing_secret,
             **({"SLACK_CLIENT_SECRET": slack_app.client_secret} if managed else {})},
     writable=("SLACK_BOT_TOKEN",) if managed else (),
+    readable=cfg.mcp_authorization_secrets,  # MCP servers' authorization_secret: read by the function
 )
 # When this stack first created its resources, kept in state: the suffix of the names Google keeps
 # reserved after a delete (infra/naming.py generation_suffix), new after a destroy.

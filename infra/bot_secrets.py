@@ -19,6 +19,11 @@ When the stack manages the Slack app (infra/slack_app.py) two things are added: 
 value is given; and, for the env vars in `writable`, `roles/secretmanager.secretVersionAdder`
 for the runtime identity on that one secret (the install route writes the bot token there).
 Nothing else may add versions.
+
+`readable`: secrets the admin made and the stack does not own, (project, secret id), today every
+MCP server's `authorization_secret` (StackConfig.mcp_authorization_secrets): secretAccessor for the
+runtime identity on each of those secrets alone, never project-wide. The secret must exist before
+`pulumi up` (the grant is on it), and the deployer needs permission to set its IAM policy.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ def wo_version(value: str) -> int:
 class BotSecrets(pulumi.ComponentResource):
     def __init__(
         self, name: str, *, project: str, values: dict[str, pulumi.Output | None], accessor: pulumi.Input[str],
-        writable: tuple[str, ...] = (), depends_on: list | None = None, opts: pulumi.ResourceOptions | None = None,
+        writable: tuple[str, ...] = (), readable: list[tuple[str, str]] | tuple = (), depends_on: list | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("teambot:infra:BotSecrets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=depends_on or [])
@@ -80,4 +86,10 @@ class BotSecrets(pulumi.ComponentResource):
                 ))
             self.secret_ids[env_var] = secret.secret_id
             self.version_names[env_var] = pulumi.Output.concat("projects/", project, "/secrets/", secret.secret_id, "/versions/latest")
+        for secret_project, secret_id in readable:
+            self.grants.append(gcp.secretmanager.SecretIamMember(
+                f"{name}-read-{secret_project}-{secret_id}", project=secret_project, secret_id=secret_id,
+                role="roles/secretmanager.secretAccessor", member=accessor,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
+            ))
         self.register_outputs({"secrets": self.secret_ids})

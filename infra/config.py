@@ -181,6 +181,22 @@ class StackConfig:
             self.function_env.get("CHANNEL_PROFILES", ""), source="channelProfiles"))
 
     @property
+    def mcp_authorization_secrets(self) -> list[tuple[str, str]]:
+        """(project, secret id) of every MCP server's `authorization_secret`, in mcpServers and in
+        every channel profile, once each: the runtime identity must read them (BotSecrets grants
+        secretAccessor on each). (check() has refused invalid entries before anything reads this.)"""
+        servers = list(channel_profiles.parse_mcp_servers(self.function_env.get("MCP_SERVERS", ""), source="mcpServers"))
+        profiles = channel_profiles.parse_profiles(self.function_env.get("CHANNEL_PROFILES", ""), source="channelProfiles")
+        servers += [s for p in profiles.values() for s in (p.mcp_servers or ())]
+        found = []
+        for server in servers:
+            if server.authorization_secret:
+                _, project, _, secret, *_ = server.authorization_secret.split("/")
+                if (project, secret) not in found:
+                    found.append((project, secret))
+        return found
+
+    @property
     def function_url(self) -> str:
         """Deterministic, known before the function exists: no dependency cycle through env vars."""
         return f"https://{self.region}-{self.project}.cloudfunctions.net/{self.name}"
@@ -236,6 +252,11 @@ def check(cfg: StackConfig) -> list[str]:
         channel_profiles.parse_mcp_servers(cfg.function_env.get("MCP_SERVERS", ""), source="mcpServers")
     except channel_profiles.ProfileError as exc:
         problems.append(f"mcpServers: {exc}.")
+    if not problems:  # hosted tools with chat_completions: the function would refuse to start
+        try:
+            function_settings.Settings.from_env(cfg.function_env)  # runs check_tools_api
+        except ValueError as exc:
+            problems.append(f"openaiApi: {exc}.")
     return problems
 
 

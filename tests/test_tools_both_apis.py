@@ -5,6 +5,8 @@ Tests that read the request's chat `messages` see them through `ChatView`: the R
 translated back by the fake's `chat_messages` (instructions -> system, input_text / input_image
 -> text / image_url), so the same assertions check what the Responses request carried."""
 
+import json
+
 import pytest
 
 from tests import test_answer_e2e as answer
@@ -115,3 +117,16 @@ def test_openai_key_rotation_on_responses_api(start_bot, slack, model):
 def test_budget_on_responses_api(start_bot, slack, model, firestore_emulator):
     usage.test_a_budget_refuses_the_next_question_without_calling_the_model(
         on_responses(start_bot), slack, ChatView(model), firestore_emulator)
+
+
+@pytest.mark.parametrize("profile, named", [({"file_search": {"vector_store_ids": ["vs_1"]}}, "file_search"),
+                                            ({"code_interpreter": True}, "code_interpreter"),
+                                            ({"web_search": True}, "web_search")])
+def test_hosted_tools_in_a_profile_refuse_chat_completions_naming_the_channel_and_key(profile, named):
+    """Documents and data analysis are hosted tools too: on chat_completions they would be ignored
+    while "Add to knowledge" kept uploading files no answer reads; the function refuses to start."""
+    from teambot.env import SettingError, load_settings
+
+    with pytest.raises(SettingError) as refused:
+        load_settings({"OPENAI_API": "chat_completions", "CHANNEL_PROFILES": json.dumps({"C0X": profile})})
+    assert "'C0X'" in str(refused.value) and named in str(refused.value) and "OPENAI_API=responses" in str(refused.value)

@@ -192,7 +192,7 @@ def test_authorization_secret_is_read_from_secret_manager_and_never_logged(start
         assert bot.post_json(dm("contact at ACME?", ts)).status == 200
         wait_for(finished(slack, "D1", ts))
         (tool,) = model.requests[0].body["tools"]
-        assert tool["authorization"] == "Bearer crm-secret-value-123" and tool["require_approval"] == "never"
+        assert tool["authorization"] == "crm-secret-value-123" and tool["require_approval"] == "never"  # the token alone
         assert "crm-secret-value-123" not in bot.logs()
         assert not approval_prompts(slack, "D1", ts)
         assert "crm-secret-value-123" not in json.dumps([m for m in slack.messages.values()])

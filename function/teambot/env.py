@@ -102,7 +102,7 @@ def _on_off(raw: str | None, name: str, default: bool) -> bool:
     return value == "on"
 
 
-def _check_tools_api(settings) -> None:
+def check_tools_api(settings) -> None:
     """Hosted tools exist only on the Responses API: configuring them with chat_completions is an
     error that names the variables, not a silently ignored setting."""
     if settings.openai_api != "chat_completions":
@@ -110,8 +110,12 @@ def _check_tools_api(settings) -> None:
     if settings.web_search or settings.mcp_servers:
         raise ValueError("WEB_SEARCH=on and MCP_SERVERS need OPENAI_API=responses (hosted tools are a Responses API feature)")
     for channel, profile in settings.channel_profiles.items():
-        if profile.web_search or profile.mcp_servers:
-            raise ValueError(f"channel profile {channel!r}: web_search / mcp_servers need OPENAI_API=responses")
+        hosted = [key for key, used in (("web_search", profile.web_search), ("mcp_servers", profile.mcp_servers),
+                                        ("file_search", profile.file_search), ("code_interpreter", profile.code_interpreter))
+                  if used]
+        if hosted:
+            raise ValueError(f"channel profile {channel!r}: {' / '.join(hosted)} need OPENAI_API=responses "
+                             "(hosted tools are a Responses API feature)")
 
 
 def missing_vars(entry: str, environ: dict[str, str] | None = None) -> list[str]:
@@ -307,7 +311,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         settings = cls._from_env(environ)
-        _check_tools_api(settings)
+        check_tools_api(settings)
         return settings
 
     @classmethod

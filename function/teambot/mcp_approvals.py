@@ -38,9 +38,12 @@ def ttl_words(ttl_s: float) -> str:
     return f"{seconds // 60} minute{'s' if seconds != 60 else ''}"
 
 
-def button_value(response_id: str, approval: dict, job, now: float, ttl_s: float) -> str:
-    return json.dumps({"r": response_id, "a": approval["id"], "u": job.user, "x": int(now + ttl_s),
-                       "n": approval.get("name", "")[:100], "s": approval.get("server_label", "")[:64],
+def button_value(response_id: str, approvals: list[dict], job, now: float, ttl_s: float) -> str:
+    """The ids one click needs: every approval request of the response ("a", comma-separated: one
+    click answers them all, so the chain resumes once), never the arguments."""
+    servers = list(dict.fromkeys(a.get("server_label", "") for a in approvals))
+    return json.dumps({"r": response_id, "a": ",".join(a["id"] for a in approvals), "u": job.user, "x": int(now + ttl_s),
+                       "n": ", ".join(a.get("name", "") for a in approvals)[:100], "s": ", ".join(servers)[:64],
                        "m": job.message_ts, "t": job.reply_thread_ts, "k": job.user_team}, separators=(",", ":"))
 
 
@@ -56,17 +59,30 @@ def parse_value(raw: str) -> dict | None:
     return value
 
 
-def prompt_blocks(approval: dict, value: str, asker: str, ttl_s: float) -> list[dict]:
+PROMPT_ARGS_CHARS = 2400  # a section's text may hold 3,000 characters (Block Kit section reference)
+
+
+def prompt_blocks(approvals: list[dict], value: str, asker: str, ttl_s: float) -> list[dict]:
     from .responses_stream import pretty_arguments
 
-    args = pretty_arguments(approval.get("arguments") or "").replace("```", "` ` `")
-    name, server = approval.get("name") or "a tool", approval.get("server_label") or "?"
+    each = PROMPT_ARGS_CHARS // max(1, len(approvals))
+    calls = []
+    for approval in approvals:
+        args = pretty_arguments(approval.get("arguments") or "").replace("```", "` ` `")
+        args = args if len(args) <= each else args[: each - 1] + "…"
+        calls.append((approval.get("name") or "a tool", approval.get("server_label") or "?", args))
+    if len(calls) == 1:
+        (name, server, args), = calls
+        text = f"<@{asker}>, may I call *{name}* on *{server}* with these arguments?\n```{args}```"
+    else:
+        text = f"<@{asker}>, may I make these {len(calls)} tool calls?" + "".join(
+            f"\n*{name}* on *{server}*:\n```{args}```" for name, server, args in calls)
+    approve = "Approve" if len(calls) == 1 else f"Approve all {len(calls)}"
     return [
-        {"type": "section", "text": {"type": "mrkdwn",
-                                     "text": f"<@{asker}>, may I call *{name}* on *{server}* with these arguments?\n```{args}```"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
         {"type": "actions", "block_id": "mcp_approval", "elements": [
             {"type": "button", "action_id": APPROVE_ACTION, "style": "primary", "value": value,
-             "text": {"type": "plain_text", "text": "Approve"}},
+             "text": {"type": "plain_text", "text": approve}},
             {"type": "button", "action_id": DENY_ACTION, "style": "danger", "value": value,
              "text": {"type": "plain_text", "text": "Deny"}},
         ]},
@@ -74,9 +90,13 @@ def prompt_blocks(approval: dict, value: str, asker: str, ttl_s: float) -> list[
     ]
 
 
+def approval_ids(value: dict) -> list[str]:
+    return [a for a in value["a"].split(",") if a]
+
+
 def ask(ctx, job, stream, *, now: float | None = None) -> int:
-    """Post one approval prompt per pending request, each with its expiry scheduled; returns how
-    many were posted."""
+    """Post the approval prompt for the response's pending requests, with its expiry scheduled;
+    returns how many requests it asks about."""
     from .errors import HandoffFailed
     from .jobs import Job
 
@@ -86,19 +106,19 @@ def ask(ctx, job, stream, *, now: float | None = None) -> int:
         return 0
     now = time.time() if now is None else now
     ttl_s = ctx.settings.mcp_approval_ttl_s
-    for approval in approvals:
-        value = button_value(response_id, approval, job, now, ttl_s)
-        name, server = approval.get("name") or "a tool", approval.get("server_label") or "?"
-        posted = ctx.slack.call(
-            "chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.reply_thread_ts,
-            text=f"May I call {name} on {server}?", blocks=prompt_blocks(approval, value, job.user, ttl_s),
-            metadata={"event_type": APPROVAL_EVENT, "event_payload": {"approval_request_id": approval["id"]}},
-        )
-        # message_ts = the prompt's own ts: the expiry edits it, and it makes the job's task name unique
-        expiry = Job(kind=EXPIRE_JOB, team=job.team, channel=job.channel, user=job.user, message_ts=posted["ts"],
-                     thread_ts=job.reply_thread_ts, user_team=job.user_team, extra={"value": value})
-        try:
-            ctx.schedule(expiry, ttl_s)
-        except HandoffFailed:  # logged by the hand-off; a late click still finds the request expired
-            pass
+    # One prompt for every request of the response: the chain resumes once, with all the answers
+    value = button_value(response_id, approvals, job, now, ttl_s)
+    names = ", ".join(dict.fromkeys(a.get("name") or "a tool" for a in approvals))
+    posted = ctx.slack.call(
+        "chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.reply_thread_ts,
+        text=f"May I call {names}?", blocks=prompt_blocks(approvals, value, job.user, ttl_s),
+        metadata={"event_type": APPROVAL_EVENT, "event_payload": {"approval_request_ids": [a["id"] for a in approvals]}},
+    )
+    # message_ts = the prompt's own ts: the expiry edits it, and it makes the job's task name unique
+    expiry = Job(kind=EXPIRE_JOB, team=job.team, channel=job.channel, user=job.user, message_ts=posted["ts"],
+                 thread_ts=job.reply_thread_ts, user_team=job.user_team, extra={"value": value})
+    try:
+        ctx.schedule(expiry, ttl_s)
+    except HandoffFailed:  # logged by the hand-off; a late click still finds the request expired
+        pass
     return len(approvals)

@@ -90,8 +90,16 @@ def mcp_tool(server: McpServer, secrets: "ToolSecrets | None") -> dict:
     if server.authorization_secret:
         if secrets is None:
             raise ValueError(f"MCP server {server.server_label!r} needs its authorization secret")
-        tool["authorization"] = secrets.get(server.authorization_secret)
+        tool["authorization"] = bare_token(secrets.get(server.authorization_secret))
     return tool
+
+
+def bare_token(value: str) -> str:
+    """The tool's `authorization` is the access token itself ("An OAuth access token", openai SDK
+    types/responses/tool.py Mcp.authorization), which OpenAI sends to the server as a Bearer token;
+    a secret stored as "Bearer <token>" would send the word twice."""
+    value = value.strip()
+    return value[7:].strip() if value[:7].lower() == "bearer " else value
 
 
 @tool_provider

@@ -27,7 +27,9 @@ ItemHook = Callable[["ResponsesParser", dict, bool], Iterable]
 EventHook = Callable[["ResponsesParser", dict], Iterable]
 ITEM_HOOKS: dict[str, ItemHook] = {}
 EVENT_HOOKS: dict[str, EventHook] = {}
-MAX_DETAILS = 300  # characters of a query or tool arguments shown in a step
+# Characters of a query or tool arguments shown in a step: within the 256 that one SDK documents for a
+# task_update chunk's details/output (microsoft Agents-for-js TaskUpdateChunk); Slack's own page names no limit.
+MAX_DETAILS = 256
 
 
 def on_item(item_type: str):
@@ -139,9 +141,9 @@ def _web_search(parser: ResponsesParser, item: dict, done: bool) -> Iterable:
         step = Step(step_id, "Searching the web", IN_PROGRESS, details=query)
     else:
         parser.count_tool_call("web_search")
-        failed = item.get("status") == "failed"
+        failed = item.get("status") in ("failed", "incomplete")  # a search cut short found nothing to trust
         step = Step(step_id, "Searching the web", ERROR if failed else COMPLETE, details=query,
-                    output="failed" if failed else "")
+                    output=item["status"] if failed else "")
     parser.search_steps[step_id] = step
     return (step,)
 

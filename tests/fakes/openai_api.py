@@ -130,6 +130,9 @@ def _wait_or_hang_up(req, seconds: float) -> bool:
 
 # The events each item type streams between output_item.added and .done (the SDK's event types:
 # response_web_search_call_*_event.py, response_mcp_call_*_event.py, response_mcp_list_tools_*_event.py).
+# Item kinds with a `.failed` streaming event (openai SDK types/responses/: response_mcp_call_failed_event.py,
+# response_mcp_list_tools_failed_event.py; web_search_call, file_search_call and code_interpreter_call have none).
+FAILED_EVENTS = frozenset({"mcp_call", "mcp_list_tools"})
 ITEM_EVENTS = {
     "web_search_call": ("response.web_search_call.in_progress", "response.web_search_call.searching",
                         "response.web_search_call.completed"),
@@ -284,14 +287,15 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
                     started = {**item, "tools": []}
                 send("response.output_item.added", output_index=index, item=started)
                 for kind in ITEM_EVENTS.get(item["type"], ()):
-                    if kind.endswith(".completed") and item.get("status") == "failed":
-                        kind = kind.removesuffix(".completed") + ".failed"
-                    if kind.endswith(".completed") or kind.endswith(".failed"):
+                    failed = kind.endswith(".completed") and item.get("status") == "failed"
+                    if kind.endswith(".completed"):
                         if plan.item_delay_s and _wait_or_hang_up(req, plan.item_delay_s):
                             seen.hung_up = True  # the client closed the stream while the tool ran
                             seen.ended_at = time.monotonic()
                             return
-                    send(kind, item_id=item["id"], output_index=index)
+                    if failed and item["type"] not in FAILED_EVENTS:
+                        continue  # no such event: the failure is the item's status in output_item.done
+                    send(kind.removesuffix(".completed") + ".failed" if failed else kind, item_id=item["id"], output_index=index)
                 send("response.output_item.done", output_index=index, item=item)
                 output.append(item)
             text = ""

@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..jobs import Job
-from ..mcp_approvals import APPROVE_ACTION, DENY_ACTION, EXPIRE_JOB, parse_value, ttl_words
+from ..mcp_approvals import APPROVE_ACTION, DENY_ACTION, EXPIRE_JOB, approval_ids, parse_value, ttl_words
 from ..registry import block_action, scheduled_job
 
 if TYPE_CHECKING:
@@ -93,7 +93,8 @@ def _conclude(ctx: "Context", job: Job, value: dict, outcome: str) -> None:
         post_notice(ctx, answer_job, f"OK, I didn't call *{name}*. This answer ends here; ask again any time.")
         return
     continuation = {"previous_response_id": value["r"],
-                    "input": [{"type": "mcp_approval_response", "approval_request_id": value["a"], "approve": True}]}
+                    "input": [{"type": "mcp_approval_response", "approval_request_id": a, "approve": True}
+                              for a in approval_ids(value)]}
     from ..prompts import instructions
 
     # previous_response_id carries the conversation, not the instructions: the system prompt again

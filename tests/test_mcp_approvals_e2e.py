@@ -1,4 +1,4 @@
-"""Issue 20: an MCP approval prompt nobody answers expires on its own (a scheduled job: a Cloud
+"""Issue 20: one prompt answers every approval request of a response; a prompt nobody answers expires on its own (a scheduled job: a Cloud
 Tasks task with scheduleTime, or a timer in-process), and exactly one of approve / deny / expire
 acts on a request, also when two clicks land on two instances (claims.py, on the real Firestore
 emulator). End to end over loopback: the real function processes, Slack-signed clicks."""
@@ -15,10 +15,10 @@ from teambot.handoff import CloudTasksHandoff, schedule_time
 from teambot.jobs import Job
 from teambot.mcp_approvals import ttl_words
 from tests.fakes.cloud_tasks import _rfc3339_utc
-from tests.fakes.openai_api import Plan, mcp_call, words
-from tests.harness import wait_for
+from tests.fakes.openai_api import Plan, mcp_approval_request, mcp_call, mcp_list_tools, words
+from tests.harness import dm, wait_for
 from tests.test_cloud_tasks_e2e import QUEUE, oidc, start_tasks_bot, tasks  # noqa: F401 (fixtures)
-from tests.test_tools_mcp import ask_for_approval, click
+from tests.test_tools_mcp import SERVERS, approval_prompts, ask_for_approval, click
 
 
 def expired_notices(slack, ts):
@@ -160,3 +160,27 @@ def test_firestore_claims_are_once_across_instances(firestore_emulator, monkeypa
     doc = firestore.Client(project=project).collection("usage").document(claim_doc_id("mcp_approval:resp_1:mcpr_1")).get()
     fields = doc.to_dict()
     assert fields["kind"] == "claim" and fields["expires_at"].timestamp() > time.time() + 3000
+
+
+def test_two_requests_in_one_response_are_one_prompt_and_one_resume(start_bot, slack, model):
+    bot = start_bot(OPENAI_API="responses", MCP_SERVERS=json.dumps(SERVERS))
+    model.plans.append(Plan(tokens=[], items=[
+        mcp_list_tools("crm", ["find_customer", "list_orders"]),
+        mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm", id="mcpr_1"),
+        mcp_approval_request("list_orders", {"customer": "ACME"}, server_label="crm", id="mcpr_2")]))
+    ts = slack.add_message("D1", "ACME's contact and orders?")
+    assert bot.post_json(dm("ACME's contact and orders?", ts)).status == 200
+    (prompt,) = wait_for(lambda: approval_prompts(slack, "D1", ts))
+    time.sleep(0.3)
+    assert len(approval_prompts(slack, "D1", ts)) == 1  # not one prompt per request: two clicks would mean two answers
+    text = json.dumps(prompt["blocks"])
+    assert "find_customer" in text and "list_orders" in text and "Approve all 2" in text
+    model.plans.append(Plan(tokens=words("Jane; 3 orders."), items=[
+        mcp_call("find_customer", {"name": "ACME"}, server_label="crm", output="Jane", approval_request_id="mcpr_1", id="mcp_1"),
+        mcp_call("list_orders", {"customer": "ACME"}, server_label="crm", output="3", approval_request_id="mcpr_2", id="mcp_2")]))
+    assert bot.post_form(click(prompt, "mcp_approve")).status == 200
+    wait_for(lambda: any(m["text"] == "Jane; 3 orders." for m in slack.bot_messages("D1", ts)))
+    assert model.requests[1].body["input"] == [
+        {"type": "mcp_approval_response", "approval_request_id": "mcpr_1", "approve": True},
+        {"type": "mcp_approval_response", "approval_request_id": "mcpr_2", "approve": True}]
+    assert len(model.requests) == 2
