@@ -75,7 +75,7 @@ def test_citation_line_names_each_cited_file_once():
 
 
 def test_add_to_knowledge_creates_the_store_once_and_adds_the_files(start_bot, slack, model):
-    bot = start_bot(CHANNEL_PROFILES=json.dumps(PROFILES), MAX_FILE_BYTES="100000")
+    bot = start_bot(OPENAI_API="responses", CHANNEL_PROFILES=json.dumps(PROFILES), MAX_FILE_BYTES="100000")
     ts = slack.add_file("C1", "handbook.pdf", pdf("Deploys happen on Tuesdays"), mimetype="application/pdf",
                         filetype="pdf", text="our handbook")
     big = slack.add_file("C1", "dump.txt", b"x" * 200_000, mimetype="text/plain", filetype="text")
@@ -114,7 +114,7 @@ def test_add_to_knowledge_creates_the_store_once_and_adds_the_files(start_bot, s
 
 
 def test_a_non_editor_is_refused_and_nothing_is_read(start_bot, slack, model):
-    bot = start_bot(CHANNEL_PROFILES=json.dumps(PROFILES))
+    bot = start_bot(OPENAI_API="responses", CHANNEL_PROFILES=json.dumps(PROFILES))
     ts = slack.add_file("C1", "secret.txt", b"plans", mimetype="text/plain", filetype="text")
     bot.post_form(shortcut("add_to_knowledge", dict(slack.messages[ts]), user="U2"))
     assert ephemerals_for(slack, "U2")[0]["text"] == NOT_EDITOR
@@ -134,7 +134,7 @@ def test_a_channel_without_file_search_says_so(bot, slack, model):
 
 
 def test_an_empty_knowledge_lists_as_empty(start_bot, slack, model):
-    bot = start_bot(CHANNEL_PROFILES=json.dumps(PROFILES))
+    bot = start_bot(OPENAI_API="responses", CHANNEL_PROFILES=json.dumps(PROFILES))
     ts = slack.add_message("C1", "what do we know?", user="U2")
     bot.post_form(shortcut("list_knowledge", dict(slack.messages[ts]), user="U2"))
     assert "knowledge is empty" in ephemerals_for(slack, "U2")[0]["text"]

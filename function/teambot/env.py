@@ -114,7 +114,7 @@ def check_tools_api(settings) -> None:
                                         ("file_search", profile.file_search), ("code_interpreter", profile.code_interpreter))
                   if used]
         if hosted:
-            raise ValueError(f"channel profile {channel!r}: {' / '.join(hosted)} need OPENAI_API=responses "
+            raise ValueError(f"channel profile {channel!r}: {' / '.join(hosted)} need{'s' if len(hosted) == 1 else ''} OPENAI_API=responses "
                              "(hosted tools are a Responses API feature)")
 
 
