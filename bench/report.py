@@ -18,6 +18,8 @@ def table(r: dict) -> list[list[str]]:
                      f"p50 {a['bot']['p50']:.1f} ms, p99 {a['bot']['p99']:.1f} ms",
                      f"bare function p50 {a['ref']['p50']:.1f} ms, p99 {a['ref']['p99']:.1f} ms (p99 ratio {ratio:.2f}x)",
                      "p99 <= 30 ms and <= 2x", _ok(a["bot"]["p99"] <= 30 and ratio <= 2)])
+    if "ack_under_load" in r:
+        rows.append(ack_under_load_row(r["ack_under_load"]))
     c = r["cold"]
     cr = c["bot_s"] / c["ref_s"]
     rows.append(["cold start: process start -> first signed event acked (median), literal secrets", f"{c['bot_s']:.2f} s",
@@ -53,6 +55,18 @@ def table(r: dict) -> list[list[str]]:
         if key in r:
             rows.extend(bursts_rows(r[key]))
     return rows
+
+
+def ack_under_load_row(u: dict) -> list[str]:
+    """Acks next to answers streaming in the same process (bench/ack_under_load.py, issue 21)."""
+    ratio = u["bot"]["p99"] / u["ref"]["p99"]
+    loaded = u["streaming_at_start"] == u["answers"] and u["streaming_at_end"] == u["answers"]
+    return [f"ack latency, signed DM, in-process hand-off, while {u['answers']} answers stream in the same process (n={u['bot']['n']})",
+            f"p50 {u['bot']['p50']:.1f} ms, p99 {u['bot']['p99']:.1f} ms; {u['streaming_at_end']}/{u['answers']} answers still "
+            f"streaming at the end ({u['measure_s']:.0f} s; worker CPU {u['worker_cpu_share'] * 100:.0f}% of a core; "
+            f"{u['answer_writes']} Slack writes of theirs; {u['429s']} x 429)",
+            f"bare function p50 {u['ref']['p50']:.1f} ms, p99 {u['ref']['p99']:.1f} ms (p99 ratio {ratio:.2f}x)",
+            "p99 <= 2x bare", _ok(ratio <= 2 and loaded)]
 
 
 def busy_hour_rows(b: dict) -> list[list[str]]:
@@ -125,6 +139,13 @@ def plot_ack(r: dict, path: Path) -> None:
             values = sorted(r["ack"][mode]["samples"][who])
             ys = [i / (len(values) - 1) for i in range(len(values))]
             ax.plot(values, ys, style, color=color if mode == "in_process" else ("tab:orange" if who == "bot" else "silver"), label=label)
+    if "ack_under_load" in r:
+        u = r["ack_under_load"]
+        for who, color, label in (("bot", "tab:green", f"slack_bot (in_process, {u['answers']} answers streaming)"),
+                                  ("ref", "darkseagreen", "bare function (next to it)")):
+            values = sorted(u["samples"][who])
+            ys = [i / (len(values) - 1) for i in range(len(values))]
+            ax.plot(values, ys, "-" if who == "bot" else ":", color=color, label=label)
     if "busy_hour" in r:
         busy = r["busy_hour"]
         for who, color, label in (("bot", "tab:red", f"slack_bot, busy hour: {busy['ack']['bot']['n']} events, "
@@ -173,6 +194,11 @@ def write_markdown(r: dict, rows: list[list[str]], path: Path) -> None:
         "  thread in the same process, so these acks are measured next to real answer work.",
         "  The Cloud Tasks row enqueues to a loopback fake of the Tasks REST API (the real API adds a",
         "  network round trip inside Google's network, not measured here).",
+        "- Ack under load (`bench/ack_under_load.py`, issue 21): the same function process in in-process",
+        "  mode first starts long answers (40 tokens/s each, against the Slack fake enforcing the tiers),",
+        "  waits until every one streams, then measures acks as above; the answers outlast the measurement",
+        "  (the row says how many still streamed at its end). Their model streams are read and parsed on",
+        "  worker threads of the process that acks, so this is where GIL contention would show.",
         "- Cold start on this machine excludes what Cloud Run adds (container start, network round",
         "  trips, TLS). Before the first ack the function reads its secrets and enqueues through the",
         "  REST APIs on http.client, with the token from the metadata server (function/teambot/",

@@ -12,16 +12,19 @@ import os
 import platform
 import time
 
-from bench import ack_latency, bursts, busy_hour, cold_start, concurrency, imports, streaming
+from bench import ack_latency, ack_under_load, bursts, busy_hour, cold_start, concurrency, imports, streaming
 from bench.common import ROOT
 from bench.report import plot_ack, table, write_markdown
 
 OUT = ROOT / "bench" / "out"
-SMOKE = {"ack": 20, "cold": 1, "first": 2, "tokens": 60, "storm": (3, 20), "conc": (5, 20), "imports": 1,
+SMOKE = {"ack": 20, "ack_load": {"n": 20, "answers": 4},
+         "cold": 1, "first": 2, "tokens": 60, "storm": (3, 20), "conc": (5, 20), "imports": 1,
          "busy": {"long_answers": 5, "tokens": 60, "delay_s": 0.025, "events": 8, "pace_s": 0.2},
          "bursts": {"answers": 4, "tokens": 30}, "bursts_ten": {"answers": 4, "tokens": 30, "instances": 2}}
 # Busy hour, full: concurrency - 8 answers of 1,200 tokens at 25 ms (30 s), 120 new events over 30 s.
-FULL = {"ack": 500, "cold": 7, "first": 10, "tokens": 400, "storm": (10, 100), "conc": (50, 200), "imports": 5,
+# Issue 21: acks while 40 answers stream in the same process (in-process hand-off).
+FULL = {"ack": 500, "ack_load": {"n": 500, "answers": 40},
+        "cold": 7, "first": 10, "tokens": 400, "storm": (10, 100), "conc": (50, 200), "imports": 5,
         "busy": {"tokens": 1200, "delay_s": 0.025, "events": 120, "pace_s": 0.25},
         # Issue 21: two waves of 50 x 200 tokens in one workspace; then ten processes against one fake.
         "bursts": {"answers": 50, "tokens": 200}, "bursts_ten": {"answers": 50, "tokens": 200, "instances": 10}}
@@ -37,6 +40,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
         "ack": ack_latency.run(p["ack"]),
+        "ack_under_load": ack_under_load.run(**p["ack_load"]),
         "cold": cold_start.run(p["cold"]),
         "first_visible": streaming.first_visible(p["first"]),
         "calls": streaming.calls_per_answer(p["tokens"]),
