@@ -153,3 +153,26 @@ def test_an_answer_stopped_through_slack_delivers_no_file(slack, model):
     live = slack.add_message("C5", "writing", user="UBOT", thread_ts=root, bot_id="BBOT",
                              metadata=answer_metadata(root, "streaming"))
     assert deliver_outputs(ctx, job, RecordingReply([live]), cites) == ["chart.png"]  # a live answer still gets it
+
+
+def test_an_approved_tool_call_resumes_with_the_same_container_files(start_bot, slack, model):
+    """A channel with data analysis and an MCP tool: the answer that resumes after Approve sends the
+    same code_interpreter tool (the thread's files in its container) as the first request."""
+    from tests.fakes.openai_api import mcp_approval_request
+    from tests.test_tools_mcp import SERVERS, approval_prompts, click
+
+    profiles = {"C2": {"code_interpreter": True, "mcp_servers": SERVERS}}
+    bot = start_bot(OPENAI_API="responses", CHANNEL_PROFILES=json.dumps(profiles))
+    root = slack.add_file("C2", "revenue.csv", CSV, mimetype="text/csv", filetype="csv", text="Q1 numbers")
+    model.plans.append(Plan(tokens=[], items=[mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm")]))
+    question = slack.add_message("C2", "<@UBOT> compare with ACME's orders", user="U1", thread_ts=root)
+    assert bot.post_json(mention("<@UBOT> compare with ACME's orders", question, channel="C2", user="U1",
+                                 thread_ts=root)).status == 200
+    (prompt,) = wait_for(lambda: approval_prompts(slack, "C2", root), timeout=15)
+    model.plans.append(Plan(tokens=words("Both grew.")))
+    assert bot.post_form(click(prompt, "mcp_approve")).status == 200
+    wait_for(lambda: len(model.requests) >= 2 and model.requests[-1].finished, timeout=15)
+    first, resumed = [r.body for r in model.requests if "input" in r.body][-2:]
+    assert resumed["previous_response_id"] and resumed["tools"] == first["tools"]
+    (interpreter,) = [t for t in resumed["tools"] if t["type"] == "code_interpreter"]
+    assert len(interpreter["container"]["file_ids"]) == 1

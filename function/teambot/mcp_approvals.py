@@ -44,7 +44,11 @@ def button_value(response_id: str, approvals: list[dict], job, now: float, ttl_s
     servers = list(dict.fromkeys(a.get("server_label", "") for a in approvals))
     return json.dumps({"r": response_id, "a": ",".join(a["id"] for a in approvals), "u": job.user, "x": int(now + ttl_s),
                        "n": ", ".join(a.get("name", "") for a in approvals)[:100], "s": ", ".join(servers)[:64],
-                       "m": job.message_ts, "t": job.reply_thread_ts, "k": job.user_team}, separators=(",", ":"))
+                       "m": job.message_ts, "t": job.reply_thread_ts, "k": job.user_team,
+                       # the thread's files already in the code interpreter's container: the resumed
+                       # answer's tools must match the first request's (code_files.EXTRA_KEY)
+                       **({"c": list(job.extra["container_file_ids"])} if job.extra.get("container_file_ids") else {})},
+                      separators=(",", ":"))
 
 
 def parse_value(raw: str) -> dict | None:

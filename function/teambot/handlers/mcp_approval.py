@@ -77,7 +77,8 @@ def _conclude(ctx: "Context", job: Job, value: dict, outcome: str) -> None:
 
     asker, name, server = value["u"], value.get("n") or "the tool", value.get("s") or "?"
     answer_job = Job(kind=job.kind, team=job.team, channel=job.channel, user=asker, message_ts=value["m"],
-                     thread_ts=value["t"], user_team=value.get("k") or job.user_team)
+                     thread_ts=value["t"], user_team=value.get("k") or job.user_team,
+                     extra={"container_file_ids": value["c"]} if isinstance(value.get("c"), list) else {})
     within = ttl_words(ctx.settings.mcp_approval_ttl_s)
     line = {"expired": f":hourglass: The request to call *{name}* on *{server}* expired (no answer in {within}).",
             "approved": f":white_check_mark: <@{asker}> approved calling *{name}* on *{server}*.",
