@@ -17,6 +17,7 @@ install: $(BIN)/python $(POLICY_VENV)/bin/python  ## everything: function, infra
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
 	$(POLICY_VENV)/bin/pip install -q -r infra/policy/requirements.txt
+	$(POLICY_VENV)/bin/pip install -q --no-deps -e .
 
 # The policy pack's own virtualenv (infra/policy/PulumiPolicy.yaml): its protobuf pin stays there.
 $(POLICY_VENV)/bin/python:
@@ -33,10 +34,10 @@ lint:
 	$(BIN)/ruff check .
 
 run:  ## the local run over HTTP: the same code, no cloud (README "Local run")
-	@HOST=$(HOST) PORT=$(PORT) PYTHONPATH=function $(BIN)/python -m teambot.local
+	@HOST=$(HOST) PORT=$(PORT) PYTHONPATH=function $(BIN)/python -m teambot.dev.local
 
 dev:  ## local development over Socket Mode, no public URL (README "Local development")
-	@PYTHONPATH=function $(BIN)/python -m teambot.socket_mode
+	@PYTHONPATH=function $(BIN)/python -m teambot.dev.socket_mode
 
 preflight:  ## before the first deploy: make preflight PROJECT=your-project [REGION=europe-west1] [PUBLIC_ACCESS=invokerIamCheckDisabled]
 	@test -n "$(PROJECT)" || { echo "usage: make preflight PROJECT=your-project [REGION=...] [PUBLIC_ACCESS=...]"; exit 2; }

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "function")]
 
 from tests.fakes.openai_api import FakeOpenAI, Plan  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402

@@ -14,18 +14,18 @@ from bench.common import ROOT
 SNIPPETS = {
     "functions_framework (baseline)": "import functions_framework",
     "ack path (main.py)": "import functions_framework, main",
-    "worker path (+ worker, openai)": "import functions_framework, main, teambot.worker, teambot.openai_ops",
+    "worker path (+ worker, openai)": "import functions_framework, main, teambot.answer.worker, teambot.answer.model",
 }
 
 
 def wall_ms(code: str) -> float:
-    script = f"import time, sys; sys.path.insert(0, 'function'); t = time.perf_counter(); {code}; print((time.perf_counter() - t) * 1000)"
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    # cwd function/: `main` imports as the runtime imports it (the source directory is on sys.path)
+    script = f"import time; t = time.perf_counter(); {code}; print((time.perf_counter() - t) * 1000)"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT / "function", capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def archive_bytes() -> int:
-    sys.path.insert(0, str(ROOT))
     from infra.source_archive import source_files
 
     root = ROOT / "function"
@@ -37,8 +37,8 @@ def archive_bytes() -> int:
 
 
 def openai_on_ack_path() -> bool:
-    script = "import sys; sys.path.insert(0, 'function'); import functions_framework, main; print('openai' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    script = "import sys; import functions_framework, main; print('openai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT / "function", capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1] == "True"
 
 

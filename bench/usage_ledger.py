@@ -36,8 +36,8 @@ SECTION = "## Usage ledger (`python -m bench.usage_ledger`)"
 
 def in_process(host: str, n: int) -> dict:
     os.environ["FIRESTORE_EMULATOR_HOST"] = host
-    from teambot.usage_firestore import FirestoreUsageStore
-    from teambot.usage_ledger import UsageLedger
+    from teambot.usage.firestore import FirestoreUsageStore
+    from teambot.usage.ledger import UsageLedger
 
     ledger = UsageLedger(FirestoreUsageStore(project=f"bench-{uuid.uuid4().hex[:8]}"), user_budget=10**9)
     ledger.check("T1", "U0")  # warm: client, channel
@@ -63,10 +63,9 @@ def in_process(host: str, n: int) -> dict:
 
 COLD = """
 import os, sys, time
-sys.path[:0] = [{function!r}]
 started = time.perf_counter()
-from teambot.usage_firestore import FirestoreUsageStore
-from teambot.usage_ledger import UsageLedger
+from teambot.usage.firestore import FirestoreUsageStore
+from teambot.usage.ledger import UsageLedger
 UsageLedger(FirestoreUsageStore(project="bench-cold"), user_budget=1).check("T1", "U1")
 print((time.perf_counter() - started) * 1000)
 """

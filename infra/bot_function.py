@@ -8,7 +8,7 @@ Slack calls it without credentials, so its Cloud Run service must be public, in 
   invokerIamCheckDisabled  Cloud Run's invoker IAM check turned off on the service
                            (infra/run_invoker_check.py), no IAM binding at all.
 Either way every route checks its caller itself: Slack's signature, or the Cloud Tasks OIDC
-token (function/teambot/task_auth.py). No run.invoker grant for the tasks identity: on a public
+token (function/teambot/ack/task_auth.py). No run.invoker grant for the tasks identity: on a public
 service it changes nothing, and on a private one Google verifies the token and strips its
 signature before the function sees it, so the function's own check would refuse every task.
 """

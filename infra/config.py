@@ -10,39 +10,18 @@ break "answer once"; `function_runtime_env()` is how the stack configures the fu
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pulumi
 
 from infra.config_tokens import ConfigTokenError, ConfigTokenStore, default_path
 from infra.slack_app import DEFAULT_API_URL
 
-# The function's own validator of channel profiles, loaded from its file (standard library only):
-# the deploy and the function share one definition, and a bad profile fails at preview.
-_PROFILES_FILE = Path(__file__).resolve().parents[1] / "function" / "teambot" / "channel_profiles.py"
-_spec = importlib.util.spec_from_file_location("teambot_channel_profiles", _PROFILES_FILE)
-channel_profiles = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(channel_profiles)  # registered first: dataclasses look their module up
-
-
-def _function_module(name: str):
-    """A module of the function's package (standard library only: env.py and what it imports),
-    loaded from its files under a name of its own, so the deploy checks settings with the very
-    parsers the function runs at start (function/teambot/env.py settings_problems)."""
-    package = "teambot_settings"
-    if package not in sys.modules:
-        root = _PROFILES_FILE.parent
-        spec = importlib.util.spec_from_file_location(package, root / "__init__.py", submodule_search_locations=[str(root)])
-        module = sys.modules[package] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return importlib.import_module(f"{package}.{name}")
-
-
-function_settings = _function_module("env")
+# The function's own parsers (standard library only): the deploy and the function share one
+# definition of every setting and channel profile, so a bad value fails at preview.
+from teambot.core import profiles as channel_profiles
+from teambot.core import settings as function_settings
 
 # Cloud Tasks HTTP targets accept a dispatch deadline of 15 s to 30 min
 # (cloud.google.com/tasks/docs/reference/rest/v2/projects.locations.queues.tasks#Task.FIELDS.dispatch_deadline).
@@ -165,7 +144,7 @@ class StackConfig:
     slack_config_token: str | None = field(default=None, repr=False)
     slack_config_token_file: str = ""
     slack_api_url: str = DEFAULT_API_URL  # env SLACK_API_URL, as for `python -m infra.rotate` (tests: a fake)
-    # Non-secret bot settings passed to the function as env vars (names in function/teambot/env.py).
+    # Non-secret bot settings passed to the function as env vars (names in function/teambot/core/settings.py).
     function_env: dict[str, str] = field(default_factory=dict)
 
     @property

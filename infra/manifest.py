@@ -16,7 +16,6 @@ list; unset keeps the template's (the function's defaults).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from infra.slack_scopes import EVENT_SCOPES
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "slack_manifest.yaml"
-OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"  # a route of the function (function/teambot/install.py)
+OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"  # a route of the function (function/teambot/install/routes.py)
 INSTALL_PATH = "/slack/install"
 # Channel message events, requested only when a channel profile answers every message
 # (CHANNEL_PROFILES answer_every_message): otherwise the app would receive every message of
@@ -41,15 +40,10 @@ AGENT_DESCRIPTION_LIMIT = 300  # features.agent_view.agent_description
 
 
 def _prompts_module():
-    """function/teambot/suggested_prompts.py, loaded by path: it imports only the standard
-    library, and infra must not depend on the function package being importable."""
-    name = "teambot_suggested_prompts_for_infra"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "function" / "teambot" / "suggested_prompts.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """The function's own parser of suggested prompts (teambot.core.suggested_prompts, standard library only)."""
+    from teambot.core import suggested_prompts
+
+    return suggested_prompts
 
 
 def manifest_dict(template: str, *, function_url: str | None, bot_name: str, redirect_url: str | None = None,

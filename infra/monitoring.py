@@ -1,6 +1,6 @@
 """Monitoring: log-based metrics from the per-answer log line, a dashboard, an error-ratio alert.
 
-Source: the JSON line function/teambot/answer.py writes once per answer (`"message":"answer"`,
+Source: the JSON line function/teambot/answer/pipeline.py writes once per answer (`"message":"answer"`,
 fields outcome, ttft_ms, prompt_tokens, completion_tokens). Cloud Run parses a JSON stdout line
 into `jsonPayload` (its `message` stays in jsonPayload.message); a gen2 function's logs carry
 `resource.type="cloud_run_revision"` and `resource.labels.service_name=<function name>`.

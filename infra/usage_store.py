@@ -1,4 +1,4 @@
-"""UsageStore: the Firestore database of the usage ledger (function/teambot/usage_store.py).
+"""UsageStore: the Firestore database of the usage ledger (function/teambot/usage/store.py).
 
 - A database of its own (Native mode), in the function's region, so the grant below can name it
   and nothing else in the project is reachable through it.
@@ -20,8 +20,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_gcp as gcp
 
-COLLECTION = "usage"  # function/teambot/usage_store.py COLLECTION
-EXPIRY_FIELD = "expires_at"  # function/teambot/usage_store.py EXPIRY_FIELD
+COLLECTION = "usage"  # function/teambot/usage/store.py COLLECTION
+EXPIRY_FIELD = "expires_at"  # function/teambot/usage/store.py EXPIRY_FIELD
 ROLE = "roles/datastore.user"
 
 

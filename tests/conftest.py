@@ -1,15 +1,13 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "function"), str(ROOT)]
+from tests.fakes.openai_api import FakeOpenAI
+from tests.fakes.slack_api import FakeSlack
+from tests.harness import SIGNING_SECRET, BotProcess
 
-from tests.fakes.openai_api import FakeOpenAI  # noqa: E402
-from tests.fakes.slack_api import FakeSlack  # noqa: E402
-from tests.harness import SIGNING_SECRET, BotProcess  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

@@ -13,13 +13,12 @@ from tests.harness import REPO
 
 SCRIPT = r"""
 import json, sys, os
-sys.path[:0] = [os.getcwd()]
 from tests.fakes.cloud_tasks import FakeCloudTasks
 from tests.fakes.google_oidc import FakeGoogleOIDC
 from tests.fakes.metadata_server import FakeMetadataServer
 from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import dm, sign, SIGNING_SECRET
-HEAVY = ("openai", "teambot.worker", "teambot.answer", "slack_sdk", "google.cloud.secretmanager_v1",
+HEAVY = ("openai", "teambot.answer.worker", "teambot.answer.pipeline", "slack_sdk", "google.cloud.secretmanager_v1",
          "google.api_core", "proto", "grpc", "requests", "google.auth.transport.requests", "google.cloud.firestore")
 assert not [m for m in HEAVY if m in sys.modules]  # the fakes themselves load none of them
 tasks = FakeCloudTasks(FakeGoogleOIDC())

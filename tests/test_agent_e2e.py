@@ -4,7 +4,7 @@ stop button) and the model fake."""
 
 import time
 
-from teambot.marks import STOPPED, answer_mark
+from teambot.slack.marks import STOPPED, answer_mark
 from tests.fakes.openai_api import Plan, words
 from tests.harness import dm, event_envelope, wait_for
 from tests.test_answer_e2e import finished

@@ -4,11 +4,11 @@ Slack fake's agents.sessions.* rules (each following its cited page)."""
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from teambot.agent_session import TITLE_LIMIT, better_title, session_title
-from teambot.answer_steps import THREAD_STEP, answer_steps
-from teambot.jobs import Job
-from teambot.steps import COMPLETE, ERROR
-from teambot.thread_files import FileContext
+from teambot.answer.files import FileContext
+from teambot.answer.reading_steps import THREAD_STEP, answer_steps
+from teambot.core.jobs import Job
+from teambot.core.steps import COMPLETE, ERROR
+from teambot.slack.agent_session import TITLE_LIMIT, better_title, session_title
 
 
 def test_titles_are_one_line_within_slacks_limit_and_headings_are_better_titles():

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from teambot.answer_blocks import FEEDBACK_ACTION
-from teambot.assistant_thread import THINKING
-from teambot.env import DEFAULT_SUGGESTED_PROMPTS
-from teambot.marks import CONTEXT_EVENT
+from teambot.core.settings import DEFAULT_SUGGESTED_PROMPTS
+from teambot.slack.ai_panel import THINKING
+from teambot.slack.blocks import FEEDBACK_ACTION
+from teambot.slack.marks import CONTEXT_EVENT
 from tests.fakes.openai_api import Plan, words
 from tests.harness import assistant_thread_event, dm, feedback_click, mention, wait_for
 from tests.test_answer_e2e import finished

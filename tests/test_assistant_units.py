@@ -4,17 +4,17 @@ SlackOps against the loopback Slack fake."""
 
 import pytest
 
-from teambot.answer_blocks import FEEDBACK_ACTION, feedback_block, parse_feedback, with_blocks
-from teambot.assistant_thread import StatusMemory, is_app_thread, is_first_question, thread_context
-from teambot.env import Settings
-from teambot.errors import BadRequest
-from teambot.jobs import Job
-from teambot.marks import CONTEXT_EVENT, DONE, STOPPED, answer_metadata, context_metadata, is_notice
-from teambot.registry import load_handlers
-from teambot.secret_store import SecretStore
-from teambot.slack_ops import SlackOps
-from teambot.slack_payloads import job_from_event, job_from_interaction
-from teambot.slack_reply import SlackReply
+from teambot.ack.payloads import job_from_event, job_from_interaction
+from teambot.core.errors import BadRequest
+from teambot.core.jobs import Job
+from teambot.core.registry import load_handlers
+from teambot.core.settings import Settings
+from teambot.gcp.secret_store import SecretStore
+from teambot.slack.ai_panel import StatusMemory, is_app_thread, is_first_question, thread_context
+from teambot.slack.blocks import FEEDBACK_ACTION, feedback_block, parse_feedback, with_blocks
+from teambot.slack.client import SlackOps
+from teambot.slack.marks import CONTEXT_EVENT, DONE, STOPPED, answer_metadata, context_metadata, is_notice
+from teambot.slack.reply import SlackReply
 from tests.harness import assistant_thread_event, feedback_click
 
 
@@ -112,8 +112,8 @@ def test_a_status_line_never_waits_for_the_rate_budget(slack, ops):
     workspace), the next answer skips its status line at once instead of holding its thread."""
     import time
 
-    from teambot.assistant_thread import set_thinking
-    from teambot.context import Context, Services
+    from teambot.answer.services import Context, Services
+    from teambot.slack.ai_panel import set_thinking
 
     ctx = Context(Services(settings=Settings(slack_api_url=slack.url + "/api/"), secrets=ops._secrets, slack=ops))
     job = Job("answer", "T1", "D1", "U1", slack.add_message("D1", "hi"))

@@ -5,10 +5,10 @@ through Slack's external upload flow, each a step."""
 
 import json
 
-from teambot.code_files import code_interpreter_tools, deliver_outputs, is_data_file, produced_files
-from teambot.env import Settings
-from teambot.jobs import Job
-from teambot.steps import COMPLETE, ERROR, IN_PROGRESS
+from teambot.answer.code_files import code_interpreter_tools, deliver_outputs, is_data_file, produced_files
+from teambot.core.jobs import Job
+from teambot.core.settings import Settings
+from teambot.core.steps import COMPLETE, ERROR, IN_PROGRESS
 from tests.fakes.openai_api import Plan, words
 from tests.fakes.openai_files_api import code_interpreter_call, container_file_citation
 from tests.harness import mention, wait_for
@@ -105,9 +105,9 @@ class RecordingReply:
 
 
 def test_deliver_outputs_one_step_per_file_and_a_missing_file_is_an_error_step(slack, model):
-    from teambot.context import Context, Services
-    from teambot.secret_store import SecretStore
-    from teambot.slack_ops import SlackOps
+    from teambot.answer.services import Context, Services
+    from teambot.gcp.secret_store import SecretStore
+    from teambot.slack.client import SlackOps
 
     settings = Settings.from_env({"SLACK_API_URL": slack.url + "/api/", "OPENAI_BASE_URL": model.url + "/v1",
                                   "OPENAI_API": "responses"})
@@ -129,10 +129,10 @@ def test_deliver_outputs_one_step_per_file_and_a_missing_file_is_an_error_step(s
 
 
 def test_an_answer_stopped_through_slack_delivers_no_file(slack, model):
-    from teambot.context import Context, Services
-    from teambot.marks import STOPPED, answer_metadata
-    from teambot.secret_store import SecretStore
-    from teambot.slack_ops import SlackOps
+    from teambot.answer.services import Context, Services
+    from teambot.gcp.secret_store import SecretStore
+    from teambot.slack.client import SlackOps
+    from teambot.slack.marks import STOPPED, answer_metadata
 
     settings = Settings.from_env({"SLACK_API_URL": slack.url + "/api/", "OPENAI_BASE_URL": model.url + "/v1"})
     secrets = SecretStore({"SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test"})

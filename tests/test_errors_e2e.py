@@ -55,7 +55,7 @@ def test_unreadable_model_frame_is_an_honest_error_with_a_reference(start_bot, s
         error = record[0]
         assert error["severity"] == "ERROR" and error["@type"] == REPORTED_ERROR_EVENT
         assert error["stack_trace"].startswith("Traceback (most recent call last):\n")
-        assert "openai_ops.py" in error["stack_trace"]
+        assert "answer/model.py" in error["stack_trace"]
         reference = error["error_id"]
         answer = wait_for(lambda: [r for r in bot.log_records() if r.get("message") == "answer"], 15)[0]
         assert answer["outcome"] == "stream_unreadable"
@@ -83,7 +83,7 @@ def test_a_cut_connection_is_still_a_connection_error(bot, slack, model):
 
 
 def test_logs_exception_is_one_error_reporting_line_and_outages_stay_one_warning(capsys):
-    from teambot import logs
+    from teambot.core import logs
 
     data = "words-of-a-user"
     try:
@@ -116,10 +116,10 @@ def test_a_failed_enqueue_names_its_cause(start_tasks_bot, tasks, slack):  # noq
 
 
 def test_a_crashed_job_tells_the_asker_with_the_reference(capsys):
-    from teambot.env import Settings
-    from teambot.jobs import Job
-    from teambot.secret_store import SecretStore
-    from teambot.worker import Worker
+    from teambot.answer.worker import Worker
+    from teambot.core.jobs import Job
+    from teambot.core.settings import Settings
+    from teambot.gcp.secret_store import SecretStore
 
     class Crashing:
         def run(self, ctx, job):

@@ -66,7 +66,7 @@ def test_a_redirect_to_another_host_gets_no_token_and_no_request(bot, slack, mod
     ("https://acme.slack.com/?redir=/files-pri/x", False),
 ])
 def test_only_slacks_file_hosts_over_https_get_the_token(url, ok):
-    from teambot.file_download import DownloadRefused, allowed_hosts, check_url
+    from teambot.answer.file_download import DownloadRefused, allowed_hosts, check_url
 
     hosts = allowed_hosts("https://slack.com/api/")
     if ok:

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from teambot.gcp_token import REFRESH_MARGIN_S, GoogleAuthToken, MetadataServerToken, TokenUnavailable
-from teambot.secret_rest import SecretManagerRest
+from teambot.gcp.secret_rest import SecretManagerRest
+from teambot.gcp.token import REFRESH_MARGIN_S, GoogleAuthToken, MetadataServerToken, TokenUnavailable
 from tests.fakes.metadata_server import FakeMetadataServer
 from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import REPO
@@ -73,12 +73,11 @@ def test_failures_say_what_failed(metadata):
 
 AGREEMENT = r"""
 import json, sys, os
-sys.path[:0] = [os.getcwd(), os.getcwd() + "/function"]
 from tests.fakes.metadata_server import FakeMetadataServer
 fake = FakeMetadataServer().start()
 os.environ["GCE_METADATA_HOST"] = fake.host  # google-auth reads it when _metadata is imported
 import google.auth.compute_engine, google.auth.transport.requests
-from teambot.gcp_token import MetadataServerToken
+from teambot.gcp.token import MetadataServerToken
 credentials = google.auth.compute_engine.Credentials()
 credentials.refresh(google.auth.transport.requests.Request())
 library = {"path": fake.requests[-1][0].split("?")[0], "token": credentials.token}

@@ -11,7 +11,7 @@ import yaml
 from infra import policies
 from infra.manifest import TEMPLATE, render
 from infra.source_archive import object_name, source_hash
-from teambot.registry import load_handlers
+from teambot.core.registry import load_handlers
 from tests.harness import REPO
 from tests.pulumi_stack import GCP_PROJECT, reveal, run_stack
 
@@ -254,8 +254,8 @@ def test_policy_pack_catches_a_stack_without_the_wait(stack):
 # -- task deadlines --------------------------------------------------------------------------------
 def test_every_task_carries_the_configured_deadline_above_the_function_timeout():
     from teambot.app import App
-    from teambot.env import Settings
-    from teambot.jobs import Job
+    from teambot.core.jobs import Job
+    from teambot.core.settings import Settings
 
     mocks, _ = run_stack({**KEYS, "timeoutSeconds": "900", "taskDispatchDeadlineSeconds": "1200"})
     fn = mocks.one("cloudfunctionsv2/function:Function").inputs["serviceConfig"]

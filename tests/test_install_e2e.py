@@ -10,7 +10,7 @@ import pytest
 
 from infra.manifest import TEMPLATE, bot_scopes, manifest_dict
 from infra.slack_app import SlackAppManifestProvider, SlackAppProvider
-from teambot.oauth_state import OAuthStates, StateRejected
+from teambot.install.oauth_state import OAuthStates, StateRejected
 from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import dm, wait_for
 from tests.test_answer_e2e import finished

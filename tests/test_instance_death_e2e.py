@@ -1,13 +1,13 @@
 """An instance that dies mid-answer: two function instances behind the Cloud Tasks fake, the one
 answering is killed with SIGKILL, the queue redelivers to the other, which takes over
-(function/teambot/takeover.py). The thread must end with exactly one complete answer."""
+(function/teambot/answer/takeover.py). The thread must end with exactly one complete answer."""
 
 import pytest
 
-from teambot.context import Context, Services
-from teambot.jobs import Job
-from teambot.marks import answer_metadata, notice_metadata
-from teambot.takeover import existing_answer, take_over
+from teambot.answer.services import Context, Services
+from teambot.answer.takeover import existing_answer, take_over
+from teambot.core.jobs import Job
+from teambot.slack.marks import answer_metadata, notice_metadata
 from tests.fakes.openai_api import Plan, words
 from tests.harness import dm, wait_for
 from tests.test_answer_e2e import finished
@@ -101,7 +101,7 @@ def test_take_over_stops_an_open_stream_and_deletes_every_partial_part(slack, op
 def test_a_summary_or_translation_of_a_message_is_not_its_answer():
     """Answers of other kinds to the same message ts (the Summarize / Translate shortcuts used on
     the question) never make the question count as answered, and the reverse."""
-    from teambot.takeover import answered_already
+    from teambot.answer.takeover import answered_already
 
     summary = own("1700000000.000600", metadata=answer_metadata(Q, "done", "summarize_thread"))
     replies = [person(Q), summary]

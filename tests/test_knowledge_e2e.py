@@ -7,16 +7,16 @@ import json
 
 import pytest
 
-from teambot.channel_profiles import FileSearch, ProfileError, parse_profiles
-from teambot.env import Settings
-from teambot.jobs import Job
-from teambot.knowledge import (
+from teambot.answer.knowledge import (
     NOT_EDITOR,
     MemoryKnowledgeStore,
     citation_line,
     file_search_tools,
     knowledge_doc_id,
 )
+from teambot.core.jobs import Job
+from teambot.core.profiles import FileSearch, ProfileError, parse_profiles
+from teambot.core.settings import Settings
 from tests.harness import shortcut, wait_for
 from tests.sample_files import pdf
 
@@ -54,7 +54,7 @@ def test_a_bad_file_search_profile_fails_at_preview():
 def test_file_search_tool_names_the_profiles_stores_and_the_channels_own(monkeypatch):
     settings = Settings.from_env({"CHANNEL_PROFILES": json.dumps(PROFILES)})
     store = MemoryKnowledgeStore()
-    monkeypatch.setattr("teambot.knowledge.knowledge_store", lambda s: store)
+    monkeypatch.setattr("teambot.answer.knowledge.knowledge_store", lambda s: store)
     job = Job(kind="answer", team="T1", channel="C1", user="U2", message_ts="1.0")
     assert file_search_tools(settings, settings.profile("C1"), job) == [
         {"type": "file_search", "vector_store_ids": ["vs_team_handbook"]}]
@@ -170,9 +170,9 @@ def test_a_file_search_answer_passes_the_stores_and_names_the_cited_files(start_
 
 
 def test_file_search_steps_through_the_real_sdk(model):
-    from teambot.openai_ops import ModelOps
-    from teambot.secret_store import SecretStore
-    from teambot.steps import COMPLETE, IN_PROGRESS, Step
+    from teambot.answer.model import ModelOps
+    from teambot.core.steps import COMPLETE, IN_PROGRESS, Step
+    from teambot.gcp.secret_store import SecretStore
     from tests.fakes.openai_api import Plan
     from tests.fakes.openai_files_api import file_citation, file_search_call
 
@@ -195,7 +195,7 @@ def test_file_search_steps_through_the_real_sdk(model):
 
 
 def test_the_store_id_survives_in_firestore(firestore_emulator, monkeypatch):
-    from teambot.knowledge import FirestoreKnowledgeStore
+    from teambot.answer.knowledge import FirestoreKnowledgeStore
 
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator)
     store = FirestoreKnowledgeStore(project="demo-knowledge")
@@ -210,8 +210,8 @@ def test_the_store_id_survives_in_firestore(firestore_emulator, monkeypatch):
 def test_two_creations_at_once_keep_one_store_and_drop_the_other(model):
     from types import SimpleNamespace
 
-    from teambot.env import Settings
-    from teambot.knowledge import channel_vector_store
+    from teambot.answer.knowledge import channel_vector_store
+    from teambot.core.settings import Settings
 
     class Racing(MemoryKnowledgeStore):
         def get(self, team, channel):  # both instances looked before either wrote
@@ -224,7 +224,7 @@ def test_two_creations_at_once_keep_one_store_and_drop_the_other(model):
 
     client = openai.OpenAI(api_key="sk-test", base_url=model.url + "/v1", max_retries=0)
     ctx = SimpleNamespace(settings=settings, model=SimpleNamespace(_openai=lambda: client))
-    import teambot.knowledge as knowledge
+    import teambot.answer.knowledge as knowledge
 
     original = knowledge.knowledge_store
     knowledge.knowledge_store = lambda s: store

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from infra.manifest import AGENT_DESCRIPTION_LIMIT, TEMPLATE, render
-from teambot.env import DEFAULT_SUGGESTED_PROMPTS, Settings, suggested_prompts
+from teambot.core.settings import DEFAULT_SUGGESTED_PROMPTS, Settings, suggested_prompts
 from tests.harness import REPO
 from tests.pulumi_stack import run_stack
 

@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 
-from teambot.claims import FirestoreClaims, MemoryClaims, claim_doc_id
-from teambot.handoff import CloudTasksHandoff, schedule_time
-from teambot.jobs import Job
-from teambot.mcp_approvals import ttl_words
+from teambot.ack.handoff import CloudTasksHandoff, schedule_time
+from teambot.answer.claims import FirestoreClaims, MemoryClaims, claim_doc_id
+from teambot.answer.mcp_approvals import ttl_words
+from teambot.core.jobs import Job
 from tests.fakes.cloud_tasks import _rfc3339_utc
 from tests.fakes.openai_api import Plan, mcp_approval_request, mcp_call, mcp_list_tools, words
 from tests.harness import dm, wait_for

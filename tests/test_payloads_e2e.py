@@ -73,7 +73,7 @@ def test_grid_org_user_streams_to_their_workspace_not_the_enterprise(bot, slack,
 
 
 def test_user_team_prefers_a_workspace_id():
-    from teambot.slack_payloads import user_team
+    from teambot.ack.payloads import user_team
 
     assert user_team({"user_team": "E1", "team": "T2"}, {"team_id": "T1"}) == "T2"
     assert user_team({"user_team": "E1"}, {"team_id": "T1", "authorizations": [{"team_id": "T3"}]}) == "T3"

@@ -7,10 +7,10 @@ import sys
 
 import yaml
 
-from teambot.context import Context, Services
-from teambot.jobs import Job
-from teambot.registry import REGISTRY, Registry, load_handlers, message_shortcut
-from teambot.slack_payloads import job_from_interaction
+from teambot.ack.payloads import job_from_interaction
+from teambot.answer.services import Context, Services
+from teambot.core.jobs import Job
+from teambot.core.registry import REGISTRY, Registry, load_handlers, message_shortcut
 from tests.harness import REPO, shortcut
 
 MANIFEST = yaml.safe_load((REPO / "slack_manifest.yaml").read_text())
@@ -74,9 +74,8 @@ def test_no_import_cycle_between_the_function_modules():
     """Import every module of the function on its own, in a fresh interpreter: a cycle shows up
     as an ImportError for whichever module comes first."""
     script = (
-        "import importlib, pkgutil, sys; sys.path.insert(0, 'function'); import teambot, teambot.handlers\n"
-        "names = [f'teambot.{m.name}' for m in pkgutil.iter_modules(teambot.__path__)]\n"
-        "names += [f'teambot.handlers.{m.name}' for m in pkgutil.iter_modules(teambot.handlers.__path__)]\n"
+        "import importlib, pkgutil, sys; import teambot\n"
+        "names = [m.name for m in pkgutil.walk_packages(teambot.__path__, 'teambot.')]\n"
         "for name in names:\n"
         "    for loaded in [m for m in sys.modules if m.startswith('teambot.')]: del sys.modules[loaded]\n"
         "    importlib.import_module(name)\n"

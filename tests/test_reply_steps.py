@@ -10,14 +10,14 @@ import uuid
 
 import pytest
 
-from teambot.env import Settings
-from teambot.jobs import Job
-from teambot.secret_store import SecretStore
-from teambot.slack_ops import SlackOps
-from teambot.slack_pause import PEER_EVERY_S, FirestorePauseStore, MemoryPauseStore, SlackPause
-from teambot.slack_reply import SlackReply
-from teambot.steps import COMPLETE, IN_PROGRESS, Source, Step
-from teambot.write_budget import TIERS, WriteBudget
+from teambot.core.jobs import Job
+from teambot.core.settings import Settings
+from teambot.core.steps import COMPLETE, IN_PROGRESS, Source, Step
+from teambot.gcp.secret_store import SecretStore
+from teambot.slack.budget import TIERS, WriteBudget
+from teambot.slack.client import SlackOps
+from teambot.slack.pause import PEER_EVERY_S, FirestorePauseStore, MemoryPauseStore, SlackPause
+from teambot.slack.reply import SlackReply
 from tests.fakes.slack_api import FakeSlack, chunk_error
 
 

@@ -73,7 +73,7 @@ def test_pip_resolves_exactly_the_locked_set():
 def test_requirements_are_separated_and_the_root_installs_function_infra_and_tests():
     root = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()
             if line.strip() and not line.startswith("#")]
-    assert root == ["-r function/requirements.txt", "-r infra/requirements.txt", "-r tests/requirements.txt"]
+    assert root == ["-r function/requirements.txt", "-r infra/requirements.txt", "-r tests/requirements.txt", "-e ."]
     infra, tests, policy = (pins(REPO / p) for p in ("infra/requirements.txt", "tests/requirements.txt",
                                                      "infra/policy/requirements.txt"))
     assert {"pulumi", "pulumi-gcp", "pulumiverse-time"} <= set(infra) and "pulumi-policy" not in infra

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from teambot.errors import SecretUnavailable
-from teambot.gcp_token import MetadataServerToken, NoToken
-from teambot.secret_rest import SecretManagerRest, SecretReadError
-from teambot.secret_store import FAILURE_BACKOFF_S, SecretStore
+from teambot.core.errors import SecretUnavailable
+from teambot.gcp.secret_rest import SecretManagerRest, SecretReadError
+from teambot.gcp.secret_store import FAILURE_BACKOFF_S, SecretStore
+from teambot.gcp.token import MetadataServerToken, NoToken
 from tests.fakes.metadata_server import FakeMetadataServer
 from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import wait_for

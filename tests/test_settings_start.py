@@ -44,7 +44,7 @@ def test_malformed_setting_stops_the_process_with_one_line(name, value, why):
 
 
 def test_settings_problems_name_every_bad_variable():
-    from teambot.env import settings_problems
+    from teambot.core.settings import settings_problems
 
     problems = settings_problems({"MAX_CONTEXT_TOKENS": "1e3", "MODEL_TIMEOUT_SECONDS": "nan", "MAX_FILES": "3"})
     assert sorted(p.name for p in problems) == ["MAX_CONTEXT_TOKENS", "MODEL_TIMEOUT_SECONDS"]
@@ -70,7 +70,7 @@ def test_a_missing_secret_keeps_the_process_up_and_answers_503(start_bot, slack)
 ])
 def test_pulumi_preview_refuses_the_same_values_with_the_same_parser(env, key, why):
     from infra import config
-    from teambot import env as function_env
+    from teambot.core import settings as function_env
 
     problems = config.check(config.defaults("p", function_env=env))
     assert len(problems) == 1 and problems[0].startswith(key + ":") and why in problems[0]

@@ -1,4 +1,4 @@
-"""The hand-written v0 check in teambot.signing agrees with slack_sdk's SignatureVerifier (the
+"""The hand-written v0 check in teambot.ack.signing agrees with slack_sdk's SignatureVerifier (the
 reference implementation it replaces on the ack path), case by case, with an injected clock."""
 
 import hashlib
@@ -7,7 +7,7 @@ import hmac
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from teambot.signing import signature_is_valid
+from teambot.ack.signing import signature_is_valid
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 NOW = 1_700_000_000

@@ -283,8 +283,8 @@ def test_api_url_without_a_trailing_slash_works_for_every_slack_call(slack, cloc
 def test_the_functions_install_exchange_works_without_a_trailing_slash(slack, token):
     """The function builds its WebClients from SLACK_API_URL as given (slack_ops, socket_mode and install):
     this pins that `.../api` works; the fake answers 404 outside /api/."""
-    from teambot.env import Settings
-    from teambot.install import InstallRoutes
+    from teambot.core.settings import Settings
+    from teambot.install.routes import InstallRoutes
 
     _, result = created(slack, token)
     settings = Settings.from_env({"SLACK_API_URL": slack.url + "/api", "SLACK_CLIENT_ID": result.outs["client_id"],

@@ -84,7 +84,7 @@ def test_a_strangers_message_shortcut_is_not_run(bot, slack, model):
 
 
 def test_stranger_rule_units():
-    from teambot.access import stranger_team
+    from teambot.core.access import stranger_team
 
     home, orgs = frozenset({"T1"}), frozenset({"E1"})
     rule = dict(home_teams=home, home_orgs=frozenset(), ext_shared=True, allowed_external=frozenset())

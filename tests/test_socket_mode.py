@@ -32,11 +32,11 @@ def socket_fake(slack):
 
 
 class Dev:
-    """`python -m teambot.socket_mode` (what `make dev` runs) as a subprocess."""
+    """`python -m teambot.dev.socket_mode` (what `make dev` runs) as a subprocess."""
 
     def __init__(self, env):
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([sys.executable, "-m", "teambot.socket_mode"], cwd=REPO, env={**BASE_ENV, **env},
+        self.proc = subprocess.Popen([sys.executable, "-m", "teambot.dev.socket_mode"], cwd=REPO, env={**BASE_ENV, **env},
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
@@ -112,7 +112,7 @@ def test_a_dm_is_answered_over_socket_mode_and_a_disconnect_reconnects(dev, slac
 
 
 def test_a_bot_token_in_slack_app_token_is_refused_with_one_line(slack, model):
-    result = subprocess.run([sys.executable, "-m", "teambot.socket_mode"], cwd=REPO, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "teambot.dev.socket_mode"], cwd=REPO, capture_output=True, text=True,
                             timeout=60, env={**BASE_ENV, "SLACK_APP_TOKEN": "xoxb-oops", "SLACK_BOT_TOKEN": "xoxb-test",
                                              "OPENAI_API_KEY": "sk-test", "SLACK_API_URL": slack.url + "/api/"})
     assert result.returncode != 0 and result.stdout == ""
@@ -152,12 +152,12 @@ def test_make_run_says_where_it_listens_and_serves(slack):
         r = probe.post_json({"type": "url_verification", "token": "x", "challenge": "c-1"})
         assert r.status == 200 and r.json() == {"challenge": "c-1"}
     finally:
-        os.killpg(proc.pid, 15)  # make, python -m teambot.local and its functions-framework child
+        os.killpg(proc.pid, 15)  # make, python -m teambot.dev.local and its functions-framework child
         proc.wait(15)
 
 
 def test_an_app_token_slack_refuses_stops_with_a_clear_line(slack, model, socket_fake):
-    result = subprocess.run([sys.executable, "-m", "teambot.socket_mode"], cwd=REPO, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "teambot.dev.socket_mode"], cwd=REPO, capture_output=True, text=True,
                             timeout=60, env={**BASE_ENV, "SLACK_APP_TOKEN": "xapp-revoked", "SLACK_BOT_TOKEN": "xoxb-test",
                                              "OPENAI_API_KEY": "sk-test", "SLACK_API_URL": slack.url + "/api/"})
     assert result.returncode == 1

@@ -6,7 +6,7 @@ Responses API fake. Each test crosses the seams the unit tests stop at: the hand
 import json
 import time
 
-from teambot.marks import STOPPED, answer_mark
+from teambot.slack.marks import STOPPED, answer_mark
 from tests.fakes.openai_api import Plan, mcp_call, words
 from tests.harness import dm, shortcut, wait_for
 from tests.test_answer_e2e import finished

@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from teambot.env import Settings
-from teambot.jobs import Job
-from teambot.marks import STOPPED, STOPPED_NOTE, answer_metadata
-from teambot.secret_store import SecretStore
-from teambot.slack_ops import SlackOps
-from teambot.slack_reply import ReplyGone, SlackReply
-from teambot.write_budget import TIERS, WriteBudget
+from teambot.core.jobs import Job
+from teambot.core.settings import Settings
+from teambot.gcp.secret_store import SecretStore
+from teambot.slack.budget import TIERS, WriteBudget
+from teambot.slack.client import SlackOps
+from teambot.slack.marks import STOPPED, STOPPED_NOTE, answer_metadata
+from teambot.slack.reply import ReplyGone, SlackReply
 from tests.fakes.openai_api import Plan, words
 from tests.harness import dm, wait_for
 from tests.test_answer_e2e import finished

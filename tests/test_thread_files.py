@@ -3,9 +3,9 @@ the bounded download (against the fake Slack's real HTTP route)."""
 
 import pytest
 
-from teambot.file_download import DownloadRefused, allowed_hosts, check_url, download
-from teambot.file_text import IMAGE, PDF, TEXT, Unreadable, decode_text, image_data_url, kind_of, pdf_text
-from teambot.thread_files import IMAGE_TOKENS, FileContext, attach, gather, shared_files
+from teambot.answer.file_download import DownloadRefused, allowed_hosts, check_url, download
+from teambot.answer.file_text import IMAGE, PDF, TEXT, Unreadable, decode_text, image_data_url, kind_of, pdf_text
+from teambot.answer.files import IMAGE_TOKENS, FileContext, attach, gather, shared_files
 from tests.sample_files import pdf, png
 
 

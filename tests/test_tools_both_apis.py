@@ -125,7 +125,7 @@ def test_budget_on_responses_api(start_bot, slack, model, firestore_emulator):
 def test_hosted_tools_in_a_profile_refuse_chat_completions_naming_the_channel_and_key(profile, named):
     """Documents and data analysis are hosted tools too: on chat_completions they would be ignored
     while "Add to knowledge" kept uploading files no answer reads; the function refuses to start."""
-    from teambot.env import SettingError, load_settings
+    from teambot.core.settings import SettingError, load_settings
 
     with pytest.raises(SettingError) as refused:
         load_settings({"OPENAI_API": "chat_completions", "CHANNEL_PROFILES": json.dumps({"C0X": profile})})

@@ -100,14 +100,14 @@ def test_an_expired_request_is_not_resumed(start_bot, slack, model):
 
 
 def test_a_failing_tool_is_a_visible_error_step(model):
-    from teambot.steps import ERROR, Step
+    from teambot.core.steps import ERROR, Step
     from tests.test_tools_responses import model_ops
 
     model.default_plan = Plan(tokens=words("The tool failed, sorry."), items=[
         mcp_call("find_customer", {"name": "ACME"}, server_label="crm",
                  error={"type": "http_error", "code": 502, "message": "Bad gateway"})])
     ops = model_ops(model, MCP_SERVERS=json.dumps(SERVERS))
-    from teambot.jobs import Job
+    from teambot.core.jobs import Job
 
     items = list(ops.stream([{"role": "user", "content": "q"}], job=Job("questions", "T1", "C1", "U1", "1.1")))
     steps = [i for i in items if isinstance(i, Step)]
@@ -119,7 +119,7 @@ def test_a_failing_tool_is_a_visible_error_step(model):
 def test_stop_in_the_middle_of_a_tool_call_closes_the_stream(model):
     import threading
 
-    from teambot.jobs import Job
+    from teambot.core.jobs import Job
     from tests.test_tools_responses import model_ops
 
     model.default_plan = Plan(tokens=["late"], item_delay_s=3.0,
@@ -149,7 +149,7 @@ def test_stop_in_the_middle_of_a_tool_call_closes_the_stream(model):
     ('[{"server_label": "x", "server_url": "https://a.example.com", "headers": {}}]', "unknown key 'headers'"),
 ])
 def test_bad_mcp_servers_are_refused_naming_the_variable(raw, message):
-    from teambot.env import Settings
+    from teambot.core.settings import Settings
 
     with pytest.raises(ValueError, match="MCP_SERVERS") as exc:
         Settings.from_env({"MCP_SERVERS": raw})
@@ -157,8 +157,8 @@ def test_bad_mcp_servers_are_refused_naming_the_variable(raw, message):
 
 
 def test_profile_mcp_servers_replace_the_default_and_secrets_become_authorization(monkeypatch):
-    from teambot.env import Settings
-    from teambot.model_tools import tools_for
+    from teambot.answer.tools import tools_for
+    from teambot.core.settings import Settings
 
     secret = "projects/p/secrets/crm-token/versions/latest"
     profiles = {"C2": {"mcp_servers": [{"server_label": "wiki", "server_url": "https://wiki.example.com/mcp",
@@ -206,7 +206,7 @@ def test_authorization_secret_is_read_from_secret_manager_and_never_logged(start
     ({"C9": {"web_search": "yes"}}, ["'C9'", "web_search", "true or false"]),
 ])
 def test_bad_tool_keys_in_a_profile_name_the_channel_and_the_key(profile, named):
-    from teambot.channel_profiles import ProfileError, parse_profiles
+    from teambot.core.profiles import ProfileError, parse_profiles
 
     with pytest.raises(ProfileError) as exc:
         parse_profiles(json.dumps(profile))

@@ -61,7 +61,7 @@ def test_answer_streams_on_both_apis(start_bot, slack, model, api):
 
 
 def test_openai_api_defaults_and_validation():
-    from teambot.env import Settings
+    from teambot.core.settings import Settings
 
     assert Settings.from_env({}).openai_api == "responses"
     assert Settings.from_env({"OPENAI_BASE_URL": "http://127.0.0.1:1/v1"}).openai_api == "chat_completions"
@@ -105,17 +105,17 @@ def test_web_search_profile_turns_it_off_for_one_channel(start_bot, slack, model
 
 def model_ops(model, **env):
     """The function's own ModelOps (real openai SDK) against the fake, outside a bot process."""
-    from teambot.env import Settings
-    from teambot.openai_ops import ModelOps
-    from teambot.secret_store import SecretStore
+    from teambot.answer.model import ModelOps
+    from teambot.core.settings import Settings
+    from teambot.gcp.secret_store import SecretStore
 
     settings = Settings.from_env({"OPENAI_BASE_URL": model.url + "/v1", "OPENAI_API": "responses", **env})
     return ModelOps(settings, SecretStore({"OPENAI_API_KEY": "sk-test"}))
 
 
 def test_web_search_steps_carry_the_query_then_the_sources(model):
-    from teambot.jobs import Job
-    from teambot.steps import COMPLETE, IN_PROGRESS, Step
+    from teambot.core.jobs import Job
+    from teambot.core.steps import COMPLETE, IN_PROGRESS, Step
 
     model.default_plan = Plan(tokens=["Answer."], items=[web_search("slack rate limits", id="ws_7")],
                               citations=[url_citation("https://docs.slack.dev/apis/web-api/rate-limits", "Rate limits")])
@@ -145,7 +145,7 @@ def test_images_go_as_input_image_parts(model):
 
 
 def test_response_failed_and_cut_streams_are_model_errors(model):
-    from teambot.errors import ModelError
+    from teambot.core.errors import ModelError
 
     model.default_plan = Plan(tokens=words("a b c d"), fail="cut", fail_after=2)
     with pytest.raises(ModelError) as cut:
@@ -154,13 +154,13 @@ def test_response_failed_and_cut_streams_are_model_errors(model):
 
 
 def test_tool_calls_are_counted_in_the_usage_ledger(slack, model):
-    from teambot.context import Context, Services
-    from teambot.env import Settings
+    from teambot.answer.services import Context, Services
+    from teambot.core.settings import Settings
+    from teambot.gcp.secret_store import SecretStore
     from teambot.handlers.questions import answer_question, question_from_event
-    from teambot.secret_store import SecretStore
-    from teambot.slack_ops import SlackOps
-    from teambot.usage_ledger import UsageLedger
-    from teambot.usage_store import MemoryUsageStore
+    from teambot.slack.client import SlackOps
+    from teambot.usage.ledger import UsageLedger
+    from teambot.usage.store import MemoryUsageStore
 
     settings = Settings(slack_api_url=slack.url + "/api/", openai_base_url=model.url + "/v1", openai_api="responses",
                         openai_model="gpt-5-mini", web_search=True)
@@ -177,7 +177,7 @@ def test_tool_calls_are_counted_in_the_usage_ledger(slack, model):
 
 
 def test_hosted_tools_with_chat_completions_are_a_clear_error():
-    from teambot.env import Settings
+    from teambot.core.settings import Settings
 
     servers = '[{"server_label": "crm", "server_url": "https://mcp.example.com/mcp"}]'
     for env in ({"WEB_SEARCH": "on"}, {"MCP_SERVERS": servers}, {"CHANNEL_PROFILES": '{"C1": {"web_search": true}}'}):

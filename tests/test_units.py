@@ -5,16 +5,16 @@ import json
 
 import pytest
 
-from teambot.dedup import RecentKeys
-from teambot.errors import BadRequest, Unauthorized
-from teambot.formatting import split_message, strip_mention
-from teambot.jobs import Job
-from teambot.registry import load_handlers
-from teambot.secret_store import SecretStore
-from teambot.signing import SigningSecretUnset, SlackRequestVerifier
-from teambot.slack_payloads import job_from_event as parse_event
-from teambot.slack_payloads import job_from_interaction as parse_interaction
-from teambot.thread_context import build_messages
+from teambot.ack.dedup import RecentKeys
+from teambot.ack.payloads import job_from_event as parse_event
+from teambot.ack.payloads import job_from_interaction as parse_interaction
+from teambot.ack.signing import SigningSecretUnset, SlackRequestVerifier
+from teambot.answer.history import build_messages
+from teambot.core.errors import BadRequest, Unauthorized
+from teambot.core.jobs import Job
+from teambot.core.registry import load_handlers
+from teambot.gcp.secret_store import SecretStore
+from teambot.slack.text import split_message, strip_mention
 from tests.harness import dm, shortcut, sign
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from teambot.context import Context, Services
-from teambot.env import Settings
-from teambot.errors import BadRequest
+from teambot.answer.services import Context, Services
+from teambot.core.errors import BadRequest
+from teambot.core.settings import Settings
+from teambot.gcp.secret_store import SecretStore
 from teambot.handlers.app_home import home_from_event, publish_home
 from teambot.handlers.questions import answer_question, question_from_event
-from teambot.secret_store import SecretStore
-from teambot.slack_ops import SlackOps
-from teambot.usage_ledger import UsageLedger
-from teambot.usage_store import MemoryUsageStore
+from teambot.slack.client import SlackOps
+from teambot.usage.ledger import UsageLedger
+from teambot.usage.store import MemoryUsageStore
 from tests.fakes.openai_api import Plan
 from tests.harness import dm, event_envelope
 

@@ -9,7 +9,7 @@ import pytest
 
 from infra import monitoring, policies
 from infra.usage_store import COLLECTION, EXPIRY_FIELD
-from teambot import usage_store
+from teambot.usage import store as usage_store
 from tests.pulumi_stack import GCP_PROJECT, run_stack
 
 RUNTIME = f"serviceAccount:slack-bot-run@{GCP_PROJECT}.iam.gserviceaccount.com"
@@ -87,7 +87,7 @@ def test_log_based_metrics_from_the_answer_line(stack):
 def test_the_log_fields_the_metrics_read_are_the_ones_the_function_writes():
     from tests.harness import REPO
 
-    source = (REPO / "function" / "teambot" / "answer.py").read_text()
+    source = (REPO / "function" / "teambot" / "answer" / "pipeline.py").read_text()
     for field in ("outcome=", "ttft_ms=", "prompt_tokens=", "completion_tokens=", '"answer"'):
         assert field in source, field
 

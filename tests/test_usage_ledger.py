@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from teambot.env import Settings
-from teambot.home_tab import UNAVAILABLE, home_view
-from teambot.usage_firestore import FirestoreUsageStore
-from teambot.usage_ledger import UsageLedger, until_midnight
-from teambot.usage_prices import estimate_cost, price_table
-from teambot.usage_store import MemoryUsageStore, team_day_id, team_month_id, user_day_id, user_month_id
+from teambot.core.settings import Settings
+from teambot.usage.firestore import FirestoreUsageStore
+from teambot.usage.home_tab import UNAVAILABLE, home_view
+from teambot.usage.ledger import UsageLedger, until_midnight
+from teambot.usage.prices import estimate_cost, price_table
+from teambot.usage.store import MemoryUsageStore, team_day_id, team_month_id, user_day_id, user_month_id
 from tests.harness import REPO, free_port
 
 
@@ -254,7 +254,7 @@ def test_until_midnight():
 
 
 def test_ledger_and_home_tab_do_not_import_grpc_or_firestore():
-    code = ("import sys; import teambot.usage_ledger, teambot.home_tab, teambot.usage_firestore; "
+    code = ("import sys; import teambot.usage.ledger, teambot.usage.home_tab, teambot.usage.firestore; "
             "heavy = [m for m in sys.modules if m.startswith(('google.cloud.firestore', 'grpc'))]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], cwd=REPO / "function", check=True, timeout=60)

@@ -1,4 +1,4 @@
-"""The Slack write budget shared by all answers of an instance (function/teambot/write_budget.py),
+"""The Slack write budget shared by all answers of an instance (function/teambot/slack/budget.py),
 in-process: the budget alone on a fake clock, then SlackReply + SlackOps (the real slack_sdk
 WebClient) against the loopback Slack fake with Slack's limits on."""
 
@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from teambot.env import Settings
-from teambot.jobs import Job
-from teambot.secret_store import SecretStore
-from teambot.slack_ops import SlackOps
-from teambot.slack_reply import SlackReply
-from teambot.write_budget import MIN_SHARE, RECOVERY_S, RESERVE, WriteBudget
+from teambot.core.jobs import Job
+from teambot.core.settings import Settings
+from teambot.gcp.secret_store import SecretStore
+from teambot.slack.budget import MIN_SHARE, RECOVERY_S, RESERVE, WriteBudget
+from teambot.slack.client import SlackOps
+from teambot.slack.reply import SlackReply
 from tests.fakes.slack_api import FakeSlack
 
 TIERS = {"chat.startStream": (20, 60.0), "chat.stopStream": (20, 60.0), "chat.update": (50, 60.0),
@@ -280,7 +280,7 @@ def test_a_cold_instance_plans_with_the_most_instances_until_its_peers_have_said
     """Ten instances that start in one burst each see "1 writer" before any has said it writes:
     a cold instance must not spend a whole workspace budget, so it assumes cold_writers peers
     for PEER_EVERY_S, then trusts the shared peer count."""
-    from teambot.slack_pause import PEER_EVERY_S, MemoryPauseStore, SlackPause
+    from teambot.slack.pause import PEER_EVERY_S, MemoryPauseStore, SlackPause
 
     board = SlackPause(MemoryPauseStore(), wall=clock, background=False, cold_writers=10)
     budget = budget_on(clock)

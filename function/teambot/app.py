@@ -11,17 +11,17 @@ from __future__ import annotations
 import json
 import threading
 
-from . import logs
-from .env import SettingError, Settings, load_settings
-from .errors import BadRequest, BotError
-from .handoff import TASK_ROUTE, CloudTasksHandoff, InProcessHandoff
-from .ingress import Ingress, read_body
-from .install import INSTALL_ROUTE, REDIRECT_ROUTE, InstallRoutes
-from .jobs import Job
-from .registry import load_handlers
-from .secret_store import SecretStore
-from .signing import SIGNING_SECRET, SlackRequestVerifier
-from .task_auth import TaskAuthenticator
+from teambot.ack.handoff import TASK_ROUTE, CloudTasksHandoff, InProcessHandoff
+from teambot.ack.ingress import Ingress, read_body
+from teambot.ack.signing import SIGNING_SECRET, SlackRequestVerifier
+from teambot.ack.task_auth import TaskAuthenticator
+from teambot.core import logs
+from teambot.core.errors import BadRequest, BotError
+from teambot.core.jobs import Job
+from teambot.core.registry import load_handlers
+from teambot.core.settings import SettingError, Settings, load_settings
+from teambot.gcp.secret_store import SecretStore
+from teambot.install.routes import INSTALL_ROUTE, REDIRECT_ROUTE, InstallRoutes
 
 
 def local_path(path: str, service: str | None) -> str:
@@ -69,7 +69,7 @@ class App:
     def worker(self):
         with self._worker_lock:
             if self._worker is None:
-                from .worker import Worker  # the heavy half (openai, slack_sdk.web) loads here
+                from teambot.answer.worker import Worker  # the heavy half (openai, slack_sdk.web) loads here
 
                 self._worker = Worker(self.settings, self.secrets, schedule=self.schedule)
             return self._worker

@@ -1,14 +1,9 @@
 """Policy pack: `pulumi preview --policy-pack infra/policy`. The rules live in infra/policies.py
 as plain functions (unit-tested in tests/test_policies.py); this file only adapts them."""
 
-import sys
-from pathlib import Path
+from pulumi_policy import EnforcementLevel, PolicyPack, StackValidationPolicy
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from pulumi_policy import EnforcementLevel, PolicyPack, StackValidationPolicy  # noqa: E402
-
-from infra.policies import VALIDATORS  # noqa: E402
+from infra.policies import VALIDATORS  # the repository, installed in this venv too (make install: -e . --no-deps)
 
 
 def _adapt(validator):

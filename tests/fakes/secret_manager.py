@@ -1,7 +1,7 @@
 """A fake Secret Manager REST API (v1): access (incl. `latest`), addVersion, list versions, disable.
 
 Driven by the real google-cloud-secret-manager client with transport="rest" (infra/rotate.py) and
-by the function's own REST reader (function/teambot/secret_rest.py). Routes and verbs follow
+by the function's own REST reader (function/teambot/gcp/secret_rest.py). Routes and verbs follow
 https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets.versions
 (`access` is a GET; the others POST/GET), errors Google's JSON shape {"error": {code, status, message}}."""
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..registry import message_shortcut
+from teambot.core.jobs import Job
+from teambot.core.registry import message_shortcut
 
 if TYPE_CHECKING:
-    from ..context import Context
+    from teambot.answer.services import Context
 
 
 def message_files(ctx: "Context", job: Job) -> list[dict]:
@@ -23,9 +23,9 @@ def message_files(ctx: "Context", job: Job) -> list[dict]:
 
 @message_shortcut("add_to_knowledge")
 def add_to_knowledge(ctx: "Context", job: Job) -> None:
-    from .. import logs
-    from ..errors import ModelError
-    from ..knowledge import NO_FILES, add_files, refusal
+    from teambot.answer.knowledge import NO_FILES, add_files, refusal
+    from teambot.core import logs
+    from teambot.core.errors import ModelError
 
     tell = lambda text: ctx.slack.tell(job.channel, job.user, text, job.thread_ts, team=job.team)  # noqa: E731
     if why := refusal(ctx, job, editing=True):

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..registry import on_event
-from ..slack_payloads import envelope_team, obj, optional_string, slack_ts, string
+from teambot.ack.payloads import envelope_team, obj, optional_string, slack_ts, string
+from teambot.core.jobs import Job
+from teambot.core.registry import on_event
 
 if TYPE_CHECKING:
-    from ..context import Context
-    from ..env import Settings
+    from teambot.answer.services import Context
+    from teambot.core.settings import Settings
 
 AGENT_SESSION_STOPPED = "agent_session_stopped"
 
@@ -42,8 +42,9 @@ def session_stopped_job(envelope: dict, settings: "Settings") -> Job | None:
 
 @on_event(AGENT_SESSION_STOPPED, parse=session_stopped_job, kind=AGENT_SESSION_STOPPED)
 def agent_session_stopped(ctx: "Context", job: Job) -> None:
-    from .. import agent_session, logs
-    from .stop_generation import stop_message
+    from teambot.core import logs
+    from teambot.handlers.stop_generation import stop_message
+    from teambot.slack import agent_session
 
     local = ctx.generations.in_thread(job.channel, job.thread_ts)
     for generation in local:

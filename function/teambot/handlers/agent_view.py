@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..registry import on_event
-from ..slack_payloads import envelope_team, obj, optional_string, slack_ts, string
+from teambot.ack.payloads import envelope_team, obj, optional_string, slack_ts, string
+from teambot.core.jobs import Job
+from teambot.core.registry import on_event
 
 if TYPE_CHECKING:
-    from ..context import Context
-    from ..env import Settings
+    from teambot.answer.services import Context
+    from teambot.core.settings import Settings
 
 MESSAGES_TAB = "messages_tab"
 CONTEXT_CHANGED = "app_context_changed"
@@ -45,10 +45,10 @@ def messages_tab_job(envelope: dict, settings: "Settings") -> Job | None:
 def messages_tab_opened(ctx: "Context", job: Job) -> None:
     from slack_sdk.errors import SlackApiError
 
-    from .. import logs
-    from ..access import allowed
-    from ..marks import is_own, notice_metadata
-    from ..slack_ops import slack_error
+    from teambot.core import logs
+    from teambot.core.access import allowed
+    from teambot.slack.client import slack_error
+    from teambot.slack.marks import is_own, notice_metadata
 
     fields = {"team": job.team, "channel": job.channel, "user": job.user}
     if not allowed(ctx.settings, job):
@@ -87,7 +87,7 @@ def context_changed_job(envelope: dict, settings: "Settings") -> Job | None:
 
 @on_event(CONTEXT_CHANGED, parse=context_changed_job, kind=CONTEXT_CHANGED)
 def app_context_changed(ctx: "Context", job: Job) -> None:
-    from .. import logs
+    from teambot.core import logs
 
     ctx.services.views[(job.team, job.user)] = dict(job.extra.get("context") or {})
     logs.info("app_context", team=job.team, user=job.user,

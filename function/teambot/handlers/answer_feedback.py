@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..answer_blocks import FEEDBACK_ACTION
-from ..jobs import Job
-from ..registry import block_action
+from teambot.core.jobs import Job
+from teambot.core.registry import block_action
+from teambot.slack.blocks import FEEDBACK_ACTION
 
 if TYPE_CHECKING:
-    from ..context import Context
+    from teambot.answer.services import Context
 
 THANKS = {"good": "Thanks for the feedback! Glad it helped.",
           "bad": "Thanks for the feedback. Rephrasing the question, or starting a new thread, often helps."}
@@ -20,8 +20,8 @@ THANKS = {"good": "Thanks for the feedback! Glad it helped.",
 
 @block_action(FEEDBACK_ACTION)
 def answer_feedback(ctx: "Context", job: Job) -> None:
-    from .. import logs
-    from ..answer_blocks import parse_feedback
+    from teambot.core import logs
+    from teambot.slack.blocks import parse_feedback
 
     parsed = parse_feedback(job.extra.get("value", ""))
     if parsed is None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..registry import on_event
-from ..slack_payloads import envelope_team, obj, optional_string, slack_ts, string
+from teambot.ack.payloads import envelope_team, obj, optional_string, slack_ts, string
+from teambot.core.jobs import Job
+from teambot.core.registry import on_event
 
 if TYPE_CHECKING:
-    from ..context import Context
-    from ..env import Settings
+    from teambot.answer.services import Context
+    from teambot.core.settings import Settings
 
 APP_HOME = "app_home"  # the job kind
 
@@ -38,8 +38,8 @@ def home_from_event(envelope: dict, settings: "Settings") -> Job | None:
 
 @on_event("app_home_opened", parse=home_from_event, kind=APP_HOME)
 def publish_home(ctx: "Context", job: Job) -> None:
-    from .. import logs
-    from ..home_tab import home_view
+    from teambot.core import logs
+    from teambot.usage.home_tab import home_view
 
     is_admin = job.user in ctx.settings.admin_user_ids
     summary = ctx.usage.summary(job.team, job.user, with_top_users=is_admin)

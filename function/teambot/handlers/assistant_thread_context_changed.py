@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..registry import on_event
-from ..slack_payloads import obj, optional_string
-from .assistant_thread_started import assistant_thread_job, read_thread_or_nothing
+from teambot.ack.payloads import obj, optional_string
+from teambot.core.jobs import Job
+from teambot.core.registry import on_event
+from teambot.handlers.assistant_thread_started import assistant_thread_job, read_thread_or_nothing
 
 if TYPE_CHECKING:
-    from ..context import Context
-    from ..env import Settings
+    from teambot.answer.services import Context
+    from teambot.core.settings import Settings
 
 
 def context_changed_job(envelope: dict, settings: "Settings") -> Job | None:
@@ -31,11 +31,11 @@ def context_changed_job(envelope: dict, settings: "Settings") -> Job | None:
 
 @on_event("assistant_thread_context_changed", parse=context_changed_job)
 def assistant_thread_context_changed(ctx: "Context", job: Job) -> None:
-    from .. import logs
-    from ..access import allowed
-    from ..assistant_thread import first_bot_message, thread_context
-    from ..marks import context_metadata
-    from .assistant_thread_started import GREETING
+    from teambot.core import logs
+    from teambot.core.access import allowed
+    from teambot.handlers.assistant_thread_started import GREETING
+    from teambot.slack.ai_panel import first_bot_message, thread_context
+    from teambot.slack.marks import context_metadata
 
     context = job.extra.get("context") or {}
     if not allowed(ctx.settings, job):  # ALLOWED_*: the bot keeps nothing for people it won't answer

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..registry import on_event
-from ..slack_payloads import envelope_team, obj, optional_string, slack_ts, string
+from teambot.ack.payloads import envelope_team, obj, optional_string, slack_ts, string
+from teambot.core.jobs import Job
+from teambot.core.registry import on_event
 
 if TYPE_CHECKING:
-    from ..context import Context
-    from ..env import Settings
+    from teambot.answer.services import Context
+    from teambot.core.settings import Settings
 
 GREETING = "Hi! Ask me anything, or pick one of the suggestions below."
 PROMPTS_TITLE = "Try one of these:"
@@ -52,8 +52,8 @@ def read_thread_or_nothing(ctx: "Context", job: Job) -> list[dict]:
     all. The failure is logged once with its trace (logs.exception)."""
     from slack_sdk.errors import SlackApiError
 
-    from .. import logs
-    from ..slack_ops import slack_error
+    from teambot.core import logs
+    from teambot.slack.client import slack_error
 
     try:
         return ctx.slack.thread(job.channel, job.thread_ts, team=job.team)
@@ -72,11 +72,11 @@ def thread_started_job(envelope: dict, settings: "Settings") -> Job | None:
 def assistant_thread_started(ctx: "Context", job: Job) -> None:
     from slack_sdk.errors import SlackApiError
 
-    from .. import logs
-    from ..access import allowed
-    from ..assistant_thread import first_bot_message
-    from ..marks import context_metadata
-    from ..slack_ops import slack_error
+    from teambot.core import logs
+    from teambot.core.access import allowed
+    from teambot.slack.ai_panel import first_bot_message
+    from teambot.slack.client import slack_error
+    from teambot.slack.marks import context_metadata
 
     fields = {"team": job.team, "channel": job.channel, "user": job.user}
     if not allowed(ctx.settings, job):  # ALLOWED_*: their first question gets the explanation

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..registry import message_shortcut
+from teambot.core.jobs import Job
+from teambot.core.registry import message_shortcut
 
 if TYPE_CHECKING:
-    from ..context import Context
+    from teambot.answer.services import Context
 
 NOT_MINE = "I can only delete my own messages."
 
@@ -18,9 +18,9 @@ NOT_MINE = "I can only delete my own messages."
 def delete_message(ctx: "Context", job: Job) -> None:
     from slack_sdk.errors import SlackApiError
 
-    from .. import logs
-    from ..shortcut_targets import cancel_here, refused_not_own
-    from ..slack_ops import slack_error
+    from teambot.core import logs
+    from teambot.slack.client import slack_error
+    from teambot.slack.shortcut_targets import cancel_here, refused_not_own
 
     if refused_not_own(ctx, job, NOT_MINE):
         return

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..registry import message_shortcut
+from teambot.core.jobs import Job
+from teambot.core.registry import message_shortcut
 
 if TYPE_CHECKING:
-    from ..context import Context
+    from teambot.answer.services import Context
 
 MAX_LISTED = 50
 EMPTY = "This channel's knowledge is empty. Editors add files with the \"Add to knowledge\" shortcut."
@@ -18,9 +18,9 @@ EMPTY = "This channel's knowledge is empty. Editors add files with the \"Add to 
 
 @message_shortcut("list_knowledge")
 def list_knowledge(ctx: "Context", job: Job) -> None:
-    from .. import logs
-    from ..knowledge import channel_vector_store, list_files, refusal
-    from ..thread_files import display_name
+    from teambot.answer.files import display_name
+    from teambot.answer.knowledge import channel_vector_store, list_files, refusal
+    from teambot.core import logs
 
     tell = lambda text: ctx.slack.tell(job.channel, job.user, text, job.thread_ts, team=job.team)  # noqa: E731
     if why := refusal(ctx, job, editing=False):

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..mcp_approvals import APPROVE_ACTION, DENY_ACTION, EXPIRE_JOB, approval_ids, parse_value, ttl_words
-from ..registry import block_action, scheduled_job
+from teambot.answer.mcp_approvals import APPROVE_ACTION, DENY_ACTION, EXPIRE_JOB, approval_ids, parse_value, ttl_words
+from teambot.core.jobs import Job
+from teambot.core.registry import block_action, scheduled_job
 
 if TYPE_CHECKING:
-    from ..context import Context
+    from teambot.answer.services import Context
 
 CLAIM_KEEP_S = 86_400.0  # a claim outlives any click on its prompt that Slack would still deliver
 
@@ -33,7 +33,7 @@ def mcp_deny(ctx: "Context", job: Job) -> None:
 @scheduled_job(EXPIRE_JOB)
 def mcp_approval_expire(ctx: "Context", job: Job) -> None:
     """Scheduled by mcp_approvals.ask for the prompt's expiry; job.message_ts is the prompt's ts."""
-    from .. import logs
+    from teambot.core import logs
 
     value = parse_value(job.extra.get("value", ""))
     if value is None:
@@ -44,7 +44,7 @@ def mcp_approval_expire(ctx: "Context", job: Job) -> None:
 
 
 def _answer(ctx: "Context", job: Job, *, approve: bool, now: float | None = None) -> None:
-    from .. import logs
+    from teambot.core import logs
 
     value = parse_value(job.extra.get("value", ""))
     if value is None:
@@ -64,7 +64,7 @@ def _answer(ctx: "Context", job: Job, *, approve: bool, now: float | None = None
 
 
 def _claimed(ctx: "Context", value: dict) -> bool:
-    from ..claims import claims
+    from teambot.answer.claims import claims
 
     return claims(ctx.settings).claim(f"mcp_approval:{value['r']}:{value['a']}", CLAIM_KEEP_S)
 
@@ -72,8 +72,8 @@ def _claimed(ctx: "Context", value: dict) -> bool:
 def _conclude(ctx: "Context", job: Job, value: dict, outcome: str) -> None:
     """The prompt (job.message_ts) loses its buttons and says the outcome; the answer resumes
     (approved) or ends politely (denied, expired)."""
-    from .. import logs
-    from ..answer import post_notice, stream_answer
+    from teambot.answer.pipeline import post_notice, stream_answer
+    from teambot.core import logs
 
     asker, name, server = value["u"], value.get("n") or "the tool", value.get("s") or "?"
     answer_job = Job(kind=job.kind, team=job.team, channel=job.channel, user=asker, message_ts=value["m"],
@@ -96,7 +96,7 @@ def _conclude(ctx: "Context", job: Job, value: dict, outcome: str) -> None:
     continuation = {"previous_response_id": value["r"],
                     "input": [{"type": "mcp_approval_response", "approval_request_id": a, "approve": True}
                               for a in approval_ids(value)]}
-    from ..prompts import instructions
+    from teambot.core.prompts import instructions
 
     # previous_response_id carries the conversation, not the instructions: the system prompt again
     system = [{"role": "system", "content": instructions(ctx.settings, answer_job.channel)}]

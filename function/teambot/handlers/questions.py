@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..registry import on_event
-from ..slack_payloads import bot_user_id, envelope_team, obj, optional_string, slack_ts, string, user_team
+from teambot.ack.payloads import bot_user_id, envelope_team, obj, optional_string, slack_ts, string, user_team
+from teambot.core.jobs import Job
+from teambot.core.registry import on_event
 
 if TYPE_CHECKING:
-    from ..context import Context
-    from ..env import Settings
+    from teambot.answer.services import Context
+    from teambot.core.settings import Settings
 
 ANSWER = "answer"  # the job kind (also in logs and Cloud Tasks bodies)
 # A plain message, one with files, a `/me` message, a thread reply also sent to the channel
@@ -72,16 +72,16 @@ def question_from_event(envelope: dict, settings: "Settings") -> Job | None:
 
 @on_event("message", "app_mention", parse=question_from_event, kind=ANSWER)
 def answer_question(ctx: "Context", job: Job) -> None:
-    from .. import logs
-    from ..access import NOT_ALLOWED, allowed
-    from ..answer import post_notice, stream_answer
-    from ..answer_steps import answer_steps
-    from ..assistant_thread import channel_note, is_app_thread, is_first_question, set_thinking, set_title, thread_context
-    from ..formatting import strip_mention
-    from ..prompts import instructions, translation_messages
-    from ..takeover import existing_answer, take_over
-    from ..thread_context import build_messages
-    from ..thread_files import attach, read_files
+    from teambot.answer.files import attach, read_files
+    from teambot.answer.history import build_messages
+    from teambot.answer.pipeline import post_notice, stream_answer
+    from teambot.answer.reading_steps import answer_steps
+    from teambot.answer.takeover import existing_answer, take_over
+    from teambot.core import logs
+    from teambot.core.access import NOT_ALLOWED, allowed
+    from teambot.core.prompts import instructions, translation_messages
+    from teambot.slack.ai_panel import channel_note, is_app_thread, is_first_question, set_thinking, set_title, thread_context
+    from teambot.slack.text import strip_mention
 
     profile = ctx.settings.profile(job.channel)
     fields = {"team": job.team, "channel": job.channel, "user": job.user, "model": profile.model or ctx.settings.openai_model}
@@ -130,7 +130,7 @@ def answer_question(ctx: "Context", job: Job) -> None:
     context_tokens = ctx.settings.max_context_tokens
     files = read_files(ctx, job, replies, context_tokens // 2)  # files get at most half, history the rest
     if profile.code_interpreter and ctx.model.api == "responses":  # the thread's data files -> the container
-        from ..code_files import with_container_files
+        from teambot.answer.code_files import with_container_files
 
         job, data_notes = with_container_files(ctx, job, replies)
         files.notes.extend(data_notes)

@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..marks import (
+from teambot.core.jobs import Job
+from teambot.core.registry import message_shortcut
+from teambot.slack.marks import (
     CONTINUED,
     CURSOR,
     STOPPED,
@@ -31,10 +32,9 @@ from ..marks import (
     is_own,
     strip_cursor,
 )
-from ..registry import message_shortcut
 
 if TYPE_CHECKING:
-    from ..context import Context
+    from teambot.answer.services import Context
 
 NOT_MINE = "That message isn't one of my answers, so there is nothing to stop."
 ALREADY_DONE = "That answer is already complete; there is nothing to stop."
@@ -43,8 +43,8 @@ STOPPED_CONFIRMATION = "Stopped."
 
 @message_shortcut("stop_generation")
 def stop_generation(ctx: "Context", job: Job) -> None:
-    from .. import logs
-    from ..shortcut_targets import cancel_here, refused_not_own
+    from teambot.core import logs
+    from teambot.slack.shortcut_targets import cancel_here, refused_not_own
 
     if refused_not_own(ctx, job, NOT_MINE):
         return

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..registry import message_shortcut
+from teambot.core.jobs import Job
+from teambot.core.registry import message_shortcut
 
 if TYPE_CHECKING:
-    from ..context import Context
+    from teambot.answer.services import Context
 
 MAX_PARTS = 8
 RESERVE_TOKENS = 600  # room for the instructions around each part and the model's own overhead
@@ -26,7 +26,7 @@ NOTHING = "There is nothing to summarize in this thread yet."
 
 def transcript_lines(replies: list[dict], bot_user: str, bot_id: str) -> list[str]:
     """One line per message that people see: `<@U…>: text`, the bot's answers as `assistant:`."""
-    from ..marks import is_notice, is_own
+    from teambot.slack.marks import is_notice, is_own
 
     lines = []
     for message in replies:
@@ -45,7 +45,7 @@ def transcript_lines(replies: list[dict], bot_user: str, bot_id: str) -> list[st
 
 def parts(lines: list[str], budget_tokens: int) -> list[str]:
     """Consecutive lines packed into parts of at most `budget_tokens` (a huge line is cut)."""
-    from ..formatting import CHARS_PER_TOKEN, estimate_tokens
+    from teambot.slack.text import CHARS_PER_TOKEN, estimate_tokens
 
     limit_chars = max(budget_tokens, 1) * CHARS_PER_TOKEN
     out, current, size = [], [], 0
@@ -64,13 +64,13 @@ def parts(lines: list[str], budget_tokens: int) -> list[str]:
 
 @message_shortcut("summarize_thread")
 def summarize_thread(ctx: "Context", job: Job) -> None:
-    from .. import logs
-    from ..access import NOT_ALLOWED, allowed
-    from ..answer import post_notice, stream_answer
-    from ..errors import ModelError
-    from ..formatting import estimate_tokens
-    from ..prompts import summary_instructions
-    from ..takeover import answered_already
+    from teambot.answer.pipeline import post_notice, stream_answer
+    from teambot.answer.takeover import answered_already
+    from teambot.core import logs
+    from teambot.core.access import NOT_ALLOWED, allowed
+    from teambot.core.errors import ModelError
+    from teambot.core.prompts import summary_instructions
+    from teambot.slack.text import estimate_tokens
 
     if not allowed(ctx.settings, job):
         ctx.slack.tell(job.channel, job.user, NOT_ALLOWED, job.thread_ts, team=job.team)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..jobs import Job
-from ..registry import message_shortcut
+from teambot.core.jobs import Job
+from teambot.core.registry import message_shortcut
 
 if TYPE_CHECKING:
-    from ..context import Context
+    from teambot.answer.services import Context
 
 FALLBACK_LANGUAGE = "English"
 NO_TEXT = "That message has no text to translate."
@@ -29,10 +29,10 @@ def user_language(ctx: "Context", user: str, team: str = "") -> str:
 
 @message_shortcut("translate_message")
 def translate_message(ctx: "Context", job: Job) -> None:
-    from ..access import NOT_ALLOWED, allowed
-    from ..answer import stream_answer
-    from ..prompts import translation_messages
-    from ..takeover import answered_already
+    from teambot.answer.pipeline import stream_answer
+    from teambot.answer.takeover import answered_already
+    from teambot.core.access import NOT_ALLOWED, allowed
+    from teambot.core.prompts import translation_messages
 
     if not allowed(ctx.settings, job):
         ctx.slack.tell(job.channel, job.user, NOT_ALLOWED, job.thread_ts, team=job.team)

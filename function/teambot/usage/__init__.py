@@ -1,0 +1,1 @@
+"""teambot.usage."""
