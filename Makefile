@@ -30,8 +30,10 @@ test: install  ## the whole suite, offline (loopback fakes only); TEST_WORKERS=0
 test-fast:  ## without reinstalling
 	$(BIN)/python -m pytest -q -x
 
-lint:
+lint:  ## what CI checks: ruff, ruff format, the layout's import contracts (pyproject.toml)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 run:  ## the local run over HTTP: the same code, no cloud (README "Local run")
 	@HOST=$(HOST) PORT=$(PORT) PYTHONPATH=function $(BIN)/python -m teambot.dev.local

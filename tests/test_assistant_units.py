@@ -7,9 +7,9 @@ import pytest
 from teambot.ack.payloads import job_from_event, job_from_interaction
 from teambot.core.errors import BadRequest
 from teambot.core.jobs import Job
-from teambot.core.registry import load_handlers
 from teambot.core.settings import Settings
 from teambot.gcp.secret_store import SecretStore
+from teambot.handlers import load_handlers
 from teambot.slack.ai_panel import StatusMemory, is_app_thread, is_first_question, thread_context
 from teambot.slack.blocks import FEEDBACK_ACTION, feedback_block, parse_feedback, with_blocks
 from teambot.slack.client import SlackOps

@@ -11,8 +11,8 @@ import yaml
 from infra.manifest import TEMPLATE, render
 from teambot.ack.payloads import job_from_event
 from teambot.core.profiles import ChannelProfile, ProfileError, parse_profiles
-from teambot.core.registry import load_handlers
 from teambot.core.settings import Settings
+from teambot.handlers import load_handlers
 from tests.harness import dm, event_envelope, mention, wait_for
 from tests.pulumi_stack import run_stack
 from tests.test_answer_e2e import finished

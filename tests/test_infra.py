@@ -11,7 +11,7 @@ import yaml
 from infra import policies
 from infra.manifest import TEMPLATE, render
 from infra.source_archive import object_name, source_hash
-from teambot.core.registry import load_handlers
+from teambot.handlers import load_handlers
 from tests.harness import REPO
 from tests.pulumi_stack import GCP_PROJECT, reveal, run_stack
 

@@ -10,7 +10,8 @@ import yaml
 from teambot.ack.payloads import job_from_interaction
 from teambot.answer.services import Context, Services
 from teambot.core.jobs import Job
-from teambot.core.registry import REGISTRY, Registry, load_handlers, message_shortcut
+from teambot.core.registry import REGISTRY, Registry, message_shortcut
+from teambot.handlers import load_handlers
 from tests.harness import REPO, shortcut
 
 MANIFEST = yaml.safe_load((REPO / "slack_manifest.yaml").read_text())

@@ -12,8 +12,8 @@ from teambot.ack.signing import SigningSecretUnset, SlackRequestVerifier
 from teambot.answer.history import build_messages
 from teambot.core.errors import BadRequest, Unauthorized
 from teambot.core.jobs import Job
-from teambot.core.registry import load_handlers
 from teambot.gcp.secret_store import SecretStore
+from teambot.handlers import load_handlers
 from teambot.slack.text import split_message, strip_mention
 from tests.harness import dm, shortcut, sign
 

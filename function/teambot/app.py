@@ -18,9 +18,9 @@ from teambot.ack.task_auth import TaskAuthenticator
 from teambot.core import logs
 from teambot.core.errors import BadRequest, BotError
 from teambot.core.jobs import Job
-from teambot.core.registry import load_handlers
 from teambot.core.settings import SettingError, Settings, load_settings
 from teambot.gcp.secret_store import SecretStore
+from teambot.handlers import load_handlers
 from teambot.install.routes import INSTALL_ROUTE, REDIRECT_ROUTE, InstallRoutes
 
 
@@ -71,7 +71,7 @@ class App:
             if self._worker is None:
                 from teambot.answer.worker import Worker  # the heavy half (openai, slack_sdk.web) loads here
 
-                self._worker = Worker(self.settings, self.secrets, schedule=self.schedule)
+                self._worker = Worker(self.settings, self.secrets, registry=self.ingress.registry, schedule=self.schedule)
             return self._worker
 
     def schedule(self, job: Job, delay_s: float) -> bool:

@@ -8,7 +8,7 @@ from teambot.answer.services import Context, Services
 from teambot.core import logs
 from teambot.core.errors import SecretUnavailable, unexpected_message
 from teambot.core.jobs import Job
-from teambot.core.registry import load_handlers
+from teambot.core.registry import REGISTRY, Registry
 from teambot.core.settings import Settings
 from teambot.gcp.secret_store import SecretStore
 from teambot.slack.budget import WriteBudget
@@ -19,8 +19,8 @@ SILENT_KINDS = frozenset({"assistant_thread_started", "assistant_thread_context_
 
 
 class Worker:
-    def __init__(self, settings: Settings, secrets: SecretStore, *, schedule=None):
-        self.registry = load_handlers()
+    def __init__(self, settings: Settings, secrets: SecretStore, *, registry: Registry = REGISTRY, schedule=None):
+        self.registry = registry  # the handlers, loaded by the App (teambot.handlers.load_handlers)
         # One per process; with WORKERS processes per instance each takes its part of Slack's tiers.
         budget = WriteBudget(processes=settings.server_workers)
         self.services = Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets, budget),

@@ -18,9 +18,6 @@ top-level imports light (they are imported on the ack path) and import the heavy
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -116,20 +113,3 @@ on_event = REGISTRY.on_event
 message_shortcut = REGISTRY.message_shortcut
 block_action = REGISTRY.block_action
 scheduled_job = REGISTRY.scheduled_job
-
-_loaded = False
-_load_lock = threading.Lock()
-
-
-def load_handlers() -> Registry:
-    """Import every module of teambot.handlers once, so their declarations are in REGISTRY."""
-    global _loaded
-    with _load_lock:
-        if not _loaded:
-            from teambot import handlers
-
-            for module in pkgutil.iter_modules(handlers.__path__):
-                if not module.name.startswith("_"):
-                    importlib.import_module(f"{handlers.__name__}.{module.name}")
-            _loaded = True
-    return REGISTRY
