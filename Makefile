@@ -36,10 +36,10 @@ lint:  ## what CI checks: ruff, ruff format, the layout's import contracts (pypr
 	$(BIN)/lint-imports
 
 run:  ## the local run over HTTP: the same code, no cloud (README "Local run")
-	@HOST=$(HOST) PORT=$(PORT) PYTHONPATH=function $(BIN)/python -m teambot.dev.local
+	@HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m teambot.dev.local
 
 dev:  ## local development over Socket Mode, no public URL (README "Local development")
-	@PYTHONPATH=function $(BIN)/python -m teambot.dev.socket_mode
+	@$(BIN)/python -m teambot.dev.socket_mode
 
 preflight:  ## before the first deploy: make preflight PROJECT=your-project [REGION=europe-west1] [PUBLIC_ACCESS=invokerIamCheckDisabled]
 	@test -n "$(PROJECT)" || { echo "usage: make preflight PROJECT=your-project [REGION=...] [PUBLIC_ACCESS=...]"; exit 2; }

@@ -60,7 +60,7 @@ def main() -> int:
     if not args.smoke:
         plot_ack(results, ROOT / "bench" / "ack_latency.png")
         write_markdown(results, rows, ROOT / "BENCHMARKS.md")
-        print("wrote BENCHMARKS.md and bench/ack_latency.png")
+        print("wrote BENCHMARKS.md, README.md's headline figures and bench/ack_latency.png")
     busy = results["busy_hour"]
     complete = results["concurrency"]["correct"] == results["concurrency"]["answers"] and all(
         s["correct"] == s["answers"] for s in results["storm"].values()) and busy["exact"] == busy["answers"] and all(

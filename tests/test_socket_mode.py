@@ -125,7 +125,7 @@ def test_a_bot_token_in_slack_app_token_is_refused_with_one_line(slack, model):
 def test_make_run_and_dev_refuse_to_start_naming_the_missing_variable(target, missing):
     full = {"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-x", "OPENAI_API_KEY": "sk-x", "SLACK_APP_TOKEN": "xapp-x"}
     env = {**BASE_ENV, **{k: v for k, v in full.items() if k != missing}}
-    env.pop("PYTHONPATH")  # the Makefile sets it: a fresh clone needs nothing but `make install`
+    env.pop("PYTHONPATH")  # teambot is installed (make install: -e .): a fresh clone needs nothing else
     result = subprocess.run(["make", "-s", "--no-print-directory", target, f"VENV={VENV}", f"PORT={free_port()}"],
                             cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode != 0

@@ -14,7 +14,7 @@ from teambot.core.errors import BadRequest, Unauthorized
 from teambot.core.jobs import Job
 from teambot.gcp.secret_store import SecretStore
 from teambot.handlers import load_handlers
-from teambot.slack.text import split_message, strip_mention
+from teambot.slack.text import strip_mention
 from tests.harness import dm, shortcut, sign
 
 
@@ -129,15 +129,6 @@ def test_thread_context_single_human_has_no_prefix_and_huge_message_is_cut():
     msgs = build_messages([], job, bot_user_id="UBOT", bot_id="B", system="S", max_tokens=500)
     assert msgs[-1]["role"] == "user" and not msgs[-1]["content"].startswith("<@")
     assert len(msgs[-1]["content"]) <= 500 * 4 + 1
-
-
-def test_split_message_keeps_everything_and_respects_the_limit():
-    text = ("lorem ipsum " * 50 + "\n\n") * 40
-    parts = split_message(text, limit=1000)
-    assert all(len(p) <= 1000 for p in parts) and "".join(parts) == text
-    code = "```\n" + "line\n" * 400 + "```"
-    parts = split_message(code, limit=500)
-    assert all(p.count("```") % 2 == 0 for p in parts) and all(len(p) <= 500 for p in parts)
 
 
 def test_strip_mention_variants():

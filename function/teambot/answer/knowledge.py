@@ -12,6 +12,9 @@
     vector store ids plus the channel's own store, when the profile has `file_search`.
   * `citation_line(annotations)`: file_citation annotations -> "From: `a.pdf`, `b.md`".
 Nothing here logs names or content: counts and ids only.
+
+Why one module of ~310 lines: the channel's store (its id in Firestore or memory), adding
+files to it and the file_search tool are one feature whose parts must agree on ids and caps.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Imported by the worker only: `import openai` costs most of a second and never sits on the ack
 path. A 401 re-reads OPENAI_API_KEY once and retries once (key rotation without a restart).
 Closing a `ModelStream` closes the HTTP response, which is what stops billing on "stop".
+
+Why one module of ~310 lines: both APIs (chat completions and Responses) behind one ModelOps,
+with the key rotation, timeouts and stop semantics they must share exactly.
 """
 
 from __future__ import annotations

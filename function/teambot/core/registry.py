@@ -58,9 +58,11 @@ class Registry:
         return handler
 
     # -- declaring -----------------------------------------------------------------------
-    def on_event(self, *event_types: str, parse: Parse, kind: str | None = None):
+    def on_event(self, *event_types: str, parse: Parse, kind: str):
+        """`kind` is written out: it travels in tasks already queued, so renaming the function
+        must not change it."""
         def declare(run: Run) -> Run:
-            self.add(Handler(kind or run.__name__, run, events=event_types, parse=parse))
+            self.add(Handler(kind, run, events=event_types, parse=parse))
             return run
         return declare
 

@@ -3,6 +3,10 @@
 The names here are a public contract (README "Configuration"): operators set them in Pulumi,
 locally, or in tests. Secrets are *not* read here as values: `SecretStore` resolves the three
 secret variables, which hold either a literal or a Secret Manager version name.
+
+Why one module of ~390 lines: it is the one table of every variable the function reads (the
+parsers in SETTING_PARSERS, the Settings fields, from_env), which the Pulumi program imports to
+refuse a bad value at preview; one place keeps the two from drifting.
 """
 
 from __future__ import annotations
@@ -263,7 +267,6 @@ class Settings:
     openai_model: str = DEFAULT_MODEL
     openai_base_url: str | None = None
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    channel_prompts: dict[str, str] = field(default_factory=dict)
     channel_profiles: dict[str, ChannelProfile] = field(default_factory=dict)  # CHANNEL_PROMPTS merged in
     vision_enabled: bool = True
     max_file_bytes: int = 10_000_000  # a file larger than this is skipped, never downloaded
@@ -323,7 +326,6 @@ class Settings:
             openai_model=get("OPENAI_MODEL") or DEFAULT_MODEL,
             openai_base_url=get("OPENAI_BASE_URL") or None,
             system_prompt=get("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
-            channel_prompts=_channel_prompts(get("CHANNEL_PROMPTS", "")),
             channel_profiles=merge_prompts(
                 parse_profiles(get("CHANNEL_PROFILES", "")), _channel_prompts(get("CHANNEL_PROMPTS", ""))
             ),

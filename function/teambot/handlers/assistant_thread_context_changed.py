@@ -29,7 +29,7 @@ def context_changed_job(envelope: dict, settings: "Settings") -> Job | None:
                                 nonce=optional_string(event.get("event_ts")) or optional_string(envelope.get("event_id")))
 
 
-@on_event("assistant_thread_context_changed", parse=context_changed_job)
+@on_event("assistant_thread_context_changed", parse=context_changed_job, kind="assistant_thread_context_changed")
 def assistant_thread_context_changed(ctx: "Context", job: Job) -> None:
     from teambot.core import logs
     from teambot.core.access import allowed

@@ -68,7 +68,7 @@ def thread_started_job(envelope: dict, settings: "Settings") -> Job | None:
     return assistant_thread_job(envelope, "assistant_thread_started")
 
 
-@on_event("assistant_thread_started", parse=thread_started_job)
+@on_event("assistant_thread_started", parse=thread_started_job, kind="assistant_thread_started")
 def assistant_thread_started(ctx: "Context", job: Job) -> None:
     from slack_sdk.errors import SlackApiError
 

@@ -30,6 +30,9 @@ So the budget, one object per process (context.Services):
     instance then pauses that method and cuts its share, as if it had seen the 429 itself.
 
 Pending text is not the budget's business: the writer sends everything pending at each write.
+
+Why one module of ~290 lines: the token buckets, 429 pauses and the per-instance share of
+Slack's tiers are one algorithm; pause.py holds the part shared across instances.
 """
 
 from __future__ import annotations

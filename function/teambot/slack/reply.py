@@ -38,6 +38,10 @@ call must wait for the workspace's budget and its timing comes from the number o
 it also has no way to hand a refused or expired stream over to chat.update / chat.postMessage
 within the same answer, or to close a stream early and go on in a new message. The chunks it
 sends are the same as ours (slack_sdk.models.messages.chunk: markdown_text, task_update).
+
+Why one module of ~580 lines: SlackReply and its three writers (_NativeWriter, _UpdateWriter,
+_PostWriter) share the reply's private state (text, parts, steps, budget lease) and hand over to
+each other mid-answer; split apart, each would reach into the others' internals.
 """
 
 from __future__ import annotations

@@ -43,15 +43,3 @@ def next_cut(body: str, prefix: str, limit: int) -> tuple[int, str]:
     `limit` with a closing fence, and the prefix the next message opens with."""
     cut = split_point(body, limit - len(prefix) - len(FENCE_CLOSE))
     return cut, FENCE_OPEN if inside_fence(prefix + body[:cut]) else ""
-
-
-def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split an answer into Slack-sized parts, closing and reopening code fences at the cuts."""
-    parts: list[str] = []
-    prefix = ""
-    while len(prefix) + len(text) > limit:
-        cut, reopen = next_cut(text, prefix, limit)
-        parts.append(prefix + text[:cut] + (FENCE_CLOSE if reopen else ""))
-        prefix, text = reopen, text[cut:]
-    parts.append(prefix + text)
-    return parts
