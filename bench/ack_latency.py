@@ -49,9 +49,12 @@ def run(n: int = 500) -> dict:
         modes = {
             "in_process": fakes.start_bot(),
             "cloud_tasks": fakes.start_bot(
-                TASKS_QUEUE="projects/p/locations/l/queues/q", TASKS_INVOKER_SA="i@p.iam.gserviceaccount.com",
-                FUNCTION_URL="https://l-p.cloudfunctions.net/slack-bot", CLOUD_TASKS_ENDPOINT=tasks.url,
-                OIDC_CERTS_URL=oidc.certs_url),
+                TASKS_QUEUE="projects/p/locations/l/queues/q",
+                TASKS_INVOKER_SA="i@p.iam.gserviceaccount.com",
+                FUNCTION_URL="https://l-p.cloudfunctions.net/slack-bot",
+                CLOUD_TASKS_ENDPOINT=tasks.url,
+                OIDC_CERTS_URL=oidc.certs_url,
+            ),
         }
         tasks.targets.append(modes["cloud_tasks"].url)
         for mode, bot in modes.items():

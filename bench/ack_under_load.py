@@ -56,12 +56,25 @@ def run(n: int = 500, answers: int = 40, pace_s: float = 0.05, warmup: int = 20)
         seconds = time.monotonic() - t0
         cpu = proc_stats(worker)["cpu_s"] - cpu_before
         at_end = _streaming(loads())
-        writes = [c for c in fakes.slack.calls[calls_before:] if c["method"].startswith("chat.") and (c.get("channel") or "").startswith("DL")]
-        return {"bot": summary(bot_ms), "ref": summary(ref_ms), "samples": {"bot": bot_ms, "ref": ref_ms},
-                "answers": answers, "streaming_at_start": at_start, "streaming_at_end": at_end,
-                "answer_tokens": tokens, "token_delay_s": TOKEN_DELAY_S, "measure_s": seconds,
-                "answer_writes": len(writes), "worker_cpu_share": cpu / seconds if seconds else None,
-                "429s": sum(fakes.slack.rate_limited.values())}
+        writes = [
+            c
+            for c in fakes.slack.calls[calls_before:]
+            if c["method"].startswith("chat.") and (c.get("channel") or "").startswith("DL")
+        ]
+        return {
+            "bot": summary(bot_ms),
+            "ref": summary(ref_ms),
+            "samples": {"bot": bot_ms, "ref": ref_ms},
+            "answers": answers,
+            "streaming_at_start": at_start,
+            "streaming_at_end": at_end,
+            "answer_tokens": tokens,
+            "token_delay_s": TOKEN_DELAY_S,
+            "measure_s": seconds,
+            "answer_writes": len(writes),
+            "worker_cpu_share": cpu / seconds if seconds else None,
+            "429s": sum(fakes.slack.rate_limited.values()),
+        }
     finally:
         bot.stop()
         ref.terminate()

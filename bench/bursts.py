@@ -42,7 +42,7 @@ def _wave(fakes, bots, tag: str, n: int, tokens: int, delay_s: float, timeout_s:
     calls_before, requests_before = len(slack.calls), len(model.requests)
     threads = []
     for k, (channel, (ts, _)) in enumerate(questions.items()):
-        body, headers = signed_dm(f"{tag}:{channel[len(tag) + 1:]}", ts, channel=channel)
+        body, headers = signed_dm(f"{tag}:{channel[len(tag) + 1 :]}", ts, channel=channel)
         bot = bots[k % len(bots)]
         threads.append(threading.Thread(target=lambda b=bot, body=body, h=headers: post(b.port, body, h)))
     for t in threads:
@@ -57,37 +57,56 @@ def _wave(fakes, bots, tag: str, n: int, tokens: int, delay_s: float, timeout_s:
     first, final, exact, modes = [], [], 0, {}
     for channel, (ts, want) in questions.items():
         exact += _text_of(slack, channel, ts) == want
-        req = requests.get(f"{tag}:{channel[len(tag) + 1:]}")
+        req = requests.get(f"{tag}:{channel[len(tag) + 1 :]}")
         mine = [c for c in calls if c["channel"] == channel]
         shown = [c for c in mine if c["text_len"]]
         if req is None or not shown:
             continue
         first.append(shown[0]["time"] - req.first_token_at)
         final.append(mine[-1]["time"] - req.ended_at)
-        kind = "native" if any(c["method"] == "chat.startStream" for c in mine) else (
-            "update" if any(c["method"] == "chat.update" for c in mine) else "post")
+        kind = (
+            "native"
+            if any(c["method"] == "chat.startStream" for c in mine)
+            else ("update" if any(c["method"] == "chat.update" for c in mine) else "post")
+        )
         modes[kind] = modes.get(kind, 0) + 1
-    return {"answers": n, "exact": exact, "first_visible_s": summary(first) if first else None,
-            "final_after_last_token_s": summary(final) if final else None,
-            "later_than_5s": sum(1 for s in final if s > 5.0), "modes": modes}
+    return {
+        "answers": n,
+        "exact": exact,
+        "first_visible_s": summary(first) if first else None,
+        "final_after_last_token_s": summary(final) if final else None,
+        "later_than_5s": sum(1 for s in final if s > 5.0),
+        "modes": modes,
+    }
 
 
 def run(answers: int = 50, tokens: int = 200, delay_s: float = 0.02, instances: int = 1, timeout_s: float = 180) -> dict:
     fakes = Fakes()  # the Slack fake enforces Slack's tiers (its default)
     fakes.model.responder = lambda body: Plan(
-        tokens=[f" {body['messages'][-1]['content'].replace(':', '')}w{j}" for j in range(tokens)], delay_s=delay_s)
+        tokens=[f" {body['messages'][-1]['content'].replace(':', '')}w{j}" for j in range(tokens)], delay_s=delay_s
+    )
     shared = {}
     if instances > 1 and os.environ.get("FIRESTORE_EMULATOR_HOST"):
-        shared = {"USAGE_STORE": "firestore", "FIRESTORE_EMULATOR_HOST": os.environ["FIRESTORE_EMULATOR_HOST"],
-                  "GOOGLE_CLOUD_PROJECT": f"bursts-{int(time.time())}"}
+        shared = {
+            "USAGE_STORE": "firestore",
+            "FIRESTORE_EMULATOR_HOST": os.environ["FIRESTORE_EMULATOR_HOST"],
+            "GOOGLE_CLOUD_PROJECT": f"bursts-{int(time.time())}",
+        }
     bots = [fakes.start_bot(**shared) for _ in range(instances)]
     try:
         started = time.monotonic()
         waves = [_wave(fakes, bots, tag, answers, tokens, delay_s, timeout_s) for tag in ("a", "b")]
-        return {"answers_per_wave": answers, "tokens": tokens, "token_delay_s": delay_s, "instances": instances,
-                "shared_pause": "firestore" if shared else "none" if instances > 1 else "one process",
-                "waves": waves, "429s": sum(fakes.slack.rate_limited.values()),
-                "429s_by_method": dict(fakes.slack.rate_limited), "seconds": time.monotonic() - started}
+        return {
+            "answers_per_wave": answers,
+            "tokens": tokens,
+            "token_delay_s": delay_s,
+            "instances": instances,
+            "shared_pause": "firestore" if shared else "none" if instances > 1 else "one process",
+            "waves": waves,
+            "429s": sum(fakes.slack.rate_limited.values()),
+            "429s_by_method": dict(fakes.slack.rate_limited),
+            "seconds": time.monotonic() - started,
+        }
     finally:
         for bot in bots:
             bot.stop()

@@ -94,8 +94,15 @@ def _finished_text(slack, channel: str, ts: str) -> str | None:
     return "".join(m["text"] for m in msgs)
 
 
-def run(long_answers: int | None = None, tokens: int = 1200, delay_s: float = 0.025, events: int = 120,
-        pace_s: float = 0.25, timeout_s: float = 600, in_process: bool = False) -> dict:
+def run(
+    long_answers: int | None = None,
+    tokens: int = 1200,
+    delay_s: float = 0.025,
+    events: int = 120,
+    pace_s: float = 0.25,
+    timeout_s: float = 600,
+    in_process: bool = False,
+) -> dict:
     """`in_process=True`: the same load with the in-process hand-off (local runs), for comparison."""
     config = stack_function_config()
     concurrency = config["concurrency"]
@@ -105,10 +112,17 @@ def run(long_answers: int | None = None, tokens: int = 1200, delay_s: float = 0.
     ref = start_reference()
     oidc = FakeGoogleOIDC().start()
     tasks = GatedTasks(oidc, slots=concurrency - EVENT_TEAM_HEADROOM).start()
-    tasks_env = {} if in_process else dict(
-        TASKS_QUEUE="projects/p/locations/l/queues/q", TASKS_INVOKER_SA="i@p.iam.gserviceaccount.com",
-        FUNCTION_URL="https://l-p.cloudfunctions.net/slack-bot", CLOUD_TASKS_ENDPOINT=tasks.url,
-        OIDC_CERTS_URL=oidc.certs_url)
+    tasks_env = (
+        {}
+        if in_process
+        else dict(
+            TASKS_QUEUE="projects/p/locations/l/queues/q",
+            TASKS_INVOKER_SA="i@p.iam.gserviceaccount.com",
+            FUNCTION_URL="https://l-p.cloudfunctions.net/slack-bot",
+            CLOUD_TASKS_ENDPOINT=tasks.url,
+            OIDC_CERTS_URL=oidc.certs_url,
+        )
+    )
     bot = fakes.start_bot(OPENAI_BASE_URL=model.url + "/v1", **tasks_env, **config["env"])
     tasks.targets.append(bot.url)
     cpus = _pin(bot, config["cpu"])
@@ -129,8 +143,13 @@ class ModelProcess:
     process that also hosts the Cloud Tasks fake, whose answer is part of every ack."""
 
     def __init__(self, tokens: int, delay_s: float):
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.busy_hour", "--model", str(tokens), str(delay_s)],
-                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.busy_hour", "--model", str(tokens), str(delay_s)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.url = json.loads(self.proc.stdout.readline())["url"]
         self.requests: list[dict] | None = None
 
@@ -154,8 +173,20 @@ def serve_model(tokens: int, delay_s: float) -> None:
     fake.responder = lambda body: _plan(body["messages"][-1]["content"], tokens, delay_s)
     print(json.dumps({"url": fake.url}), flush=True)
     sys.stdin.readline()
-    print(json.dumps([{"question": r.body["messages"][-1]["content"], "first_token_at": r.first_token_at,
-                       "ended_at": r.ended_at, "finished": r.finished} for r in fake.requests]), flush=True)
+    print(
+        json.dumps(
+            [
+                {
+                    "question": r.body["messages"][-1]["content"],
+                    "first_token_at": r.first_token_at,
+                    "ended_at": r.ended_at,
+                    "finished": r.finished,
+                }
+                for r in fake.requests
+            ]
+        ),
+        flush=True,
+    )
     fake.stop()
 
 
@@ -225,10 +256,13 @@ def _busy_hour(fakes, model, bot, ref, tasks, config, long_answers, tokens, dela
     for method in sorted({c["method"] for c in calls}):
         ok = [c for c in calls if c["method"] == method and c["status"] == 200]
         tier = DEFAULT_LIMITS.get(method)
-        per_method[method] = {"calls": len(ok), "per_min_avg": len(ok) / span_min,
-                              "max_in_any_minute": slack.max_per_window(method, 60.0),
-                              "tier_per_min": tier[0] if tier else None,
-                              "429s": slack.rate_limited.get(method, 0)}
+        per_method[method] = {
+            "calls": len(ok),
+            "per_min_avg": len(ok) / span_min,
+            "max_in_any_minute": slack.max_per_window(method, 60.0),
+            "tier_per_min": tier[0] if tier else None,
+            "429s": slack.rate_limited.get(method, 0),
+        }
     bot_ms = [ms for _, ms in acks["bot"]]
     ref_ms = [ms for _, ms in acks["ref"]]
     workers = children(bot.proc.pid) or [bot.proc.pid]
@@ -236,14 +270,28 @@ def _busy_hour(fakes, model, bot, ref, tasks, config, long_answers, tokens, dela
     stats = {"peak_rss_mb": sum(s["peak_rss_mb"] for s in per_worker), "cpu_s": sum(s["cpu_s"] for s in per_worker)}
     return {
         "config": {k: config[k] for k in ("env", "concurrency", "cpu", "source", "pinned_cpus")},
-        "long_answers": long_answers, "tokens": tokens, "token_delay_s": delay_s, "events": events,
+        "long_answers": long_answers,
+        "tokens": tokens,
+        "token_delay_s": delay_s,
+        "events": events,
         "max_in_flight": tasks.max_in_flight + 1,  # task deliveries + the one event being acked
-        "ack": {"bot": summary(bot_ms), "ref": summary(ref_ms), "over_3s": sum(1 for ms in bot_ms if ms > ACK_DEADLINE_S * 1000),
-                "non_200": sum(1 for status, _ in acks["bot"] if status != 200), "samples": {"bot": bot_ms, "ref": ref_ms},
-                "idle": summary([ms for _, ms in idle["bot"]]), "idle_ref": summary([ms for _, ms in idle["ref"]])},
-        "answers": len(expected), "exact": exact, "wall_s": wall, "model_s": model_s,
-        "429s": sum(slack.rate_limited.values()), "per_method": per_method,
-        "peak_rss_mb": stats["peak_rss_mb"], "cpu_s": stats["cpu_s"],
+        "ack": {
+            "bot": summary(bot_ms),
+            "ref": summary(ref_ms),
+            "over_3s": sum(1 for ms in bot_ms if ms > ACK_DEADLINE_S * 1000),
+            "non_200": sum(1 for status, _ in acks["bot"] if status != 200),
+            "samples": {"bot": bot_ms, "ref": ref_ms},
+            "idle": summary([ms for _, ms in idle["bot"]]),
+            "idle_ref": summary([ms for _, ms in idle["ref"]]),
+        },
+        "answers": len(expected),
+        "exact": exact,
+        "wall_s": wall,
+        "model_s": model_s,
+        "429s": sum(slack.rate_limited.values()),
+        "per_method": per_method,
+        "peak_rss_mb": stats["peak_rss_mb"],
+        "cpu_s": stats["cpu_s"],
     }
 
 
@@ -255,8 +303,24 @@ def _measure_acks(slack, bot, ref, expected, n, pace_s, base, channel_prefix, ti
             slack.messages[ts] = {"ts": ts, "channel": channel, "text": f"short:{k}", "user": "U1", "type": "message"}
         expected[(channel, ts)] = "".join(short_text(k))
     measurer = subprocess.run(
-        [sys.executable, "-m", "bench.busy_hour", "--acks", str(bot.port), str(ref.port), str(n), str(pace_s), str(base),
-         channel_prefix], cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=True)
+        [
+            sys.executable,
+            "-m",
+            "bench.busy_hour",
+            "--acks",
+            str(bot.port),
+            str(ref.port),
+            str(n),
+            str(pace_s),
+            str(base),
+            channel_prefix,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=True,
+    )
     return json.loads(measurer.stdout)
 
 

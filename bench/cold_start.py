@@ -32,18 +32,29 @@ def one(cmd: list[str], env: dict, port: int, body: bytes, headers: dict) -> flo
 
 
 def _cli(target: str, source: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "functions_framework", "--target", target, "--source", source,
-            "--host", "127.0.0.1", "--port", str(port)]
+    return [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--target",
+        target,
+        "--source",
+        source,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
 
 
 def run(k: int = 7) -> dict:
     """Four series, alternating, each process started the same way:
-      bot_s          literal secrets, in-process hand-off (the README's local run);
-      bot_sm_s       the three secrets from Secret Manager as on Cloud Run: K_SERVICE set, the
-                     token from a fake metadata server, reads that need it (loopback fakes: the
-                     deployed path minus network latency), in-process hand-off;
-      bot_sm_tasks_s the same plus the Cloud Tasks hand-off (loopback fake): the deployed shape;
-      ref_s          the bare hello reference."""
+    bot_s          literal secrets, in-process hand-off (the README's local run);
+    bot_sm_s       the three secrets from Secret Manager as on Cloud Run: K_SERVICE set, the
+                   token from a fake metadata server, reads that need it (loopback fakes: the
+                   deployed path minus network latency), in-process hand-off;
+    bot_sm_tasks_s the same plus the Cloud Tasks hand-off (loopback fake): the deployed shape;
+    ref_s          the bare hello reference."""
     fakes = Fakes()
     sm = FakeSecretManager().start()
     metadata = FakeMetadataServer(expires_in=3599).start()
@@ -52,11 +63,19 @@ def run(k: int = 7) -> dict:
     tasks.start()
     sm.valid_tokens = {f"ya29.fake-{n}" for n in range(1, 2 * k + 1)}  # one token per process
     refs = {"K_SERVICE": "slack-bot", "GCE_METADATA_HOST": metadata.host, "SECRET_MANAGER_ENDPOINT": sm.url}
-    for name, value in (("SLACK_SIGNING_SECRET", SIGNING_SECRET), ("SLACK_BOT_TOKEN", "xoxb-test"), ("OPENAI_API_KEY", "sk-test")):
+    for name, value in (
+        ("SLACK_SIGNING_SECRET", SIGNING_SECRET),
+        ("SLACK_BOT_TOKEN", "xoxb-test"),
+        ("OPENAI_API_KEY", "sk-test"),
+    ):
         sm.set(name.lower(), value)
         refs[name] = sm.ref(name.lower())
-    queue = {"TASKS_QUEUE": "projects/p/locations/l/queues/q", "TASKS_INVOKER_SA": "i@p.iam.gserviceaccount.com",
-             "FUNCTION_URL": "https://l-p.cloudfunctions.net/slack-bot", "CLOUD_TASKS_ENDPOINT": tasks.url}
+    queue = {
+        "TASKS_QUEUE": "projects/p/locations/l/queues/q",
+        "TASKS_INVOKER_SA": "i@p.iam.gserviceaccount.com",
+        "FUNCTION_URL": "https://l-p.cloudfunctions.net/slack-bot",
+        "CLOUD_TASKS_ENDPOINT": tasks.url,
+    }
     base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
     series = {"bot_s": [], "bot_sm_s": [], "bot_sm_tasks_s": [], "ref_s": []}
     try:
@@ -83,6 +102,8 @@ if __name__ == "__main__":  # python -m bench.cold_start [k]   (run_all uses k=7
     result = run(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
     print(json.dumps(result, indent=1))
     ref = result["ref_s"]
-    print(f"literal {result['bot_s']:.3f} s ({result['bot_s'] / ref:.2f}x), "
-          f"Secret Manager {result['bot_sm_s']:.3f} s ({result['bot_sm_s'] / ref:.2f}x), "
-          f"+ Cloud Tasks {result['bot_sm_tasks_s']:.3f} s ({result['bot_sm_tasks_s'] / ref:.2f}x), bare {ref:.3f} s")
+    print(
+        f"literal {result['bot_s']:.3f} s ({result['bot_s'] / ref:.2f}x), "
+        f"Secret Manager {result['bot_sm_s']:.3f} s ({result['bot_sm_s'] / ref:.2f}x), "
+        f"+ Cloud Tasks {result['bot_sm_tasks_s']:.3f} s ({result['bot_sm_tasks_s'] / ref:.2f}x), bare {ref:.3f} s"
+    )

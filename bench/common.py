@@ -28,9 +28,15 @@ class Fakes:
         self.model = FakeOpenAI().start()
 
     def bot_env(self, **extra) -> dict:
-        return {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test",
-                "SLACK_API_URL": self.slack.url + "/api/", "OPENAI_BASE_URL": self.model.url + "/v1",
-                "OPENAI_MODEL": "bench-model", **extra}
+        return {
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "OPENAI_API_KEY": "sk-test",
+            "SLACK_API_URL": self.slack.url + "/api/",
+            "OPENAI_BASE_URL": self.model.url + "/v1",
+            "OPENAI_MODEL": "bench-model",
+            **extra,
+        }
 
     def start_bot(self, **extra) -> BotProcess:
         return BotProcess(self.bot_env(**extra)).start()
@@ -43,9 +49,24 @@ class Fakes:
 def start_reference() -> subprocess.Popen:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "functions_framework", "--target", "hello", "--source", str(ROOT / "bench/hello/main.py"),
-         "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")})
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--target",
+            "hello",
+            "--source",
+            str(ROOT / "bench/hello/main.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")},
+    )
     proc.port = port
     wait_port(port)
     return proc
@@ -86,8 +107,13 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def summary(values: list[float]) -> dict:
-    return {"n": len(values), "p50": percentile(values, 50), "p99": percentile(values, 99),
-            "mean": statistics.fmean(values), "max": max(values)}
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p99": percentile(values, 99),
+        "mean": statistics.fmean(values),
+        "max": max(values),
+    }
 
 
 def children(pid: int) -> list[int]:

@@ -43,8 +43,11 @@ def openai_on_ack_path() -> bool:
 
 
 def run(k: int = 5) -> dict:
-    return {"import_ms": {name: statistics.median(wall_ms(code) for _ in range(k)) for name, code in SNIPPETS.items()},
-            "openai_on_ack_path": openai_on_ack_path(), "archive_bytes": archive_bytes()}
+    return {
+        "import_ms": {name: statistics.median(wall_ms(code) for _ in range(k)) for name, code in SNIPPETS.items()},
+        "openai_on_ack_path": openai_on_ack_path(),
+        "archive_bytes": archive_bytes(),
+    }
 
 
 if __name__ == "__main__":

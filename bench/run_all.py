@@ -1,7 +1,7 @@
 """Run every benchmark, print the table; the full run also writes BENCHMARKS.md and the plot.
 
-    python -m bench.run_all            # full (a few minutes), rewrites BENCHMARKS.md
-    python -m bench.run_all --smoke    # seconds, CI: checks the scripts still run, no timing claims
+python -m bench.run_all            # full (a few minutes), rewrites BENCHMARKS.md
+python -m bench.run_all --smoke    # seconds, CI: checks the scripts still run, no timing claims
 """
 
 from __future__ import annotations
@@ -17,17 +17,35 @@ from bench.common import ROOT
 from bench.report import plot_ack, table, write_markdown
 
 OUT = ROOT / "bench" / "out"
-SMOKE = {"ack": 20, "ack_load": {"n": 20, "answers": 4},
-         "cold": 1, "first": 2, "tokens": 60, "storm": (3, 20), "conc": (5, 20), "imports": 1,
-         "busy": {"long_answers": 5, "tokens": 60, "delay_s": 0.025, "events": 8, "pace_s": 0.2},
-         "bursts": {"answers": 4, "tokens": 30}, "bursts_ten": {"answers": 4, "tokens": 30, "instances": 2}}
+SMOKE = {
+    "ack": 20,
+    "ack_load": {"n": 20, "answers": 4},
+    "cold": 1,
+    "first": 2,
+    "tokens": 60,
+    "storm": (3, 20),
+    "conc": (5, 20),
+    "imports": 1,
+    "busy": {"long_answers": 5, "tokens": 60, "delay_s": 0.025, "events": 8, "pace_s": 0.2},
+    "bursts": {"answers": 4, "tokens": 30},
+    "bursts_ten": {"answers": 4, "tokens": 30, "instances": 2},
+}
 # Busy hour, full: concurrency - 8 answers of 1,200 tokens at 25 ms (30 s), 120 new events over 30 s.
 # Issue 21: acks while 40 answers stream in the same process (in-process hand-off).
-FULL = {"ack": 500, "ack_load": {"n": 500, "answers": 40},
-        "cold": 7, "first": 10, "tokens": 400, "storm": (10, 100), "conc": (50, 200), "imports": 5,
-        "busy": {"tokens": 1200, "delay_s": 0.025, "events": 120, "pace_s": 0.25},
-        # Issue 21: two waves of 50 x 200 tokens in one workspace; then ten processes against one fake.
-        "bursts": {"answers": 50, "tokens": 200}, "bursts_ten": {"answers": 50, "tokens": 200, "instances": 10}}
+FULL = {
+    "ack": 500,
+    "ack_load": {"n": 500, "answers": 40},
+    "cold": 7,
+    "first": 10,
+    "tokens": 400,
+    "storm": (10, 100),
+    "conc": (50, 200),
+    "imports": 5,
+    "busy": {"tokens": 1200, "delay_s": 0.025, "events": 120, "pace_s": 0.25},
+    # Issue 21: two waves of 50 x 200 tokens in one workspace; then ten processes against one fake.
+    "bursts": {"answers": 50, "tokens": 200},
+    "bursts_ten": {"answers": 50, "tokens": 200, "instances": 10},
+}
 
 
 def main() -> int:
@@ -62,9 +80,12 @@ def main() -> int:
         write_markdown(results, rows, ROOT / "BENCHMARKS.md")
         print("wrote BENCHMARKS.md, README.md's headline figures and bench/ack_latency.png")
     busy = results["busy_hour"]
-    complete = results["concurrency"]["correct"] == results["concurrency"]["answers"] and all(
-        s["correct"] == s["answers"] for s in results["storm"].values()) and busy["exact"] == busy["answers"] and all(
-        w["exact"] == w["answers"] for key in ("bursts", "bursts_ten") for w in results[key]["waves"])
+    complete = (
+        results["concurrency"]["correct"] == results["concurrency"]["answers"]
+        and all(s["correct"] == s["answers"] for s in results["storm"].values())
+        and busy["exact"] == busy["answers"]
+        and all(w["exact"] == w["answers"] for key in ("bursts", "bursts_ten") for w in results[key]["waves"])
+    )
     print(f"{'all answers correct' if complete else 'SOME ANSWERS WRONG'} in {results['seconds']:.0f} s")
     return 0 if complete else 1
 

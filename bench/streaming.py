@@ -23,6 +23,7 @@ def _done(slack, channel, ts):
             return None
         state = ((msgs[-1].get("metadata") or {}).get("event_payload") or {}).get("state")
         return msgs if state not in (None, "streaming", "continued") else None
+
     return check
 
 
@@ -85,8 +86,11 @@ def first_visible(k: int = 10) -> dict:
                 requests_before = len(fakes.model.requests)
                 ask(fakes, bot, f"D{i}", f"question {i}")
                 seen = fakes.model.requests[requests_before]
-                first_write = next(c for c in fakes.slack.calls[calls_before:]
-                                   if c["method"] in WRITES and c.get("ok") and c["text_len"] and not c["placeholder"])
+                first_write = next(
+                    c
+                    for c in fakes.slack.calls[calls_before:]
+                    if c["method"] in WRITES and c.get("ok") and c["text_len"] and not c["placeholder"]
+                )
                 lags.append((first_write["time"] - seen.first_token_at) * 1000)
                 round_trips.append(fake_round_trip_ms(fakes))
         out[mode] = {"lag_ms": summary(lags), "fake_round_trip_ms": statistics.median(round_trips)}
@@ -104,8 +108,13 @@ def calls_per_answer(tokens: int = 400, delay_s: float = 0.02) -> dict:
             writes = sorted(msgs[0].get("updates") or [])
             max_in_1s = max(sum(1 for t in writes if w <= t < w + 1.0) for w in writes) if writes else 0
             correct = "".join(m["text"] for m in msgs) == fakes.model.default_plan.text
-        out[mode] = {"slack_calls": len(calls), "by_method": _count(calls), "answer_s": seconds,
-                     "max_writes_in_any_1s": max_in_1s, "correct": correct}
+        out[mode] = {
+            "slack_calls": len(calls),
+            "by_method": _count(calls),
+            "answer_s": seconds,
+            "max_writes_in_any_1s": max_in_1s,
+            "correct": correct,
+        }
     return out
 
 
@@ -120,7 +129,8 @@ def echo_answers(fakes, bot, n: int, tokens: int, delay_s: float, tag: str) -> t
     """n conversations at once; the model echoes each question in `tokens` tokens. Returns the
     results and how many answers arrived complete and exactly right."""
     fakes.model.responder = lambda body: Plan(
-        tokens=[f" {body['messages'][-1]['content']}:{j}" for j in range(tokens)], delay_s=delay_s)
+        tokens=[f" {body['messages'][-1]['content']}:{j}" for j in range(tokens)], delay_s=delay_s
+    )
     results = ask_many(fakes, bot, [(f"D{i}", f"{tag}{i}") for i in range(n)])
     expected = ["".join(f" {tag}{i}:{j}" for j in range(tokens)) for i in range(n)]
     correct = sum(1 for r, want in zip(results, expected) if r and "".join(m["text"] for m in r[2]) == want)
@@ -134,8 +144,12 @@ def storm(n: int = 10, tokens: int = 100, delay_s: float = 0.02) -> dict:
             fakes.slack.rate_limit = {m: ratio for m in STORM_METHODS}
             results, correct = echo_answers(fakes, bot, n, tokens, delay_s, "q")
             complete = [r for r in results if r is not None]
-            out[label] = {"answers": n, "completed": len(complete), "correct": correct,
-                          "mean_s": statistics.fmean(r[1] for r in complete) if complete else None,
-                          "max_s": max(r[1] for r in complete) if complete else None,
-                          "429s": sum(1 for c in fakes.slack.calls if c["status"] == 429)}
+            out[label] = {
+                "answers": n,
+                "completed": len(complete),
+                "correct": correct,
+                "mean_s": statistics.fmean(r[1] for r in complete) if complete else None,
+                "max_s": max(r[1] for r in complete) if complete else None,
+                "429s": sum(1 for c in fakes.slack.calls if c["status"] == 429),
+            }
     return out

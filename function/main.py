@@ -1,7 +1,7 @@
 """Cloud Function entry point `slack_bot` (gen2, HTTP). Thin on purpose: it only routes.
 
-    POST /               Slack Events API and interactivity (signed by Slack)
-    POST /tasks/answer   jobs from Cloud Tasks (OIDC-authenticated)
+POST /               Slack Events API and interactivity (signed by Slack)
+POST /tasks/answer   jobs from Cloud Tasks (OIDC-authenticated)
 """
 
 import functions_framework

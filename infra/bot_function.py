@@ -26,15 +26,33 @@ ENTRY_POINT = "slack_bot"
 
 class BotFunction(pulumi.ComponentResource):
     def __init__(
-        self, name: str, *, project: str, region: str, runtime: str, source_bucket, source_object,
-        runtime_email, build_account_id, environment: dict, memory: str, cpu: str,
-        timeout_seconds: int, concurrency: int, min_instances: int, max_instances: int,
-        public_access: str = PUBLIC_ALL_USERS, depends_on: list | None = None,
+        self,
+        name: str,
+        *,
+        project: str,
+        region: str,
+        runtime: str,
+        source_bucket,
+        source_object,
+        runtime_email,
+        build_account_id,
+        environment: dict,
+        memory: str,
+        cpu: str,
+        timeout_seconds: int,
+        concurrency: int,
+        min_instances: int,
+        max_instances: int,
+        public_access: str = PUBLIC_ALL_USERS,
+        depends_on: list | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("teambot:infra:BotFunction", name, None, opts)
         self.function = gcp.cloudfunctionsv2.Function(
-            name, project=project, location=region, name=name,
+            name,
+            project=project,
+            location=region,
+            name=name,
             description="Slack <-> OpenAI team bot",
             build_config={
                 "runtime": runtime,
@@ -59,14 +77,20 @@ class BotFunction(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         if public_access == PUBLIC_INVOKER_CHECK_DISABLED:
             self.public = RunInvokerCheckDisabled(
-                f"{name}-invoker-check-disabled", function=self.function.name,
+                f"{name}-invoker-check-disabled",
+                function=self.function.name,
                 service=self.function.service_config.apply(lambda sc: sc.service if sc else None),
                 function_updated=self.function.update_time,
                 opts=child,
             )
         else:
             self.public = gcp.cloudrunv2.ServiceIamMember(
-                f"{name}-public", project=project, location=region, name=self.function.name,
-                role="roles/run.invoker", member="allUsers", opts=child,
+                f"{name}-public",
+                project=project,
+                location=region,
+                name=self.function.name,
+                role="roles/run.invoker",
+                member="allUsers",
+                opts=child,
             )
         self.register_outputs({"name": self.function.name, "service_url": self.function.url})

@@ -47,8 +47,15 @@ def wo_version(value: str) -> int:
 
 class BotSecrets(pulumi.ComponentResource):
     def __init__(
-        self, name: str, *, project: str, values: dict[str, pulumi.Output | None], accessor: pulumi.Input[str],
-        writable: tuple[str, ...] = (), readable: list[tuple[str, str]] | tuple = (), depends_on: list | None = None,
+        self,
+        name: str,
+        *,
+        project: str,
+        values: dict[str, pulumi.Output | None],
+        accessor: pulumi.Input[str],
+        writable: tuple[str, ...] = (),
+        readable: list[tuple[str, str]] | tuple = (),
+        depends_on: list | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("teambot:infra:BotSecrets", name, None, opts)
@@ -61,35 +68,59 @@ class BotSecrets(pulumi.ComponentResource):
         for suffix, env_var in kinds:
             sid = f"{name}-{suffix}"  # == naming.secret_id(name, kind) for the three fixed ones
             secret = gcp.secretmanager.Secret(
-                sid, project=project, secret_id=sid, replication={"auto": {}},
-                labels={"app": name}, opts=child,
+                sid,
+                project=project,
+                secret_id=sid,
+                replication={"auto": {}},
+                labels={"app": name},
+                opts=child,
             )
             value = values.get(env_var)
             data = pulumi.Output.secret(value if value is not None else "").apply(lambda v: v or PLACEHOLDER)
-            self.versions.append(gcp.secretmanager.SecretVersion(
-                f"{sid}-version", secret=secret.id,
-                secret_data_wo=data,
-                secret_data_wo_version=pulumi.Output.from_input(data).apply(wo_version),
-                deletion_policy="DISABLE",  # a replaced version is disabled, not destroyed: rollback stays possible
-                opts=pulumi.ResourceOptions(parent=self),
-            ))
-            self.grants.append(gcp.secretmanager.SecretIamMember(
-                f"{sid}-accessor", project=project, secret_id=secret.secret_id,
-                role="roles/secretmanager.secretAccessor", member=accessor,
-                opts=pulumi.ResourceOptions(parent=self),
-            ))
-            if env_var in writable:
-                self.grants.append(gcp.secretmanager.SecretIamMember(
-                    f"{sid}-version-adder", project=project, secret_id=secret.secret_id,
-                    role="roles/secretmanager.secretVersionAdder", member=accessor,
+            self.versions.append(
+                gcp.secretmanager.SecretVersion(
+                    f"{sid}-version",
+                    secret=secret.id,
+                    secret_data_wo=data,
+                    secret_data_wo_version=pulumi.Output.from_input(data).apply(wo_version),
+                    deletion_policy="DISABLE",  # a replaced version is disabled, not destroyed: rollback stays possible
                     opts=pulumi.ResourceOptions(parent=self),
-                ))
+                )
+            )
+            self.grants.append(
+                gcp.secretmanager.SecretIamMember(
+                    f"{sid}-accessor",
+                    project=project,
+                    secret_id=secret.secret_id,
+                    role="roles/secretmanager.secretAccessor",
+                    member=accessor,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+            if env_var in writable:
+                self.grants.append(
+                    gcp.secretmanager.SecretIamMember(
+                        f"{sid}-version-adder",
+                        project=project,
+                        secret_id=secret.secret_id,
+                        role="roles/secretmanager.secretVersionAdder",
+                        member=accessor,
+                        opts=pulumi.ResourceOptions(parent=self),
+                    )
+                )
             self.secret_ids[env_var] = secret.secret_id
-            self.version_names[env_var] = pulumi.Output.concat("projects/", project, "/secrets/", secret.secret_id, "/versions/latest")
+            self.version_names[env_var] = pulumi.Output.concat(
+                "projects/", project, "/secrets/", secret.secret_id, "/versions/latest"
+            )
         for secret_project, secret_id in readable:
-            self.grants.append(gcp.secretmanager.SecretIamMember(
-                f"{name}-read-{secret_project}-{secret_id}", project=secret_project, secret_id=secret_id,
-                role="roles/secretmanager.secretAccessor", member=accessor,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
-            ))
+            self.grants.append(
+                gcp.secretmanager.SecretIamMember(
+                    f"{name}-read-{secret_project}-{secret_id}",
+                    project=secret_project,
+                    secret_id=secret_id,
+                    role="roles/secretmanager.secretAccessor",
+                    member=accessor,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
+                )
+            )
         self.register_outputs({"secrets": self.secret_ids})

@@ -156,8 +156,9 @@ class StackConfig:
     def every_message(self) -> bool:
         """A channel profile answers every message: the manifest asks for channel message events.
         (check() has refused an invalid channelProfiles before anything reads this.)"""
-        return channel_profiles.answers_every_message(channel_profiles.parse_profiles(
-            self.function_env.get("CHANNEL_PROFILES", ""), source="channelProfiles"))
+        return channel_profiles.answers_every_message(
+            channel_profiles.parse_profiles(self.function_env.get("CHANNEL_PROFILES", ""), source="channelProfiles")
+        )
 
     @property
     def mcp_authorization_secrets(self) -> list[tuple[str, str]]:
@@ -199,7 +200,9 @@ def check(cfg: StackConfig) -> list[str]:
     if not lo <= deadline <= hi:
         problems.append(f"taskDispatchDeadlineSeconds is {deadline}; Cloud Tasks accepts {lo} to {hi} for HTTP tasks.")
     if not TIMEOUT_RANGE[0] <= cfg.timeout_seconds <= TIMEOUT_RANGE[1]:
-        problems.append(f"timeoutSeconds is {cfg.timeout_seconds}; gen2 HTTP functions accept {TIMEOUT_RANGE[0]} to {TIMEOUT_RANGE[1]}.")
+        problems.append(
+            f"timeoutSeconds is {cfg.timeout_seconds}; gen2 HTTP functions accept {TIMEOUT_RANGE[0]} to {TIMEOUT_RANGE[1]}."
+        )
     elif cfg.timeout_seconds + DISPATCH_MARGIN_SECONDS > deadline:
         problems.append(
             f"timeoutSeconds ({cfg.timeout_seconds}) must be at least {DISPATCH_MARGIN_SECONDS} s below "
@@ -210,7 +213,9 @@ def check(cfg: StackConfig) -> list[str]:
     if not CONCURRENCY_RANGE[0] <= cfg.concurrency <= CONCURRENCY_RANGE[1]:
         problems.append(f"concurrency is {cfg.concurrency}; Cloud Run accepts {CONCURRENCY_RANGE[0]} to {CONCURRENCY_RANGE[1]}.")
     if not 0 < cfg.queue_max_dispatches_per_second <= 500:
-        problems.append(f"queueMaxDispatchesPerSecond is {cfg.queue_max_dispatches_per_second}; Cloud Tasks accepts more than 0, at most 500.")
+        problems.append(
+            f"queueMaxDispatchesPerSecond is {cfg.queue_max_dispatches_per_second}; Cloud Tasks accepts more than 0, at most 500."
+        )
     if cfg.public_access not in PUBLIC_ACCESS_MODES:
         problems.append(f"publicAccess is {cfg.public_access!r}; use one of {', '.join(PUBLIC_ACCESS_MODES)}.")
     try:  # the function's own validator: names the channel and the key
@@ -279,11 +284,17 @@ def load() -> StackConfig:
     if "region" not in settings and gcp.get("region"):
         settings["region"] = gcp.get("region")
     function_env = {key.env: str(value) for key, value in values.items() if key.env and value is not None}
-    slack_api_url = (os.environ.get("SLACK_API_URL") or DEFAULT_API_URL).rstrip("/") + "/"  # one form (infra/slack_app.py api_base_url)
+    slack_api_url = (os.environ.get("SLACK_API_URL") or DEFAULT_API_URL).rstrip(
+        "/"
+    ) + "/"  # one form (infra/slack_app.py api_base_url)
     slack_config_token, slack_config_token_file = _config_token(cfg, slack_api_url)
     stack = defaults(
-        gcp.require("project"), **settings, function_env=function_env, slack_config_token=slack_config_token,
-        slack_config_token_file=slack_config_token_file, slack_api_url=slack_api_url,
+        gcp.require("project"),
+        **settings,
+        function_env=function_env,
+        slack_config_token=slack_config_token,
+        slack_config_token_file=slack_config_token_file,
+        slack_api_url=slack_api_url,
     )
     problems = check(stack)
     if problems:

@@ -28,7 +28,7 @@ from pathlib import Path
 RENEW_MARGIN_S = 30 * 60  # renew when less than this is left: one `pulumi up` must not outlive its token
 TOKEN_ERRORS = frozenset({"token_expired", "invalid_auth", "not_authed", "token_revoked", "account_inactive"})
 FRESH_TOKEN_HELP = (
-    "get a fresh one at https://api.slack.com/apps (section \"Your App Configuration Tokens\", Generate Token), then "
+    'get a fresh one at https://api.slack.com/apps (section "Your App Configuration Tokens", Generate Token), then '
     "`pulumi config set --secret slackConfigToken xoxe.xoxp-...` and, so later runs renew it by themselves, "
     "`pulumi config set --secret slackConfigRefreshToken xoxe-...`"
 )
@@ -111,13 +111,12 @@ class ConfigTokenStore:
         except SlackApiError as exc:
             code = exc.response.get("error")
             raise ConfigTokenError(
-                f"Slack refused the app configuration refresh token ({code}): refresh tokens are single use; "
-                f"{FRESH_TOKEN_HELP}"
+                f"Slack refused the app configuration refresh token ({code}): refresh tokens are single use; {FRESH_TOKEN_HELP}"
             ) from None
         except OSError as exc:
-            raise ConfigTokenError(f"could not reach Slack at {self.api_url} to renew the configuration token "
-                                   f"({type(exc).__name__}); try again") from None
-        new = {"token": answer["token"], "refresh_token": answer["refresh_token"], "exp": answer.get("exp"),
-               "seed": pair["seed"]}
+            raise ConfigTokenError(
+                f"could not reach Slack at {self.api_url} to renew the configuration token ({type(exc).__name__}); try again"
+            ) from None
+        new = {"token": answer["token"], "refresh_token": answer["refresh_token"], "exp": answer.get("exp"), "seed": pair["seed"]}
         self.save(new)  # before anything else: the old refresh token is spent
         return new

@@ -40,8 +40,11 @@ class ServiceIdentities(pulumi.ComponentResource):
 
         def account(suffix: str, title: str) -> gcp.serviceaccount.Account:
             return gcp.serviceaccount.Account(
-                f"{name}-{suffix}", project=project, account_id=f"{name}-{suffix}"[:30],
-                display_name=f"{name}: {title}", opts=child,
+                f"{name}-{suffix}",
+                project=project,
+                account_id=f"{name}-{suffix}"[:30],
+                display_name=f"{name}: {title}",
+                opts=child,
             )
 
         self.runtime = account("run", "Slack bot function runtime")
@@ -49,17 +52,25 @@ class ServiceIdentities(pulumi.ComponentResource):
         self.build = account("build", "Cloud Build for the function")
         self.build_grants = [
             gcp.projects.IAMMember(
-                f"{name}-build-{role.split('.')[-1].split('/')[-1]}", project=project, role=role,
-                member=self.build.email.apply(lambda e: f"serviceAccount:{e}"), opts=child,
+                f"{name}-build-{role.split('.')[-1].split('/')[-1]}",
+                project=project,
+                role=role,
+                member=self.build.email.apply(lambda e: f"serviceAccount:{e}"),
+                opts=child,
             )
             for role in BUILD_PROJECT_ROLES
         ]
         # Depend on this, not on the grants: it completes IAM_PROPAGATION after they exist.
         self.build_ready = pulumiverse_time.Sleep(
-            f"{name}-build-iam-propagation", create_duration=IAM_PROPAGATION,
+            f"{name}-build-iam-propagation",
+            create_duration=IAM_PROPAGATION,
             triggers={"roles": ",".join(BUILD_PROJECT_ROLES)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.build_grants),
         )
-        self.register_outputs({
-            "runtime": self.runtime.email, "invoker": self.invoker.email, "build": self.build.email,
-        })
+        self.register_outputs(
+            {
+                "runtime": self.runtime.email,
+                "invoker": self.invoker.email,
+                "build": self.build.email,
+            }
+        )

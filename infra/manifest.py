@@ -46,8 +46,16 @@ def _prompts_module():
     return suggested_prompts
 
 
-def manifest_dict(template: str, *, function_url: str | None, bot_name: str, redirect_url: str | None = None,
-                  suggested_prompts: str = "", socket_mode: bool = False, every_message: bool = False) -> dict:
+def manifest_dict(
+    template: str,
+    *,
+    function_url: str | None,
+    bot_name: str,
+    redirect_url: str | None = None,
+    suggested_prompts: str = "",
+    socket_mode: bool = False,
+    every_message: bool = False,
+) -> dict:
     """The manifest as a dict (what apps.manifest.create takes). With `redirect_url`, the app's
     OAuth redirect URL is set too (the stack-managed app installs through the function); with
     `every_message`, the channel message events (a channel profile answers every message)."""
@@ -92,15 +100,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.manifest")
     parser.add_argument("function_url", nargs="?")
     parser.add_argument("--bot-name", default="TeamBot")
-    parser.add_argument("--suggested-prompts", default="", help='JSON list, as Pulumi config suggestedPrompts')
+    parser.add_argument("--suggested-prompts", default="", help="JSON list, as Pulumi config suggestedPrompts")
     parser.add_argument("--every-message", action="store_true", help="a channel profile has answer_every_message")
     parser.add_argument("--socket-mode", action="store_true", help="the Socket Mode variant (make dev)")
     args = parser.parse_args(argv)
     if not args.socket_mode and not args.function_url:
         parser.error("give the function URL, or --socket-mode")
-    sys.stdout.write(render(TEMPLATE.read_text(), function_url=args.function_url, bot_name=args.bot_name,
-                            suggested_prompts=args.suggested_prompts, socket_mode=args.socket_mode,
-                            every_message=args.every_message))
+    sys.stdout.write(
+        render(
+            TEMPLATE.read_text(),
+            function_url=args.function_url,
+            bot_name=args.bot_name,
+            suggested_prompts=args.suggested_prompts,
+            socket_mode=args.socket_mode,
+            every_message=args.every_message,
+        )
+    )
     return 0
 
 

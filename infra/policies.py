@@ -70,7 +70,9 @@ def only_function_public(graph) -> list[str]:
     for r in _grants(graph):
         members = [r["props"].get("member")] + list(r["props"].get("members") or [])
         if PUBLIC.intersection(m for m in members if m):
-            if not (r["type"] == "gcp:cloudrunv2/serviceIamMember:ServiceIamMember" and r["props"].get("role") == "roles/run.invoker"):
+            if not (
+                r["type"] == "gcp:cloudrunv2/serviceIamMember:ServiceIamMember" and r["props"].get("role") == "roles/run.invoker"
+            ):
                 out.append(f"{r['name']}: grants {r['props'].get('role')} to the public")
     for r in graph:
         if r["type"] == "gcp:storage/bucket:Bucket" and r["props"].get("publicAccessPrevention") != "enforced":
@@ -79,7 +81,9 @@ def only_function_public(graph) -> list[str]:
 
 
 def runtime_least_privilege(graph) -> list[str]:
-    runtime = {f"serviceAccount:{(fn['props'].get('serviceConfig') or {}).get('serviceAccountEmail')}" for fn in _functions(graph)}
+    runtime = {
+        f"serviceAccount:{(fn['props'].get('serviceConfig') or {}).get('serviceAccountEmail')}" for fn in _functions(graph)
+    }
     out = []
     for r in _grants(graph):
         if r["props"].get("member") in runtime and (r["type"], r["props"].get("role")) not in RUNTIME_ALLOWED:
@@ -107,7 +111,8 @@ def hashed_source_object(graph) -> list[str]:
     return [
         f"{r['name']}: source object name must carry a content hash (src-<sha>.zip)"
         for r in graph
-        if r["type"] == "gcp:storage/bucketObject:BucketObject" and not re.match(r"^src-[0-9a-f]{20}\.zip$", str(r["props"].get("name")))
+        if r["type"] == "gcp:storage/bucketObject:BucketObject"
+        and not re.match(r"^src-[0-9a-f]{20}\.zip$", str(r["props"].get("name")))
     ]
 
 
@@ -123,8 +128,10 @@ def bounded_queue_retries(graph) -> list[str]:
                 out.append(f"{r['name']}: retries must be bounded (1..5 attempts) so an answer is posted once")
             window, backoff = _seconds(retry.get("maxRetryDuration")), _seconds(retry.get("minBackoff"))
             if retry.get("maxRetryDuration") is None or window > backoff:
-                out.append(f"{r['name']}: maxRetryDuration must be set and at most minBackoff, or Cloud Tasks "
-                           f"retries past maxAttempts until it runs out")
+                out.append(
+                    f"{r['name']}: maxRetryDuration must be set and at most minBackoff, or Cloud Tasks "
+                    f"retries past maxAttempts until it runs out"
+                )
     return out
 
 
@@ -144,8 +151,10 @@ def build_identity_least_privilege(graph) -> list[str]:
         held = [r for r in _grants(graph) if r["props"].get("member") == member]
         roles = sorted(str(r["props"].get("role")) for r in held if r["type"] == PROJECT_GRANT)
         if roles != sorted(BUILD_ROLES) or len(held) != len(roles):
-            out.append(f"{fn['name']}: build identity must hold exactly {sorted(BUILD_ROLES)} on the project "
-                       f"(holds {sorted((r['type'], r['props'].get('role')) for r in held)})")
+            out.append(
+                f"{fn['name']}: build identity must hold exactly {sorted(BUILD_ROLES)} on the project "
+                f"(holds {sorted((r['type'], r['props'].get('role')) for r in held)})"
+            )
     return out
 
 
@@ -163,10 +172,14 @@ def function_waits_for_build_iam(graph) -> list[str]:
         member = _build_member(fn)
         grants = {r["name"] for r in graph if r["type"] == PROJECT_GRANT and r["props"].get("member") == member}
         sleeps = [by_name[d] for d in fn.get("deps", []) if d in by_name and by_name[d]["type"] == SLEEP]
-        if not any(_seconds(s["props"].get("createDuration")) >= MIN_IAM_WAIT_SECONDS and grants <= set(s.get("deps", []))
-                   for s in sleeps):
-            out.append(f"{fn['name']}: must depend on a Sleep of at least {MIN_IAM_WAIT_SECONDS}s after its build "
-                       f"identity's grants (IAM propagation before the first build)")
+        if not any(
+            _seconds(s["props"].get("createDuration")) >= MIN_IAM_WAIT_SECONDS and grants <= set(s.get("deps", []))
+            for s in sleeps
+        ):
+            out.append(
+                f"{fn['name']}: must depend on a Sleep of at least {MIN_IAM_WAIT_SECONDS}s after its build "
+                f"identity's grants (IAM propagation before the first build)"
+            )
     return out
 
 
@@ -177,16 +190,26 @@ def _invoker_check_disabled(r) -> bool:
 def function_reachable_by_slack(graph) -> list[str]:
     """Exactly one way in for Slack per function: allUsers run.invoker on its service, or the
     service's invoker IAM check disabled (infra/run_invoker_check.py)."""
-    public = [r for r in graph if (r["type"] == RUN_INVOKER and r["props"].get("member") == "allUsers"
-                                   and r["props"].get("role") == "roles/run.invoker") or _invoker_check_disabled(r)]
+    public = [
+        r
+        for r in graph
+        if (r["type"] == RUN_INVOKER and r["props"].get("member") == "allUsers" and r["props"].get("role") == "roles/run.invoker")
+        or _invoker_check_disabled(r)
+    ]
     functions = _functions(graph)
     out = []
     for fn in functions:
         name = fn["props"].get("name")
-        ways = [r for r in public if (r["props"].get("function") if _invoker_check_disabled(r) else r["props"].get("name")) in (name, None)]
+        ways = [
+            r
+            for r in public
+            if (r["props"].get("function") if _invoker_check_disabled(r) else r["props"].get("name")) in (name, None)
+        ]
         if len(ways) != 1:
-            out.append(f"{fn['name']}: needs exactly one public path for Slack (allUsers run.invoker or invoker "
-                       f"IAM check disabled), has {len(ways)}")
+            out.append(
+                f"{fn['name']}: needs exactly one public path for Slack (allUsers run.invoker or invoker "
+                f"IAM check disabled), has {len(ways)}"
+            )
     return out
 
 

@@ -61,8 +61,10 @@ def _error_text(response) -> str:
         if detail.get("reason") == "SERVICE_DISABLED":
             meta = detail.get("metadata") or {}
             project = (meta.get("consumer") or "").removeprefix("projects/")
-            return (f"{meta.get('service')} is not enabled in project {project}: "
-                    f"gcloud services enable {meta.get('service')} --project {project}")
+            return (
+                f"{meta.get('service')} is not enabled in project {project}: "
+                f"gcloud services enable {meta.get('service')} --project {project}"
+            )
     return f"{error.get('status') or response.status_code}: {error.get('message', '')[:200]}"
 
 
@@ -79,8 +81,12 @@ def check_quota_project(credentials, project: str) -> Result:
     if quota:
         return Result(True, "quota project", f"{quota} (API calls made with your credentials are billed there)")
     if isinstance(credentials, user_credentials.Credentials):
-        return Result(False, "quota project", "your user credentials have none; some Google APIs then refuse calls "
-                      f"('API not enabled', 'quota exceeded'): gcloud auth application-default set-quota-project {project}")
+        return Result(
+            False,
+            "quota project",
+            "your user credentials have none; some Google APIs then refuse calls "
+            f"('API not enabled', 'quota exceeded'): gcloud auth application-default set-quota-project {project}",
+        )
     return Result(True, "quota project", "none needed (service account credentials use their own project)")
 
 
@@ -89,15 +95,23 @@ def check_project(session, ep: Endpoints, project: str, region: str) -> Result:
     if data.get("state") != "ACTIVE":
         return Result(False, "project", f"{project} is {data.get('state')}; use an active project")
     number = str(data.get("name", "")).removeprefix("projects/")
-    return Result(True, "project", f"{project} (number {number}, parent {data.get('parent') or 'none'}); builds "
-                  f"will read their source from gcf-v2-sources-{number}-{region}")
+    return Result(
+        True,
+        "project",
+        f"{project} (number {number}, parent {data.get('parent') or 'none'}); builds "
+        f"will read their source from gcf-v2-sources-{number}-{region}",
+    )
 
 
 def check_billing(session, ep: Endpoints, project: str) -> Result:
     data = _json(session.get(f"{ep.billing}/v1/projects/{project}/billingInfo", timeout=TIMEOUT_S))
     if not data.get("billingEnabled"):
-        return Result(False, "billing", f"not enabled on {project} (Cloud Functions, Cloud Build and Cloud Tasks need it): "
-                      f"gcloud billing projects link {project} --billing-account=ACCOUNT_ID")
+        return Result(
+            False,
+            "billing",
+            f"not enabled on {project} (Cloud Functions, Cloud Build and Cloud Tasks need it): "
+            f"gcloud billing projects link {project} --billing-account=ACCOUNT_ID",
+        )
     return Result(True, "billing", f"enabled ({data.get('billingAccountName')})")
 
 
@@ -113,12 +127,19 @@ def check_service_usage(session, ep: Endpoints, project: str) -> Result:
     missing = [api for api in REQUIRED_APIS if api not in enabled]
     if not missing:
         return Result(True, "APIs", f"all {len(REQUIRED_APIS)} required APIs enabled")
-    return Result(True, "APIs", f"Service Usage answers; `pulumi up` enables the {len(missing)} not yet enabled: {', '.join(missing)}")
+    return Result(
+        True, "APIs", f"Service Usage answers; `pulumi up` enables the {len(missing)} not yet enabled: {', '.join(missing)}"
+    )
 
 
 def check_sharing(session, ep: Endpoints, project: str, public_access: str) -> Result:
-    data = _json(session.post(f"{ep.resource_manager}/v1/projects/{project}:getEffectiveOrgPolicy",
-                              json={"constraint": SHARING_CONSTRAINT}, timeout=TIMEOUT_S))
+    data = _json(
+        session.post(
+            f"{ep.resource_manager}/v1/projects/{project}:getEffectiveOrgPolicy",
+            json={"constraint": SHARING_CONSTRAINT},
+            timeout=TIMEOUT_S,
+        )
+    )
     listed = data.get("listPolicy") or {}
     # Not set, or ALLOW for all values: allUsers can be bound. Allowed values (customer ids) or
     # DENY: it cannot (cloud.google.com/resource-manager/docs/organization-policy/restricting-domains).
@@ -127,9 +148,13 @@ def check_sharing(session, ep: Endpoints, project: str, public_access: str) -> R
         return Result(True, "domain-restricted sharing", "not enforced; allUsers can be bound")
     if public_access == "invokerIamCheckDisabled":
         return Result(True, "domain-restricted sharing", "enforced; publicAccess invokerIamCheckDisabled does not need allUsers")
-    return Result(False, "domain-restricted sharing", "enforced (iam.allowedPolicyMemberDomains): the allUsers binding will be "
-                  "refused. Run `pulumi config set publicAccess invokerIamCheckDisabled` (README, Deploy), or have an "
-                  "org admin exempt the project; then rerun with --public-access invokerIamCheckDisabled")
+    return Result(
+        False,
+        "domain-restricted sharing",
+        "enforced (iam.allowedPolicyMemberDomains): the allUsers binding will be "
+        "refused. Run `pulumi config set publicAccess invokerIamCheckDisabled` (README, Deploy), or have an "
+        "org admin exempt the project; then rerun with --public-access invokerIamCheckDisabled",
+    )
 
 
 def run_checks(credentials, project: str, region: str, public_access: str, endpoints: Endpoints) -> list[Result]:
@@ -137,8 +162,12 @@ def run_checks(credentials, project: str, region: str, public_access: str, endpo
 
     session = AuthorizedSession(credentials)
     results = [check_quota_project(credentials, project)]
-    checks = {"project": lambda s, e, p: check_project(s, e, p, region), "billing": check_billing, "APIs": check_service_usage,
-              "domain-restricted sharing": lambda s, e, p: check_sharing(s, e, p, public_access)}
+    checks = {
+        "project": lambda s, e, p: check_project(s, e, p, region),
+        "billing": check_billing,
+        "APIs": check_service_usage,
+        "domain-restricted sharing": lambda s, e, p: check_sharing(s, e, p, public_access),
+    }
     for name, check in checks.items():
         try:
             results.append(check(session, endpoints, project))
@@ -172,8 +201,12 @@ def main(argv: list[str] | None = None, *, credentials=None, endpoints: Endpoint
         return 1
     credentials = credentials or load_credentials()
     if credentials is None:
-        print(Result(False, "credentials", "no Application Default Credentials found: "
-                     "run `gcloud auth application-default login`").line(), file=out)
+        print(
+            Result(
+                False, "credentials", "no Application Default Credentials found: run `gcloud auth application-default login`"
+            ).line(),
+            file=out,
+        )
         return 1
     results = run_checks(credentials, args.project, args.region, args.public_access, endpoints or Endpoints())
     for result in results:

@@ -19,8 +19,10 @@ import sys
 from infra.naming import SECRET_KINDS, secret_id
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_USAGE, EXIT_NO_ACCESS = 0, 1, 2, 3
-NO_CREDENTIALS = ("no usable Google credentials ({kind}): run `gcloud auth application-default login` "
-                  "(or point GOOGLE_APPLICATION_CREDENTIALS at a service account key file) and try again")
+NO_CREDENTIALS = (
+    "no usable Google credentials ({kind}): run `gcloud auth application-default login` "
+    "(or point GOOGLE_APPLICATION_CREDENTIALS at a service account key file) and try again"
+)
 
 
 def check_openai(value: str) -> str | None:
@@ -38,7 +40,9 @@ def check_slack_bot_token(value: str) -> str | None:
     from slack_sdk.errors import SlackApiError
 
     try:
-        WebClient(token=value, base_url=(os.environ.get("SLACK_API_URL") or "https://slack.com/api/").rstrip("/") + "/").auth_test()
+        WebClient(
+            token=value, base_url=(os.environ.get("SLACK_API_URL") or "https://slack.com/api/").rstrip("/") + "/"
+        ).auth_test()
     except SlackApiError as exc:
         return f"Slack auth.test refused the token ({exc.response.get('error')})"
     return None
@@ -112,8 +116,10 @@ def access_problem(exc: Exception) -> str | None:
     if isinstance(exc, (DefaultCredentialsError, RefreshError, TransportError)):
         return NO_CREDENTIALS.format(kind=type(exc).__name__)
     if isinstance(exc, GoogleAPICallError):
-        return (f"Secret Manager refused the call ({exc.code} {type(exc).__name__}): check --project, --prefix and "
-                "that your account may add versions to the secret")
+        return (
+            f"Secret Manager refused the call ({exc.code} {type(exc).__name__}): check --project, --prefix and "
+            "that your account may add versions to the secret"
+        )
     return None
 
 

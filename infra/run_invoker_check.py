@@ -61,14 +61,18 @@ def make_provider(endpoint: str = RUN_API, *, anonymous: bool = False, poll_s: f
 
             session = self._session()
             response = session.patch(
-                f"{self.endpoint}/v2/{service}", params={"updateMask": "invokerIamDisabled"},
-                json={"invokerIamDisabled": disabled}, timeout=30,
+                f"{self.endpoint}/v2/{service}",
+                params={"updateMask": "invokerIamDisabled"},
+                json={"invokerIamDisabled": disabled},
+                timeout=30,
             )
             if response.status_code == 404 and missing_ok:
                 return
             if response.status_code >= 300:
-                raise RuntimeError(f"Run Admin API refused invokerIamDisabled={disabled} on {service}: "
-                                   f"{response.status_code} {response.text[:300]}")
+                raise RuntimeError(
+                    f"Run Admin API refused invokerIamDisabled={disabled} on {service}: "
+                    f"{response.status_code} {response.text[:300]}"
+                )
             operation = response.json()
             deadline = time.monotonic() + self.wait_s
             while not operation.get("done"):
@@ -89,7 +93,8 @@ def make_provider(endpoint: str = RUN_API, *, anonymous: bool = False, poll_s: f
         def diff(self, _id, olds, news):
             changed = [k for k in ("service", "functionUpdated", "function") if olds.get(k) != news.get(k)]
             return pulumi.dynamic.DiffResult(
-                changes=bool(changed), replaces=["service"] if "service" in changed else [],
+                changes=bool(changed),
+                replaces=["service"] if "service" in changed else [],
                 delete_before_replace=True,
             )
 
@@ -107,10 +112,12 @@ class RunInvokerCheckDisabled(pulumi.dynamic.Resource):
     """Inputs: `function` (its name, known at preview, for the policy pack), `service`
     (projects/P/locations/R/services/S), `functionUpdated` (re-applies after each deploy)."""
 
-    def __init__(self, name: str, *, function, service, function_updated, provider=None,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, *, function, service, function_updated, provider=None, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__(
-            provider or make_provider(), name,
+            provider or make_provider(),
+            name,
             {"function": function, "service": service, "functionUpdated": function_updated, "invokerIamDisabled": True},
             opts,
         )

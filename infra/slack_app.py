@@ -177,8 +177,9 @@ class SlackAppProvider(_ManifestApi, pulumi.dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict, news: dict) -> pulumi.dynamic.DiffResult:
         # Only the manifest matters; never a replacement (a new app would need a new install).
-        return pulumi.dynamic.DiffResult(changes=olds.get("manifest") != news.get("manifest"), replaces=[],
-                                         delete_before_replace=False)
+        return pulumi.dynamic.DiffResult(
+            changes=olds.get("manifest") != news.get("manifest"), replaces=[], delete_before_replace=False
+        )
 
     def update(self, id_: str, olds: dict, news: dict) -> pulumi.dynamic.UpdateResult:
         live = self._call(news, "apps_manifest_export", app_id=id_)["manifest"]
@@ -231,21 +232,49 @@ class SlackApp(pulumi.dynamic.Resource, module="teambot", name="SlackApp"):
     signing_secret: pulumi.Output[str]
     oauth_authorize_url: pulumi.Output[str]
 
-    def __init__(self, name: str, *, manifest, config_token, api_url: str = DEFAULT_API_URL, token_file: str = "",
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        manifest,
+        config_token,
+        api_url: str = DEFAULT_API_URL,
+        token_file: str = "",
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         props = {
-            "manifest": manifest, "config_token": pulumi.Output.secret(config_token), "api_url": api_url,
-            "token_file": token_file, "app_id": None, "client_id": None, "client_secret": None,
-            "signing_secret": None, "oauth_authorize_url": None,
+            "manifest": manifest,
+            "config_token": pulumi.Output.secret(config_token),
+            "api_url": api_url,
+            "token_file": token_file,
+            "app_id": None,
+            "client_id": None,
+            "client_secret": None,
+            "signing_secret": None,
+            "oauth_authorize_url": None,
         }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_OUTPUTS))
         super().__init__(SlackAppProvider(), name, props, opts)
 
 
 class SlackAppManifest(pulumi.dynamic.Resource, module="teambot", name="SlackAppManifest"):
-    def __init__(self, name: str, *, app_id, manifest, config_token, api_url: str = DEFAULT_API_URL,
-                 token_file: str = "", opts: pulumi.ResourceOptions | None = None):
-        props = {"app_id": app_id, "manifest": manifest, "config_token": pulumi.Output.secret(config_token),
-                 "api_url": api_url, "token_file": token_file}
+    def __init__(
+        self,
+        name: str,
+        *,
+        app_id,
+        manifest,
+        config_token,
+        api_url: str = DEFAULT_API_URL,
+        token_file: str = "",
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        props = {
+            "app_id": app_id,
+            "manifest": manifest,
+            "config_token": pulumi.Output.secret(config_token),
+            "api_url": api_url,
+            "token_file": token_file,
+        }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["config_token"]))
         super().__init__(SlackAppManifestProvider(), name, props, opts)

@@ -19,7 +19,8 @@ EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", ".venv"}
 
 def source_files(root: Path) -> list[Path]:
     return sorted(
-        p for p in root.rglob("*")
+        p
+        for p in root.rglob("*")
         if p.is_file() and not EXCLUDED_PARTS.intersection(p.parts) and p.suffix not in (".pyc", ".pyo")
     )
 
@@ -44,24 +45,40 @@ def noncurrent_expiry(retention_days: int) -> list[dict]:
     non-current; only those expire, `retention_days` after they stopped being live
     (`days_since_noncurrent_time`, `with_state: ARCHIVED`; cloud.google.com/storage/docs/lifecycle
     #dayssincenoncurrenttime). A live object is never ARCHIVED, so it is never matched."""
-    return [{"action": {"type": "Delete"},
-             "condition": {"days_since_noncurrent_time": retention_days, "with_state": "ARCHIVED"}}]
+    return [{"action": {"type": "Delete"}, "condition": {"days_since_noncurrent_time": retention_days, "with_state": "ARCHIVED"}}]
 
 
 class FunctionSource(pulumi.ComponentResource):
-    def __init__(self, name: str, *, project: str, region: str, root: Path, retention_days: int,
-                 depends_on: list | None = None, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        project: str,
+        region: str,
+        root: Path,
+        retention_days: int,
+        depends_on: list | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__("teambot:infra:FunctionSource", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = gcp.storage.Bucket(
-            f"{name}-source", project=project, location=region, uniform_bucket_level_access=True,
-            public_access_prevention="enforced", force_destroy=True,
-            versioning={"enabled": True}, lifecycle_rules=noncurrent_expiry(retention_days),
+            f"{name}-source",
+            project=project,
+            location=region,
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            force_destroy=True,
+            versioning={"enabled": True},
+            lifecycle_rules=noncurrent_expiry(retention_days),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on or []),
         )
         files = {p.relative_to(root).as_posix(): pulumi.FileAsset(str(p)) for p in source_files(root)}
         self.object = gcp.storage.BucketObject(
-            f"{name}-source-archive", bucket=self.bucket.name, name=object_name(root),
-            source=pulumi.AssetArchive(files), opts=child,
+            f"{name}-source-archive",
+            bucket=self.bucket.name,
+            name=object_name(root),
+            source=pulumi.AssetArchive(files),
+            opts=child,
         )
         self.register_outputs({"bucket": self.bucket.name, "object": self.object.name})

@@ -26,34 +26,59 @@ ROLE = "roles/datastore.user"
 
 
 class UsageStore(pulumi.ComponentResource):
-    def __init__(self, name: str, *, project: str, location: str, runtime_member: pulumi.Input[str],
-                 suffix: pulumi.Input[str], depends_on: list | None = None,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        project: str,
+        location: str,
+        runtime_member: pulumi.Input[str],
+        suffix: pulumi.Input[str],
+        depends_on: list | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__("teambot:infra:UsageStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         api = gcp.projects.Service(
-            f"{name}-firestore-api", project=project, service="firestore.googleapis.com",
-            disable_on_destroy=False, opts=child,
+            f"{name}-firestore-api",
+            project=project,
+            service="firestore.googleapis.com",
+            disable_on_destroy=False,
+            opts=child,
         )
         after_api = pulumi.ResourceOptions(parent=self, depends_on=[api, *(depends_on or [])])
         # naming.generation_suffix: a fresh id after a destroy. ignore_changes: a stack created
         # before the suffix keeps its database (and its counters); the real name is read back below.
         self.database = gcp.firestore.Database(
-            f"{name}-usage", project=project, name=pulumi.Output.concat(name, "-usage-", suffix),
-            location_id=location, type="FIRESTORE_NATIVE", deletion_policy="DELETE",
+            f"{name}-usage",
+            project=project,
+            name=pulumi.Output.concat(name, "-usage-", suffix),
+            location_id=location,
+            type="FIRESTORE_NATIVE",
+            deletion_policy="DELETE",
             opts=pulumi.ResourceOptions.merge(after_api, pulumi.ResourceOptions(ignore_changes=["name"])),
         )
         self.ttl = gcp.firestore.Field(
-            f"{name}-usage-ttl", project=project, database=self.database.name, collection=COLLECTION,
-            field=EXPIRY_FIELD, ttl_config={}, index_config={}, opts=child,
+            f"{name}-usage-ttl",
+            project=project,
+            database=self.database.name,
+            collection=COLLECTION,
+            field=EXPIRY_FIELD,
+            ttl_config={},
+            index_config={},
+            opts=child,
         )
         self.grant = gcp.projects.IAMMember(
-            f"{name}-run-datastore-user", project=project, role=ROLE, member=runtime_member,
+            f"{name}-run-datastore-user",
+            project=project,
+            role=ROLE,
+            member=runtime_member,
             condition={
                 "title": "only the usage database",
                 "description": "The bot's runtime identity may use its own Firestore database only.",
-                "expression": pulumi.Output.concat('resource.name == "projects/', project, "/databases/",
-                                                   self.database.name, '"'),
+                "expression": pulumi.Output.concat(
+                    'resource.name == "projects/', project, "/databases/", self.database.name, '"'
+                ),
             },
             opts=after_api,
         )

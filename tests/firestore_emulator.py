@@ -54,7 +54,9 @@ class Emulator:
     def start(self) -> "Emulator":
         self.proc = subprocess.Popen(
             [gcloud(), "emulators", "firestore", "start", f"--host-port={self.host}", "--quiet"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,  # own group: stop all of it
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own group: stop all of it
         )
         try:
             wait_ready(self.host, proc=self.proc)

@@ -83,13 +83,32 @@ class BotProcess:
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
 
     def start(self) -> "BotProcess":
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-               "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **self.env}
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **self.env,
+        }
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "functions_framework", "--target", "slack_bot",
-             "--source", str(REPO / "function" / "main.py"), "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "functions_framework",
+                "--target",
+                "slack_bot",
+                "--source",
+                str(REPO / "function" / "main.py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         _running.append(self)
         deadline = time.monotonic() + 20
@@ -171,15 +190,31 @@ def _visible(message: dict) -> dict:
     """A FakeSlack message as Slack shows it in a payload (without the fake's bookkeeping)."""
     return {k: v for k, v in message.items() if k not in HIDDEN_KEYS}
 
+
 def event_envelope(event: dict, *, team="T1", bot_user_id="UBOT", event_id="Ev1") -> dict:
-    return {"token": "legacy", "team_id": team, "api_app_id": "A1", "type": "event_callback",
-            "event_id": event_id, "event_time": int(time.time()), "event": {"team": team, **event},
-            "authorizations": [{"team_id": team, "user_id": bot_user_id, "is_bot": True}]}
+    return {
+        "token": "legacy",
+        "team_id": team,
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "event": {"team": team, **event},
+        "authorizations": [{"team_id": team, "user_id": bot_user_id, "is_bot": True}],
+    }
 
 
 def dm(text: str, ts: str, *, user="U1", channel="D1", thread_ts=None, **extra) -> dict:
-    event = {"type": "message", "channel_type": "im", "channel": channel, "user": user, "text": text, "ts": ts,
-             "event_ts": ts, **extra}
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "channel": channel,
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "event_ts": ts,
+        **extra,
+    }
     if thread_ts:
         event["thread_ts"] = thread_ts
     return event_envelope(event, event_id=f"Ev{ts}")
@@ -193,21 +228,36 @@ def mention(text: str, ts: str, *, user="U1", channel="C1", thread_ts=None) -> d
 
 
 def shortcut(callback_id: str, message: dict, *, user="U1", team="T1") -> dict:
-    return {"type": "message_action", "callback_id": callback_id, "trigger_id": "1.2.3",
-            "response_url": "https://hooks.slack.invalid/x", "team": {"id": team, "domain": "t"},
-            "channel": {"id": message["channel"], "name": "x"}, "user": {"id": user, "name": "u"},
-            "message_ts": message["ts"], "message": _visible(message)}
+    return {
+        "type": "message_action",
+        "callback_id": callback_id,
+        "trigger_id": "1.2.3",
+        "response_url": "https://hooks.slack.invalid/x",
+        "team": {"id": team, "domain": "t"},
+        "channel": {"id": message["channel"], "name": "x"},
+        "user": {"id": user, "name": "u"},
+        "message_ts": message["ts"],
+        "message": _visible(message),
+    }
 
 
 # -- AI app surface (assistant threads, feedback buttons) --------------------------------------
-def assistant_thread_event(kind: str, thread_ts: str, *, channel="D1", user="U1", context_channel="C1",
-                           team="T1", event_ts=None) -> dict:
+def assistant_thread_event(
+    kind: str, thread_ts: str, *, channel="D1", user="U1", context_channel="C1", team="T1", event_ts=None
+) -> dict:
     """assistant_thread_started / assistant_thread_context_changed, as the docs' examples
     (docs.slack.dev/reference/events/assistant_thread_started, ..._context_changed)."""
     event_ts = event_ts or f"{time.time():.6f}"
-    event = {"type": kind, "event_ts": event_ts, "assistant_thread": {
-        "user_id": user, "channel_id": channel, "thread_ts": thread_ts,
-        "context": {"channel_id": context_channel, "team_id": team, "enterprise_id": None}}}
+    event = {
+        "type": kind,
+        "event_ts": event_ts,
+        "assistant_thread": {
+            "user_id": user,
+            "channel_id": channel,
+            "thread_ts": thread_ts,
+            "context": {"channel_id": context_channel, "team_id": team, "enterprise_id": None},
+        },
+    }
     envelope = event_envelope(event, team=team, event_id=f"Eva{event_ts}")
     envelope["event"].pop("team", None)  # these events carry no event.team
     return envelope
@@ -216,15 +266,38 @@ def assistant_thread_event(kind: str, thread_ts: str, *, channel="D1", user="U1"
 def feedback_click(message: dict, rating: str, *, user="U1", team="T1", action_ts=None) -> dict:
     """A block_actions payload for a click on the feedback buttons of `message` (a FakeSlack
     message): the clicked button's value is taken from the message's own blocks."""
-    element = next(e for b in message.get("blocks") or [] if b.get("type") == "context_actions"
-                   for e in b["elements"] if e.get("type") == "feedback_buttons")
+    element = next(
+        e
+        for b in message.get("blocks") or []
+        if b.get("type") == "context_actions"
+        for e in b["elements"]
+        if e.get("type") == "feedback_buttons"
+    )
     button = element["positive_button" if rating == "good" else "negative_button"]
-    return {"type": "block_actions", "team": {"id": team, "domain": "t"}, "user": {"id": user, "name": "u", "team_id": team},
-            "api_app_id": "A1", "token": "legacy", "trigger_id": "1.2.3",
-            "container": {"type": "message", "message_ts": message["ts"], "channel_id": message["channel"],
-                          "is_ephemeral": False, "thread_ts": message.get("thread_ts")},
-            "channel": {"id": message["channel"], "name": "x"},
-            "message": _visible(message),
-            "actions": [{"type": "feedback_buttons", "action_id": element["action_id"], "block_id": "fb",
-                         "value": button["value"], "text": button["text"],
-                         "action_ts": action_ts or f"{time.time():.6f}"}]}
+    return {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "t"},
+        "user": {"id": user, "name": "u", "team_id": team},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "1.2.3",
+        "container": {
+            "type": "message",
+            "message_ts": message["ts"],
+            "channel_id": message["channel"],
+            "is_ephemeral": False,
+            "thread_ts": message.get("thread_ts"),
+        },
+        "channel": {"id": message["channel"], "name": "x"},
+        "message": _visible(message),
+        "actions": [
+            {
+                "type": "feedback_buttons",
+                "action_id": element["action_id"],
+                "block_id": "fb",
+                "value": button["value"],
+                "text": button["text"],
+                "action_ts": action_ts or f"{time.time():.6f}",
+            }
+        ],
+    }

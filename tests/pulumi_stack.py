@@ -14,8 +14,13 @@ PROJECT = "slack-gpt-bot"
 GCP_PROJECT = "acme-bots"
 
 
-SLACK_APP = {"app_id": "A0MOCK", "client_id": "1111.2222", "client_secret": "mock-client-SECRET",
-             "signing_secret": "mock-signing-SECRET", "oauth_authorize_url": "https://slack.com/oauth/v2/authorize?client_id=1111.2222"}
+SLACK_APP = {
+    "app_id": "A0MOCK",
+    "client_id": "1111.2222",
+    "client_secret": "mock-client-SECRET",
+    "signing_secret": "mock-signing-SECRET",
+    "oauth_authorize_url": "https://slack.com/oauth/v2/authorize?client_id=1111.2222",
+}
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker for a secret value in mocks
 
 
@@ -103,8 +108,12 @@ def run_stack(config: dict[str, str] | None = None, *, created_unix: int = CREAT
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=False, monitor=RecordingMonitor(mocks))
     values = {"gcp:project": GCP_PROJECT, f"{PROJECT}:region": "europe-west1"}
     values.update({(k if ":" in k else f"{PROJECT}:{k}"): v for k, v in (config or {}).items()})
-    secret_keys = [k for k in values if k.split(":")[-1] in ("openaiApiKey", "slackBotToken", "slackSigningSecret",
-                                                                       "slackConfigToken", "slackConfigRefreshToken")]
+    secret_keys = [
+        k
+        for k in values
+        if k.split(":")[-1]
+        in ("openaiApiKey", "slackBotToken", "slackSigningSecret", "slackConfigToken", "slackConfigRefreshToken")
+    ]
     pulumi.runtime.set_all_config(values, secret_keys)
     outputs: dict = {}
 

@@ -86,8 +86,9 @@ def test_a_native_stop_for_an_answer_written_elsewhere_marks_it_stopped(start_bo
 
 def messages_tab(ts, *, user="U1", channel="D1"):
     # docs.slack.dev/reference/events/app_home_opened: user, channel, tab, event_ts
-    return event_envelope({"type": "app_home_opened", "user": user, "channel": channel, "tab": "messages",
-                           "event_ts": ts}, event_id=f"Evh{ts}")
+    return event_envelope(
+        {"type": "app_home_opened", "user": user, "channel": channel, "tab": "messages", "event_ts": ts}, event_id=f"Evh{ts}"
+    )
 
 
 def test_opening_the_dm_twice_greets_once_and_sets_prompts_each_time(bot, slack, model):
@@ -107,7 +108,9 @@ def test_setting_prompts_with_thread_ts_in_an_agent_app_is_a_silent_no_op(slack)
     slack.agent_view = True
     root = slack.add_message("D1", "hi")
     client = WebClient(token="xoxb-test", base_url=slack.url + "/api/")
-    assert client.assistant_threads_setSuggestedPrompts(channel_id="D1", thread_ts=root, prompts=[{"title": "a", "message": "b"}])["ok"]
+    assert client.assistant_threads_setSuggestedPrompts(
+        channel_id="D1", thread_ts=root, prompts=[{"title": "a", "message": "b"}]
+    )["ok"]
     assert slack.prompts == []
 
 
@@ -116,9 +119,15 @@ def test_app_context_changed_updates_the_channel_in_view(bot, slack, model):
     slack.channels.update({"C8": {"id": "C8", "name": "incident-42", "is_channel": True}})
     # docs.slack.dev/reference/events/app_context_changed (entities by relevance); the user field
     # as Slack's fixtures carry it.
-    event = event_envelope({"type": "app_context_changed", "user": "U1", "event_ts": slack.new_ts(),
-                            "context": {"entities": [{"type": "slack#/types/channel_id", "value": "C8", "team_id": "T1"}]}},
-                           event_id="Evc1")
+    event = event_envelope(
+        {
+            "type": "app_context_changed",
+            "user": "U1",
+            "event_ts": slack.new_ts(),
+            "context": {"entities": [{"type": "slack#/types/channel_id", "value": "C8", "team_id": "T1"}]},
+        },
+        event_id="Evc1",
+    )
     assert bot.post_json(event).status == 200
     wait_for(lambda: records(bot, "app_context"))
     ts = slack.add_message("D1", "what is going on?")

@@ -15,8 +15,10 @@ def legacy_manifest():
     """The manifest an app created before the move carries: assistant_view and its events."""
     m = copy.deepcopy(full_manifest())
     view = m["features"].pop("agent_view")
-    m["features"]["assistant_view"] = {"assistant_description": view["agent_description"],
-                                       "suggested_prompts": view["suggested_prompts"]}
+    m["features"]["assistant_view"] = {
+        "assistant_description": view["agent_description"],
+        "suggested_prompts": view["suggested_prompts"],
+    }
     events = m["settings"]["event_subscriptions"]["bot_events"]
     events[:] = [e for e in events if e not in ("app_context_changed", "agent_session_stopped")]
     events += ["assistant_thread_started", "assistant_thread_context_changed"]
@@ -24,13 +26,17 @@ def legacy_manifest():
 
 
 def test_every_variant_renders_agent_view_and_no_assistant_view():
-    for options in ({"function_url": "https://x/y"}, {"function_url": None, "socket_mode": True},
-                    {"function_url": "https://x/y", "redirect_url": "https://x/y/slack/oauth_redirect", "every_message": True}):
+    for options in (
+        {"function_url": "https://x/y"},
+        {"function_url": None, "socket_mode": True},
+        {"function_url": "https://x/y", "redirect_url": "https://x/y/slack/oauth_redirect", "every_message": True},
+    ):
         m = yaml.safe_load(render(TEMPLATE.read_text(), bot_name="Bot", **options))
         assert "assistant_view" not in m["features"]
         assert 0 < len(m["features"]["agent_view"]["agent_description"]) <= AGENT_DESCRIPTION_LIMIT
         assert {"agent_session_stopped", "app_context_changed", "app_home_opened"} <= set(
-            m["settings"]["event_subscriptions"]["bot_events"])
+            m["settings"]["event_subscriptions"]["bot_events"]
+        )
 
 
 def test_a_new_app_with_assistant_view_is_refused(slack, token):  # noqa: F811

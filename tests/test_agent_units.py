@@ -30,7 +30,10 @@ def test_steps_name_the_thread_and_each_shared_file():
     files = FileContext(notes=["Skipped `huge.zip`: unsupported file type."])
     steps = answer_steps(replies, files, job, ("UBOT", "BBOT"))
     assert [(s.title, s.status) for s in steps] == [
-        (THREAD_STEP, COMPLETE), ("Reading huge.zip", ERROR), ("Reading report.pdf", COMPLETE)]
+        (THREAD_STEP, COMPLETE),
+        ("Reading huge.zip", ERROR),
+        ("Reading report.pdf", COMPLETE),
+    ]
     assert steps[1].output.startswith("Skipped") and len({s.id for s in steps}) == 3
     assert answer_steps([{"ts": "3.0", "user": "U1"}], FileContext(), job, ("UBOT", "BBOT")) == []
 

@@ -9,10 +9,12 @@ from tests.harness import dm, mention, wait_for
 
 def finished(slack, channel, thread_ts):
     """The bot's finished answer messages in a thread (native stream stopped / final metadata)."""
+
     def done():
         msgs = slack.bot_messages(channel, thread_ts)
         states = [((m.get("metadata") or {}).get("event_payload") or {}).get("state") for m in msgs]
         return msgs if msgs and states[-1] not in (None, "streaming", "continued") and not msgs[-1].get("streaming") else None
+
     return done
 
 
@@ -49,8 +51,9 @@ def test_mention_is_stripped_and_answered_in_the_thread(bot, slack, model):
 
 def test_thread_context_roles_and_question_exactly_once(bot, slack, model):
     root = slack.add_message("C1", "<@UBOT> what is a monad?", user="U1")
-    answer_ts = slack.add_message("C1", "A monad is a monoid in the category of endofunctors.", user="UBOT",
-                                  thread_ts=root, bot_id="BBOT")
+    answer_ts = slack.add_message(
+        "C1", "A monad is a monoid in the category of endofunctors.", user="UBOT", thread_ts=root, bot_id="BBOT"
+    )
     question = "<@UBOT> and in plain words?"
     ts = slack.add_message("C1", question, user="U2", thread_ts=root)
     slack.page_size = 2  # forces conversations.replies pagination
@@ -183,8 +186,7 @@ def test_twenty_answers_share_slacks_limits_without_a_429_storm(bot, slack, mode
     exactly, with a bounded number of 429s and never more calls per minute than the fake allows."""
     for method, (count, window_s) in list(slack.limits.items()):
         slack.limits[method] = (count // 2, window_s)
-    model.responder = lambda body: Plan(
-        tokens=words(f"[{body['messages'][-1]['content']}] " + "lorem ipsum " * 20), delay_s=0.05)
+    model.responder = lambda body: Plan(tokens=words(f"[{body['messages'][-1]['content']}] " + "lorem ipsum " * 20), delay_s=0.05)
     threads, stamps = [], []
     for i in range(20):
         ts = slack.add_message(f"D{i}", f"question {i}")

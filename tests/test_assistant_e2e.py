@@ -79,8 +79,12 @@ def test_thread_start_suggests_prompts_and_keeps_the_context_in_the_greeting(bot
 
 def test_ai_panel_answer_status_title_context_and_feedback(start_bot, slack, model, mode):
     bot = start_bot(SUGGESTED_PROMPTS=json.dumps(["What changed this week?"]))
-    slack.channels.update({"C7": {"id": "C7", "name": "release-planning", "is_channel": True},
-                           "C8": {"id": "C8", "name": "incident-42", "is_channel": True}})
+    slack.channels.update(
+        {
+            "C7": {"id": "C7", "name": "release-planning", "is_channel": True},
+            "C8": {"id": "C8", "name": "incident-42", "is_channel": True},
+        }
+    )
     model.default_plan = Plan(tokens=words("Start with the incident timeline, then the owners."), delay_s=0.02)
     root = open_panel(bot, slack, context_channel="C7")
     assert slack.prompts[0]["prompts"] == [{"title": "What changed this week?", "message": "What changed this week?"}]
@@ -211,8 +215,9 @@ def test_people_the_bot_does_not_serve_get_no_greeting_prompts_or_context(start_
     root = slack.add_message("D1", "New chat", user="U1", subtype="assistant_app_thread")
     bot.post_json(assistant_thread_event("assistant_thread_started", root, context_channel="C7"))
     bot.post_json(assistant_thread_event("assistant_thread_context_changed", root, context_channel="C8"))
-    refused = wait_for(lambda: (r := [r["message"] for r in bot.log_records() if r.get("outcome") == "not_allowed"])
-                       and len(r) == 2 and r)
+    refused = wait_for(
+        lambda: (r := [r["message"] for r in bot.log_records() if r.get("outcome") == "not_allowed"]) and len(r) == 2 and r
+    )
     assert sorted(refused) == ["assistant_context", "assistant_thread_started"]
     assert slack.prompts == [] and slack.bot_messages("D1", root) == [] and model.requests == []
 

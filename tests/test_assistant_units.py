@@ -21,7 +21,12 @@ from tests.harness import assistant_thread_event, feedback_click
 def test_assistant_events_become_jobs_for_their_handlers():
     registry = load_handlers()
     started = job_from_event(assistant_thread_event("assistant_thread_started", "1.000100", context_channel="C7"), registry)
-    assert (started.kind, started.channel, started.user, started.thread_ts) == ("assistant_thread_started", "D1", "U1", "1.000100")
+    assert (started.kind, started.channel, started.user, started.thread_ts) == (
+        "assistant_thread_started",
+        "D1",
+        "U1",
+        "1.000100",
+    )
     assert started.extra == {"context": {"channel_id": "C7", "team_id": "T1"}} and Job.from_json(started.to_json()) == started
     a = job_from_event(assistant_thread_event("assistant_thread_context_changed", "1.000100", event_ts="5.1"), registry)
     b = job_from_event(assistant_thread_event("assistant_thread_context_changed", "1.000100", event_ts="5.2"), registry)
@@ -33,10 +38,21 @@ def test_assistant_events_become_jobs_for_their_handlers():
 
 
 def test_a_feedback_click_becomes_a_job_and_its_value_names_rating_and_model():
-    message = {"ts": "2.000100", "channel": "D1", "thread_ts": "1.000100", "text": "x",
-               "blocks": [{"type": "markdown", "text": "x"}, feedback_block("gpt-x")]}
+    message = {
+        "ts": "2.000100",
+        "channel": "D1",
+        "thread_ts": "1.000100",
+        "text": "x",
+        "blocks": [{"type": "markdown", "text": "x"}, feedback_block("gpt-x")],
+    }
     job = job_from_interaction(feedback_click(message, "bad", user="U2", action_ts="9.1"), load_handlers())
-    assert (job.kind, job.channel, job.user, job.message_ts, job.thread_ts) == (FEEDBACK_ACTION, "D1", "U2", "2.000100", "1.000100")
+    assert (job.kind, job.channel, job.user, job.message_ts, job.thread_ts) == (
+        FEEDBACK_ACTION,
+        "D1",
+        "U2",
+        "2.000100",
+        "1.000100",
+    )
     assert parse_feedback(job.extra["value"]) == ("bad", "gpt-x")
     for junk in ("", "good", '{"rating": "meh"}', "[1]"):
         assert parse_feedback(junk) is None

@@ -18,11 +18,18 @@ EVENT = json.dumps(dm("hello", "1700000000.000100")).encode()
 @pytest.fixture(scope="module")
 def env():
     slack, model = FakeSlack().start(), FakeOpenAI().start()
-    bot = BotProcess({
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test",
-        "SLACK_API_URL": slack.url + "/api/", "OPENAI_BASE_URL": model.url + "/v1", "ALLOWED_TEAM_IDS": "T1",
-        "FUNCTION_URL": "https://r-p.cloudfunctions.net/slack-bot", "TASKS_INVOKER_SA": "i@p.iam.gserviceaccount.com",
-    }).start()
+    bot = BotProcess(
+        {
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "OPENAI_API_KEY": "sk-test",
+            "SLACK_API_URL": slack.url + "/api/",
+            "OPENAI_BASE_URL": model.url + "/v1",
+            "ALLOWED_TEAM_IDS": "T1",
+            "FUNCTION_URL": "https://r-p.cloudfunctions.net/slack-bot",
+            "TASKS_INVOKER_SA": "i@p.iam.gserviceaccount.com",
+        }
+    ).start()
     yield bot, slack, model
     bot.stop()
     slack.stop()
@@ -52,17 +59,37 @@ def event_with(**event_changes) -> bytes:
 CASES = {
     # signature
     "no signature": ("POST", "/", EVENT, {"Content-Type": "application/json"}, 401),
-    "wrong signature": ("POST", "/", EVENT, {"Content-Type": "application/json", "X-Slack-Request-Timestamp": str(NOW),
-                                             "X-Slack-Signature": "v0=" + "0" * 64}, 401),
+    "wrong signature": (
+        "POST",
+        "/",
+        EVENT,
+        {"Content-Type": "application/json", "X-Slack-Request-Timestamp": str(NOW), "X-Slack-Signature": "v0=" + "0" * 64},
+        401,
+    ),
     "signed with another secret": ("POST", "/", EVENT, signed(EVENT, secret="not-the-secret"), 401),
     "signature for a different body": ("POST", "/", EVENT, signed(EVENT + b" "), 401),
     # signed when sent (a callable), not at collection: the window is relative to the request
     "stale timestamp (6 min)": ("POST", "/", EVENT, lambda: signed(EVENT, timestamp=int(time.time()) - 360), 401),
     "future timestamp (6 min)": ("POST", "/", EVENT, lambda: signed(EVENT, timestamp=int(time.time()) + 360), 401),
     "replay outside the window": ("POST", "/", EVENT, signed(EVENT, timestamp=NOW - 3600), 401),
-    "non-numeric timestamp": ("POST", "/", EVENT, {"Content-Type": "application/json", "X-Slack-Request-Timestamp": "soon",
-                                                   "X-Slack-Signature": sign(EVENT)["X-Slack-Signature"]}, 401),
-    "signature without v0 prefix": ("POST", "/", EVENT, {**signed(EVENT), "X-Slack-Signature": sign(EVENT)["X-Slack-Signature"][3:]}, 401),
+    "non-numeric timestamp": (
+        "POST",
+        "/",
+        EVENT,
+        {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": "soon",
+            "X-Slack-Signature": sign(EVENT)["X-Slack-Signature"],
+        },
+        401,
+    ),
+    "signature without v0 prefix": (
+        "POST",
+        "/",
+        EVENT,
+        {**signed(EVENT), "X-Slack-Signature": sign(EVENT)["X-Slack-Signature"][3:]},
+        401,
+    ),
     # shape
     "malformed JSON": ("POST", "/", b'{"type": "event_callback", ', signed(b'{"type": "event_callback", '), 400),
     "JSON that is not an object": ("POST", "/", b"[1, 2]", signed(b"[1, 2]"), 400),
@@ -74,13 +101,41 @@ CASES = {
     "event.ts missing": ("POST", "/", event_with(ts=None), signed(event_with(ts=None)), 400),
     "event.ts not a Slack timestamp": ("POST", "/", event_with(ts="yesterday"), signed(event_with(ts="yesterday")), 400),
     "event.text of the wrong type": ("POST", "/", event_with(text=["hi"]), signed(event_with(text=["hi"])), 400),
-    "url_verification without challenge": ("POST", "/", b'{"type":"url_verification"}', signed(b'{"type":"url_verification"}'), 400),
+    "url_verification without challenge": (
+        "POST",
+        "/",
+        b'{"type":"url_verification"}',
+        signed(b'{"type":"url_verification"}'),
+        400,
+    ),
     "form without payload": ("POST", "/", b"command=%2Fx", signed(b"command=%2Fx", "application/x-www-form-urlencoded"), 400),
     "form payload not JSON": ("POST", "/", form("{nope"), signed(form("{nope"), "application/x-www-form-urlencoded"), 400),
-    "shortcut without message": ("POST", "/", form({"type": "message_action", "callback_id": "stop_generation", "team": {"id": "T1"},
-                                                    "channel": {"id": "C1"}, "user": {"id": "U1"}}),
-                                 signed(form({"type": "message_action", "callback_id": "stop_generation", "team": {"id": "T1"},
-                                              "channel": {"id": "C1"}, "user": {"id": "U1"}}), "application/x-www-form-urlencoded"), 400),
+    "shortcut without message": (
+        "POST",
+        "/",
+        form(
+            {
+                "type": "message_action",
+                "callback_id": "stop_generation",
+                "team": {"id": "T1"},
+                "channel": {"id": "C1"},
+                "user": {"id": "U1"},
+            }
+        ),
+        signed(
+            form(
+                {
+                    "type": "message_action",
+                    "callback_id": "stop_generation",
+                    "team": {"id": "T1"},
+                    "channel": {"id": "C1"},
+                    "user": {"id": "U1"},
+                }
+            ),
+            "application/x-www-form-urlencoded",
+        ),
+        400,
+    ),
     # transport
     "body over 1 MiB": ("POST", "/", b"x" * (1024 * 1024 + 1), signed(b"x" * (1024 * 1024 + 1)), 413),
     "wrong content type": ("POST", "/", EVENT, signed(EVENT, "text/plain"), 415),
@@ -89,13 +144,28 @@ CASES = {
     "DELETE": ("DELETE", "/", b"", {}, 405),
     "unknown path": ("POST", "/admin", EVENT, signed(EVENT), 404),
     # accepted, nothing done
-    "unknown payload type": ("POST", "/", form({"type": "block_actions", "actions": []}),
-                             signed(form({"type": "block_actions", "actions": []}), "application/x-www-form-urlencoded"), 200),
-    "unknown shortcut": ("POST", "/", form({"type": "message_action", "callback_id": "nope"}),
-                         signed(form({"type": "message_action", "callback_id": "nope"}), "application/x-www-form-urlencoded"), 200),
+    "unknown payload type": (
+        "POST",
+        "/",
+        form({"type": "block_actions", "actions": []}),
+        signed(form({"type": "block_actions", "actions": []}), "application/x-www-form-urlencoded"),
+        200,
+    ),
+    "unknown shortcut": (
+        "POST",
+        "/",
+        form({"type": "message_action", "callback_id": "nope"}),
+        signed(form({"type": "message_action", "callback_id": "nope"}), "application/x-www-form-urlencoded"),
+        200,
+    ),
     # found by the long fuzz run: a non-string callback_id used to raise TypeError (500)
-    "callback_id of the wrong type": ("POST", "/", form({"type": "message_action", "callback_id": []}),
-                                      signed(form({"type": "message_action", "callback_id": []}), "application/x-www-form-urlencoded"), 200),
+    "callback_id of the wrong type": (
+        "POST",
+        "/",
+        form({"type": "message_action", "callback_id": []}),
+        signed(form({"type": "message_action", "callback_id": []}), "application/x-www-form-urlencoded"),
+        200,
+    ),
     "envelope type of the wrong type": ("POST", "/", b'{"type": {"a": 1}}', signed(b'{"type": {"a": 1}}'), 200),
     "unknown envelope type": ("POST", "/", b'{"type":"app_rate_limited"}', signed(b'{"type":"app_rate_limited"}'), 200),
     "unknown event type": ("POST", "/", event_with(type="reaction_added"), signed(event_with(type="reaction_added")), 200),

@@ -18,30 +18,46 @@ from tests.pulumi_stack import run_stack
 from tests.test_answer_e2e import finished
 
 PROFILES = {
-    "C5": {"instructions": "Answer in French.", "model": "profile-model", "max_answer_tokens": 300,
-           "reasoning_effort": "low", "answer_every_message": True},
+    "C5": {
+        "instructions": "Answer in French.",
+        "model": "profile-model",
+        "max_answer_tokens": 300,
+        "reasoning_effort": "low",
+        "answer_every_message": True,
+    },
     "C6": {"answer_every_message": True, "translate_to": "German"},
 }
 
 
 def channel_message(text, ts, *, channel="C5", user="U1", thread_ts=None, **extra):
-    event = {"type": "message", "channel_type": "channel", "channel": channel, "user": user, "text": text,
-             "ts": ts, "event_ts": ts, **extra}
+    event = {
+        "type": "message",
+        "channel_type": "channel",
+        "channel": channel,
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "event_ts": ts,
+        **extra,
+    }
     if thread_ts:
         event["thread_ts"] = thread_ts
     return event_envelope(event, event_id=f"Evc{ts}")
 
 
 # -- parsing -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("raw, named", [
-    ({"C1": {"modle": "x"}}, ["'C1'", "'modle'"]),
-    ({"C2": {"max_answer_tokens": "300"}}, ["'C2'", "'max_answer_tokens'"]),
-    ({"C3": {"max_answer_tokens": 0}}, ["'C3'", "'max_answer_tokens'"]),
-    ({"C4": {"answer_every_message": "yes"}}, ["'C4'", "'answer_every_message'"]),
-    ({"C5": {"reasoning_effort": "extreme"}}, ["'C5'", "'reasoning_effort'"]),
-    ({"C6": {"translate_to": ""}}, ["'C6'", "'translate_to'"]),
-    ({"C7": "Translate to German"}, ["'C7'"]),
-])
+@pytest.mark.parametrize(
+    "raw, named",
+    [
+        ({"C1": {"modle": "x"}}, ["'C1'", "'modle'"]),
+        ({"C2": {"max_answer_tokens": "300"}}, ["'C2'", "'max_answer_tokens'"]),
+        ({"C3": {"max_answer_tokens": 0}}, ["'C3'", "'max_answer_tokens'"]),
+        ({"C4": {"answer_every_message": "yes"}}, ["'C4'", "'answer_every_message'"]),
+        ({"C5": {"reasoning_effort": "extreme"}}, ["'C5'", "'reasoning_effort'"]),
+        ({"C6": {"translate_to": ""}}, ["'C6'", "'translate_to'"]),
+        ({"C7": "Translate to German"}, ["'C7'"]),
+    ],
+)
 def test_a_bad_profile_names_the_channel_and_the_key(raw, named):
     with pytest.raises(ProfileError) as failure:
         parse_profiles(json.dumps(raw))
@@ -51,10 +67,12 @@ def test_a_bad_profile_names_the_channel_and_the_key(raw, named):
 
 
 def test_profiles_parse_and_channel_prompts_are_instructions_only_profiles():
-    settings = Settings.from_env({
-        "CHANNEL_PROFILES": json.dumps(PROFILES),
-        "CHANNEL_PROMPTS": json.dumps({"C5": "ignored: the profile has its own", "C9": "Be brief."}),
-    })
+    settings = Settings.from_env(
+        {
+            "CHANNEL_PROFILES": json.dumps(PROFILES),
+            "CHANNEL_PROMPTS": json.dumps({"C5": "ignored: the profile has its own", "C9": "Be brief."}),
+        }
+    )
     assert settings.profile("C5").instructions == "Answer in French."
     assert settings.profile("C9") == ChannelProfile(instructions="Be brief.")
     assert settings.profile("C1") == ChannelProfile()

@@ -35,10 +35,17 @@ def tasks(oidc):
 @pytest.fixture
 def start_tasks_bot(start_bot, tasks, oidc):
     def start(**env):
-        bot = start_bot(TASKS_QUEUE=QUEUE, TASKS_INVOKER_SA=INVOKER, FUNCTION_URL=AUDIENCE,
-                        CLOUD_TASKS_ENDPOINT=tasks.url, OIDC_CERTS_URL=oidc.certs_url, **env)
+        bot = start_bot(
+            TASKS_QUEUE=QUEUE,
+            TASKS_INVOKER_SA=INVOKER,
+            FUNCTION_URL=AUDIENCE,
+            CLOUD_TASKS_ENDPOINT=tasks.url,
+            OIDC_CERTS_URL=oidc.certs_url,
+            **env,
+        )
         tasks.targets.append(bot.url)
         return bot
+
     return start
 
 
@@ -113,8 +120,13 @@ def _task_post(bot, token, body=None):
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    job = body if body is not None else json.dumps(
-        {"kind": "answer", "team": "T1", "channel": "D1", "user": "U1", "message_ts": "1700000000.000900", "text": "hi"}).encode()
+    job = (
+        body
+        if body is not None
+        else json.dumps(
+            {"kind": "answer", "team": "T1", "channel": "D1", "user": "U1", "message_ts": "1700000000.000900", "text": "hi"}
+        ).encode()
+    )
     return bot.request("POST", "/tasks/answer", job, headers)
 
 

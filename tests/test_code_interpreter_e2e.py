@@ -21,12 +21,14 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def answer_done(slack, channel, thread_ts):
     """The bot's answer message (the one with answer metadata) once it is final."""
+
     def done():
         for m in slack.bot_messages(channel, thread_ts):
             state = ((m.get("metadata") or {}).get("event_payload") or {}).get("state")
             if state not in (None, "streaming", "continued") and not m.get("streaming"):
                 return m
         return None
+
     return done
 
 
@@ -37,10 +39,14 @@ def test_data_files_and_tool_shape():
     settings = Settings.from_env({"CHANNEL_PROFILES": json.dumps(PROFILES)})
     job = Job(kind="answer", team="T1", channel="C2", user="U1", message_ts="1.0", extra={"container_file_ids": ["file-1"]})
     assert code_interpreter_tools(settings, settings.profile("C2"), job) == [
-        {"type": "code_interpreter", "container": {"type": "auto", "file_ids": ["file-1"]}}]
+        {"type": "code_interpreter", "container": {"type": "auto", "file_ids": ["file-1"]}}
+    ]
     assert code_interpreter_tools(settings, settings.profile("C3"), job) == []
-    cites = [container_file_citation("cntr_1", "cfile_1", "/mnt/data/chart.png"), {"type": "file_citation", "file_id": "f"},
-             container_file_citation("cntr_1", "cfile_1", "chart.png")]
+    cites = [
+        container_file_citation("cntr_1", "cfile_1", "/mnt/data/chart.png"),
+        {"type": "file_citation", "file_id": "f"},
+        container_file_citation("cntr_1", "cfile_1", "chart.png"),
+    ]
     assert produced_files(cites) == [{"container_id": "cntr_1", "file_id": "cfile_1", "filename": "chart.png"}]
 
 
@@ -53,7 +59,8 @@ def test_thread_data_goes_into_the_container_and_the_chart_comes_back_to_the_thr
     model.default_plan = Plan(
         tokens=words("Revenue grew every month; chart attached."),
         items=[code_interpreter_call("import pandas as pd\n...", "cntr_9", id="ci_4")],
-        citations=[container_file_citation("cntr_9", produced, "revenue_chart.png", 0, 5)])
+        citations=[container_file_citation("cntr_9", produced, "revenue_chart.png", 0, 5)],
+    )
     question = slack.add_message("C2", "<@UBOT> plot the revenue", user="U2", thread_ts=root)
     assert bot.post_json(mention("<@UBOT> plot the revenue", question, channel="C2", user="U2", thread_ts=root)).status == 200
     answer = wait_for(answer_done(slack, "C2", root), timeout=20)
@@ -109,23 +116,30 @@ def test_deliver_outputs_one_step_per_file_and_a_missing_file_is_an_error_step(s
     from teambot.gcp.secret_store import SecretStore
     from teambot.slack.client import SlackOps
 
-    settings = Settings.from_env({"SLACK_API_URL": slack.url + "/api/", "OPENAI_BASE_URL": model.url + "/v1",
-                                  "OPENAI_API": "responses"})
+    settings = Settings.from_env(
+        {"SLACK_API_URL": slack.url + "/api/", "OPENAI_BASE_URL": model.url + "/v1", "OPENAI_API": "responses"}
+    )
     secrets = SecretStore({"SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test"})
     ctx = Context(Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets)))
     table = model.add_container_file("cntr_2", "/mnt/data/summary.csv", b"a,b\n1,2\n")
     root = slack.add_message("C5", "analyse")
     job = Job(kind="answer", team="T1", channel="C5", user="U1", message_ts=root)
     reply = RecordingReply()
-    delivered = deliver_outputs(ctx, job, reply, [container_file_citation("cntr_2", "cfile_gone", "lost.png"),
-                                                  container_file_citation("cntr_2", table, "summary.csv")])
+    delivered = deliver_outputs(
+        ctx,
+        job,
+        reply,
+        [container_file_citation("cntr_2", "cfile_gone", "lost.png"), container_file_citation("cntr_2", table, "summary.csv")],
+    )
     assert delivered == ["summary.csv"]
     assert [(s.id, s.status, s.details) for s in reply.steps] == [
-        ("output-cfile_gone", IN_PROGRESS, "lost.png"), ("output-cfile_gone", ERROR, "lost.png"),
-        (f"output-{table}", IN_PROGRESS, "summary.csv"), (f"output-{table}", COMPLETE, "summary.csv")]
+        ("output-cfile_gone", IN_PROGRESS, "lost.png"),
+        ("output-cfile_gone", ERROR, "lost.png"),
+        (f"output-{table}", IN_PROGRESS, "summary.csv"),
+        (f"output-{table}", COMPLETE, "summary.csv"),
+    ]
     assert [u["name"] for u in slack.uploaded] == ["summary.csv"] and slack.uploaded[0]["content"] == b"a,b\n1,2\n"
     assert slack.uploaded[0]["thread_ts"] == root
-
 
 
 def test_an_answer_stopped_through_slack_delivers_no_file(slack, model):
@@ -142,16 +156,18 @@ def test_an_answer_stopped_through_slack_delivers_no_file(slack, model):
     job = Job(kind="answer", team="T1", channel="C5", user="U1", message_ts=root)
     cites = [container_file_citation("cntr_3", produced, "chart.png")]
     # native: the stop ended the stream and marked the message stopped (chat.stopStream metadata)
-    stopped = slack.add_message("C5", "partial", user="UBOT", thread_ts=root, bot_id="BBOT",
-                                metadata=answer_metadata("", STOPPED))
+    stopped = slack.add_message(
+        "C5", "partial", user="UBOT", thread_ts=root, bot_id="BBOT", metadata=answer_metadata("", STOPPED)
+    )
     assert deliver_outputs(ctx, job, RecordingReply([stopped]), cites) == []
     # update mode: the stop replaced (deleted) the message this answer was writing
     gone = slack.add_message("C5", "partial", user="UBOT", thread_ts=root, bot_id="BBOT", deleted=True)
     assert deliver_outputs(ctx, job, RecordingReply([gone]), cites) == []
     slack._pending_uploads()
     assert slack.uploaded == [] and not any(path.endswith("/content") for _, path in model.files_calls)
-    live = slack.add_message("C5", "writing", user="UBOT", thread_ts=root, bot_id="BBOT",
-                             metadata=answer_metadata(root, "streaming"))
+    live = slack.add_message(
+        "C5", "writing", user="UBOT", thread_ts=root, bot_id="BBOT", metadata=answer_metadata(root, "streaming")
+    )
     assert deliver_outputs(ctx, job, RecordingReply([live]), cites) == ["chart.png"]  # a live answer still gets it
 
 
@@ -166,8 +182,10 @@ def test_an_approved_tool_call_resumes_with_the_same_container_files(start_bot, 
     root = slack.add_file("C2", "revenue.csv", CSV, mimetype="text/csv", filetype="csv", text="Q1 numbers")
     model.plans.append(Plan(tokens=[], items=[mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm")]))
     question = slack.add_message("C2", "<@UBOT> compare with ACME's orders", user="U1", thread_ts=root)
-    assert bot.post_json(mention("<@UBOT> compare with ACME's orders", question, channel="C2", user="U1",
-                                 thread_ts=root)).status == 200
+    assert (
+        bot.post_json(mention("<@UBOT> compare with ACME's orders", question, channel="C2", user="U1", thread_ts=root)).status
+        == 200
+    )
     (prompt,) = wait_for(lambda: approval_prompts(slack, "C2", root), timeout=15)
     model.plans.append(Plan(tokens=words("Both grew.")))
     assert bot.post_form(click(prompt, "mcp_approve")).status == 200

@@ -15,8 +15,9 @@ from tests.test_shortcuts_and_faults_e2e import first_bot_message
 def a_thread(slack, channel="C1", replies=3):
     root = slack.add_message(channel, "Should we ship on Friday?", user="U1")
     for i in range(replies):
-        slack.add_message(channel, f"reply {i}: the tests are {'green' if i % 2 else 'red'}", user=f"U{2 + i % 2}",
-                          thread_ts=root)
+        slack.add_message(
+            channel, f"reply {i}: the tests are {'green' if i % 2 else 'red'}", user=f"U{2 + i % 2}", thread_ts=root
+        )
     return root
 
 
@@ -45,8 +46,9 @@ def test_a_long_thread_is_summarized_in_parts_within_the_budget(start_bot, slack
     root = slack.add_message("C1", "Incident review", user="U1")
     for i in range(40):
         slack.add_message("C1", f"note {i}: " + "details " * 40, user="U2", thread_ts=root)
-    model.responder = lambda body: Plan(tokens=["part summary" if "part" in body["messages"][1]["content"][:40]
-                                                else "final summary"])
+    model.responder = lambda body: Plan(
+        tokens=["part summary" if "part" in body["messages"][1]["content"][:40] else "final summary"]
+    )
     bot.post_form(shortcut("summarize_thread", dict(slack.messages[root])))
     answer = wait_for(finished(slack, "C1", root), timeout=30)
     assert answer[-1]["text"] == "final summary" and len(answer) == 1
@@ -103,14 +105,20 @@ def test_translate_prefers_the_channel_profile_language(start_bot, slack, model)
 
 
 def test_transcript_and_parts_in_process():
-    replies = [{"ts": "1.0", "user": "U1", "text": "question"},
-               {"ts": "2.0", "user": "UBOT", "bot_id": "BBOT", "text": "an answer"},
-               {"ts": "3.0", "user": "UBOT", "bot_id": "BBOT", "text": "a notice",
-                "metadata": {"event_type": "teambot_notice", "event_payload": {}}},
-               {"ts": "4.0", "user": "U2", "text": "", "files": [{"name": "a.png"}], "subtype": "file_share"},
-               {"ts": "5.0", "user": "U3", "text": "left", "subtype": "channel_leave"}]
-    assert transcript_lines(replies, "UBOT", "BBOT") == ["<@U1>: question", "assistant: an answer",
-                                                         "<@U2>: [shared 1 file(s)]"]
+    replies = [
+        {"ts": "1.0", "user": "U1", "text": "question"},
+        {"ts": "2.0", "user": "UBOT", "bot_id": "BBOT", "text": "an answer"},
+        {
+            "ts": "3.0",
+            "user": "UBOT",
+            "bot_id": "BBOT",
+            "text": "a notice",
+            "metadata": {"event_type": "teambot_notice", "event_payload": {}},
+        },
+        {"ts": "4.0", "user": "U2", "text": "", "files": [{"name": "a.png"}], "subtype": "file_share"},
+        {"ts": "5.0", "user": "U3", "text": "left", "subtype": "channel_leave"},
+    ]
+    assert transcript_lines(replies, "UBOT", "BBOT") == ["<@U1>: question", "assistant: an answer", "<@U2>: [shared 1 file(s)]"]
     lines = [f"line {i} " + "x" * 100 for i in range(10)]
     chunks = parts(lines, 60)
     assert "\n".join(chunks) == "\n".join(lines) and all(len(c) // 4 <= 60 for c in chunks)

@@ -32,16 +32,22 @@ class BrokenFrameOpenAI(FakeOpenAI):
         req.send_header("Connection", "close")
         req.end_headers()
         req.close_connection = True
-        good = {"id": "c", "object": "chat.completion.chunk", "created": int(time.time()), "model": "m",
-                "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}]}
+        good = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}],
+        }
         req.wfile.write(f"data: {json.dumps(good)}\n\n".encode())
         req.wfile.write(self.frame)
         req.wfile.write(b"data: [DONE]\n\n")
         req.wfile.flush()
 
 
-@pytest.mark.parametrize("frame", [b"data: {this is not json\n\n", b'data: {"choices": "not a list"}\n\n'],
-                         ids=["not_json", "wrong_shape"])
+@pytest.mark.parametrize(
+    "frame", [b"data: {this is not json\n\n", b'data: {"choices": "not a list"}\n\n'], ids=["not_json", "wrong_shape"]
+)
 def test_unreadable_model_frame_is_an_honest_error_with_a_reference(start_bot, slack, frame):
     broken = BrokenFrameOpenAI()
     broken.frame = frame
@@ -63,6 +69,7 @@ def test_unreadable_model_frame_is_an_honest_error_with_a_reference(start_bot, s
         def shown():
             texts = [m.get("text", "") for m in slack.bot_messages("D1", ts)]
             return [t for t in texts if reference in t]
+
         text = wait_for(shown, 10)[0]
         assert "connection" not in text.lower()
         assert "Tell me something" not in bot.logs()
@@ -74,6 +81,7 @@ def test_unreadable_model_frame_is_an_honest_error_with_a_reference(start_bot, s
 
 def test_a_cut_connection_is_still_a_connection_error(bot, slack, model):
     from tests.fakes.openai_api import Plan
+
     model.default_plan = Plan(tokens=["a", "b", "c"], fail="cut", fail_after=1)
     ts = slack.add_message("D1", "Hi")
     assert bot.post_json(dm("Hi", ts)).status == 200
@@ -96,7 +104,9 @@ def test_logs_exception_is_one_error_reporting_line_and_outages_stay_one_warning
         assert logs.failed("slow_there", exc) is None
     bug, outage = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert bug["severity"] == "ERROR" and bug["@type"] == REPORTED_ERROR_EVENT and bug["error_id"] == error_id
-    assert bug["stack_trace"].startswith("Traceback (most recent call last):\n") and bug["stack_trace"].rstrip().endswith("KeyError")
+    assert bug["stack_trace"].startswith("Traceback (most recent call last):\n") and bug["stack_trace"].rstrip().endswith(
+        "KeyError"
+    )
     assert "words-of-a-user" not in bug["stack_trace"]  # a KeyError's text may be data: only its type is kept
     assert outage == {**outage, "severity": "WARNING", "message": "slow_there", "error": "TimeoutError"}
     assert "stack_trace" not in outage
@@ -139,5 +149,7 @@ def test_a_crashed_job_tells_the_asker_with_the_reference(capsys):
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     errors = [r for r in records if r["message"] == "job_failed"]
     assert len(errors) == 2 and all(r["stack_trace"].startswith("Traceback") for r in errors)
-    assert [(m, k["channel"], k["user"], k["thread_ts"]) for m, k in Recording.calls] == [("chat_postEphemeral", "C1", "U1", "1.2")]
+    assert [(m, k["channel"], k["user"], k["thread_ts"]) for m, k in Recording.calls] == [
+        ("chat_postEphemeral", "C1", "U1", "1.2")
+    ]
     assert errors[0]["error_id"] in Recording.calls[0][1]["text"]

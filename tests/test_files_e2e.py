@@ -40,10 +40,24 @@ def test_an_image_reaches_the_model_as_an_image_part(bot, slack, model):
 
 def test_a_text_file_and_a_pdf_arrive_as_text(bot, slack, model):
     root = slack.add_message("C1", "<@UBOT> compare these two", user="U1")
-    slack.add_file("C1", "sales.csv", b"region,revenue\nnorth,120\nsouth,95\n", mimetype="text/csv",
-                   filetype="csv", thread_ts=root, user="U2")
-    slack.add_file("C1", "report.pdf", pdf("Quarterly revenue grew 12 percent"), mimetype="application/pdf",
-                   filetype="pdf", thread_ts=root, user="U2")
+    slack.add_file(
+        "C1",
+        "sales.csv",
+        b"region,revenue\nnorth,120\nsouth,95\n",
+        mimetype="text/csv",
+        filetype="csv",
+        thread_ts=root,
+        user="U2",
+    )
+    slack.add_file(
+        "C1",
+        "report.pdf",
+        pdf("Quarterly revenue grew 12 percent"),
+        mimetype="application/pdf",
+        filetype="pdf",
+        thread_ts=root,
+        user="U2",
+    )
     ts = slack.add_message("C1", "<@UBOT> which region did better?", thread_ts=root)
     assert bot.post_json(mention("<@UBOT> which region did better?", ts, thread_ts=root)).status == 200
     wait_for(finished(slack, "C1", root))
@@ -60,8 +74,7 @@ def test_oversized_and_unknown_files_are_skipped_with_a_note_and_never_downloade
     root = slack.add_message("D1", "look at these")
     big = slack.add_file("D1", "huge.log", b"z" * 400_000, mimetype="text/plain", filetype="text", thread_ts=root)
     slack.add_file("D1", "archive.zip", b"PK\x03\x04", mimetype="application/zip", filetype="zip", thread_ts=root)
-    slack.add_file("D1", "notes.md", b"# Notes\nship on friday\n", mimetype="text/markdown", filetype="markdown",
-                   thread_ts=root)
+    slack.add_file("D1", "notes.md", b"# Notes\nship on friday\n", mimetype="text/markdown", filetype="markdown", thread_ts=root)
     ts = slack.add_message("D1", "summarize the files", thread_ts=root)
     bot.post_json(dm("summarize the files", ts, thread_ts=root))
     answer = wait_for(finished(slack, "D1", root))[-1]["text"]
@@ -100,8 +113,9 @@ def test_vision_off_sends_no_image_and_says_so(start_bot, slack, model):
 
 
 def test_a_file_stub_is_completed_with_files_info(bot, slack, model):
-    ts = slack.add_file("D1", "config.json", b'{"retries": 3}', mimetype="application/json", filetype="json",
-                        text="is this valid?", stub=True)
+    ts = slack.add_file(
+        "D1", "config.json", b'{"retries": 3}', mimetype="application/json", filetype="json", text="is this valid?", stub=True
+    )
     share(bot, slack, ts, "is this valid?")
     wait_for(finished(slack, "D1", ts))
     assert slack.count("files.info") == 1
@@ -111,14 +125,18 @@ def test_a_file_stub_is_completed_with_files_info(bot, slack, model):
 def test_files_count_against_the_context_budget(start_bot, slack, model):
     bot = start_bot(MAX_CONTEXT_TOKENS="2000")
     model.default_plan = Plan(tokens=["ok"])
-    ts = slack.add_file("D1", "big.txt", ("word " * 40_000).encode(), mimetype="text/plain", filetype="text",
-                        text="what is in it?")
+    ts = slack.add_file(
+        "D1", "big.txt", ("word " * 40_000).encode(), mimetype="text/plain", filetype="text", text="what is in it?"
+    )
     share(bot, slack, ts, "what is in it?")
     answer = wait_for(finished(slack, "D1", ts))[-1]["text"]
     assert "_`big.txt` was trimmed to fit the context budget._" in answer
     sent = model.requests[0].body["messages"]
-    chars = sum(len(p.get("text", "")) for m in sent for p in (m["content"] if isinstance(m["content"], list)
-                                                                else [{"text": m["content"]}]))
+    chars = sum(
+        len(p.get("text", ""))
+        for m in sent
+        for p in (m["content"] if isinstance(m["content"], list) else [{"text": m["content"]}])
+    )
     assert chars // 4 <= 2000
 
 

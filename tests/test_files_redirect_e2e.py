@@ -32,12 +32,15 @@ def share(bot, slack, ts, text):
 
 def test_a_redirect_to_the_file_origin_is_followed_with_the_token(bot, slack, model):
     slack.origin_redirect = True
-    ts = slack.add_file("D1", "notes.txt", b"the launch is on tuesday", mimetype="text/plain", filetype="text",
-                        text="when is the launch?")
+    ts = slack.add_file(
+        "D1", "notes.txt", b"the launch is on tuesday", mimetype="text/plain", filetype="text", text="when is the launch?"
+    )
     assert share(bot, slack, ts, "when is the launch?").status == 200
     wait_for(finished(slack, "D1", ts), 15)
     assert [(d["host"], d["authorized"], d["status"]) for d in slack.downloads] == [
-        ("/files-pri/", True, 302), ("/files-origin/", True, 200)]
+        ("/files-pri/", True, 302),
+        ("/files-origin/", True, 200),
+    ]
     assert "the launch is on tuesday" in str(model.requests[0].body["messages"])
 
 
@@ -45,8 +48,7 @@ def test_a_redirect_to_another_host_gets_no_token_and_no_request(bot, slack, mod
     elsewhere = Elsewhere().start()
     try:
         slack.foreign_redirect = elsewhere.url + "/steal"
-        ts = slack.add_file("D1", "notes.txt", b"private words", mimetype="text/plain", filetype="text",
-                            text="read this")
+        ts = slack.add_file("D1", "notes.txt", b"private words", mimetype="text/plain", filetype="text", text="read this")
         assert share(bot, slack, ts, "read this").status == 200
         answer = wait_for(finished(slack, "D1", ts), 15)
         assert elsewhere.seen == []  # not even a request without the token
@@ -56,15 +58,18 @@ def test_a_redirect_to_another_host_gets_no_token_and_no_request(bot, slack, mod
         elsewhere.stop()
 
 
-@pytest.mark.parametrize("url,ok", [
-    ("https://files.slack.com/files-pri/T1-F1/a.txt", True),
-    ("https://files-origin.slack.com/files-pri/T1-F1/a.txt", True),
-    ("http://files-origin.slack.com/files-pri/T1-F1/a.txt", False),
-    ("https://files-origin.slack.com:8443/x", False),
-    ("https://files-origin.slack.com.evil.example/x", False),
-    ("https://user@files.slack.com/x", False),
-    ("https://acme.slack.com/?redir=/files-pri/x", False),
-])
+@pytest.mark.parametrize(
+    "url,ok",
+    [
+        ("https://files.slack.com/files-pri/T1-F1/a.txt", True),
+        ("https://files-origin.slack.com/files-pri/T1-F1/a.txt", True),
+        ("http://files-origin.slack.com/files-pri/T1-F1/a.txt", False),
+        ("https://files-origin.slack.com:8443/x", False),
+        ("https://files-origin.slack.com.evil.example/x", False),
+        ("https://user@files.slack.com/x", False),
+        ("https://acme.slack.com/?redir=/files-pri/x", False),
+    ],
+)
 def test_only_slacks_file_hosts_over_https_get_the_token(url, ok):
     from teambot.answer.file_download import DownloadRefused, allowed_hosts, check_url
 

@@ -34,23 +34,36 @@ slack_ish = st.fixed_dictionaries(
     optional={
         "team_id": st.sampled_from(["T1", "T2", ""]) | json_values,
         "challenge": st.text(max_size=20) | json_values,
-        "authorizations": st.lists(st.fixed_dictionaries({"user_id": st.sampled_from(["UBOT", "U1"]) | json_values}), max_size=2) | json_values,
+        "authorizations": st.lists(st.fixed_dictionaries({"user_id": st.sampled_from(["UBOT", "U1"]) | json_values}), max_size=2)
+        | json_values,
         "event": st.fixed_dictionaries(
             {"type": st.sampled_from(["message", "app_mention", "reaction_added"]) | json_values},
-            optional={"channel": st.sampled_from(["D1", "C1"]) | json_values, "user": st.sampled_from(["U1", "UBOT"]) | json_values,
-                      "text": st.text(max_size=40) | json_values, "ts": st.sampled_from(["1.000001", "x"]) | json_values,
-                      "thread_ts": json_values, "channel_type": st.sampled_from(["im", "channel"]) | json_values,
-                      "subtype": json_values, "bot_id": json_values},
-        ) | json_values,
+            optional={
+                "channel": st.sampled_from(["D1", "C1"]) | json_values,
+                "user": st.sampled_from(["U1", "UBOT"]) | json_values,
+                "text": st.text(max_size=40) | json_values,
+                "ts": st.sampled_from(["1.000001", "x"]) | json_values,
+                "thread_ts": json_values,
+                "channel_type": st.sampled_from(["im", "channel"]) | json_values,
+                "subtype": json_values,
+                "bot_id": json_values,
+            },
+        )
+        | json_values,
     },
 )
 interaction = st.fixed_dictionaries(
     {"type": st.sampled_from(["message_action", "block_actions", "shortcut"]) | json_values},
-    optional={"callback_id": st.sampled_from(["stop_generation", "delete_message", "other"]) | json_values,
-              "team": st.fixed_dictionaries({"id": st.sampled_from(["T1", "T9"]) | json_values}) | json_values,
-              "channel": st.fixed_dictionaries({"id": st.sampled_from(["C1", "D1"]) | json_values}) | json_values,
-              "user": st.fixed_dictionaries({"id": st.just("U1") | json_values}) | json_values,
-              "message": st.fixed_dictionaries({"ts": st.just("1.0") | json_values}, optional={"user": json_values, "bot_id": json_values, "metadata": json_values}) | json_values},
+    optional={
+        "callback_id": st.sampled_from(["stop_generation", "delete_message", "other"]) | json_values,
+        "team": st.fixed_dictionaries({"id": st.sampled_from(["T1", "T9"]) | json_values}) | json_values,
+        "channel": st.fixed_dictionaries({"id": st.sampled_from(["C1", "D1"]) | json_values}) | json_values,
+        "user": st.fixed_dictionaries({"id": st.just("U1") | json_values}) | json_values,
+        "message": st.fixed_dictionaries(
+            {"ts": st.just("1.0") | json_values}, optional={"user": json_values, "bot_id": json_values, "metadata": json_values}
+        )
+        | json_values,
+    },
 )
 bodies = st.one_of(
     st.binary(max_size=300).map(lambda b: ("application/json", b)),
@@ -60,21 +73,36 @@ bodies = st.one_of(
     st.text(max_size=100).map(lambda t: ("application/x-www-form-urlencoded", urlencode({"payload": t}).encode())),
     st.binary(max_size=100).map(lambda b: ("application/x-www-form-urlencoded", b)),
 )
-content_types = st.sampled_from([None, "application/json", "application/x-www-form-urlencoded", "text/plain",
-                                 "application/json; charset=utf-8", "multipart/form-data"])
+content_types = st.sampled_from(
+    [
+        None,
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/json; charset=utf-8",
+        "multipart/form-data",
+    ]
+)
 # Header values as an HTTP client can send them (printable ASCII); the server layer itself
 # rejects control characters before our code runs.
 header_text = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=70)
-timestamps = st.one_of(st.none(), st.just("now"), st.integers(-10**12, 10**12).map(str), header_text)
+timestamps = st.one_of(st.none(), st.just("now"), st.integers(-(10**12), 10**12).map(str), header_text)
 signatures = st.one_of(st.none(), header_text, st.from_regex(r"v0=[0-9a-f]{64}", fullmatch=True))
 
 
 @pytest.fixture(scope="module")
 def fuzz_env():
     slack, model = FakeSlack().start(), FakeOpenAI().start()
-    bot = BotProcess({"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test",
-                      "SLACK_API_URL": slack.url + "/api/", "OPENAI_BASE_URL": model.url + "/v1",
-                      "ALLOWED_TEAM_IDS": "T1"}).start()
+    bot = BotProcess(
+        {
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "OPENAI_API_KEY": "sk-test",
+            "SLACK_API_URL": slack.url + "/api/",
+            "OPENAI_BASE_URL": model.url + "/v1",
+            "ALLOWED_TEAM_IDS": "T1",
+        }
+    ).start()
     yield bot, slack, model
     bot.stop()
     slack.stop()
@@ -86,12 +114,19 @@ def fuzz_env():
 
 
 def fuzz_settings():
-    return settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
 
 
 @fuzz_settings()
-@given(body=bodies, ctype=content_types, ts=timestamps, sig=signatures, method=st.sampled_from(["POST", "POST", "POST", "GET", "PUT"]))
+@given(
+    body=bodies,
+    ctype=content_types,
+    ts=timestamps,
+    sig=signatures,
+    method=st.sampled_from(["POST", "POST", "POST", "GET", "PUT"]),
+)
 def test_unsigned_input_never_5xx_and_never_reaches_slack_or_the_model(fuzz_env, body, ctype, ts, sig, method):
     bot, slack, model = fuzz_env
     default_type, raw = body

@@ -102,12 +102,25 @@ def test_off_cloud_run_application_default_credentials_through_google_auth(metad
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
     adc = tmp_path / "key.json"
-    adc.write_text(json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "k1", "private_key": pem,
-                               "client_email": "dev@p.iam.gserviceaccount.com", "client_id": "1",
-                               "token_uri": metadata.url + "/token"}))
+    adc.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "p",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "dev@p.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": metadata.url + "/token",
+            }
+        )
+    )
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
     monkeypatch.setenv("GOOGLE_CLOUD_QUOTA_PROJECT", "qp")  # google-auth's own variable
@@ -117,7 +130,9 @@ def test_off_cloud_run_application_default_credentials_through_google_auth(metad
         sm.valid_tokens = {"ya29.fake-1"}
         token = GoogleAuthToken()
         assert {k.lower(): v for k, v in token.headers().items()} == {
-            "authorization": "Bearer ya29.fake-1", "x-goog-user-project": "qp"}
+            "authorization": "Bearer ya29.fake-1",
+            "x-goog-user-project": "qp",
+        }
         reader = SecretManagerRest(sm.url, token, timeout_s=2.5)
         assert reader.access(sm.ref("s")) == "value"
         sm.valid_tokens = {"ya29.fake-2"}  # revoked: a 401 refreshes once and retries

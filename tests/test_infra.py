@@ -120,8 +120,14 @@ def test_apis_enabled_and_left_on_destroy(stack):
     mocks, _ = stack
     services = mocks.of_type("projects/service:Service")
     assert {s.inputs["service"] for s in services} >= {
-        "cloudfunctions.googleapis.com", "run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com",
-        "secretmanager.googleapis.com", "cloudtasks.googleapis.com", "iam.googleapis.com"}
+        "cloudfunctions.googleapis.com",
+        "run.googleapis.com",
+        "cloudbuild.googleapis.com",
+        "artifactregistry.googleapis.com",
+        "secretmanager.googleapis.com",
+        "cloudtasks.googleapis.com",
+        "iam.googleapis.com",
+    }
     assert all(s.inputs["disableOnDestroy"] is False for s in services)
 
 
@@ -166,8 +172,13 @@ def test_manifest_urls_and_shortcuts_match_the_function_and_the_code(stack):
     assert settings["interactivity"]["request_url"] == FUNCTION_URL and settings["interactivity"]["is_enabled"]
     assert {s["callback_id"] for s in manifest["features"]["shortcuts"]} == load_handlers().shortcuts
     assert all(len(s["name"]) <= 24 and s["type"] == "message" for s in manifest["features"]["shortcuts"])
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"message.im", "app_mention", "app_home_opened",
-                                                                  "app_context_changed", "agent_session_stopped"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {
+        "message.im",
+        "app_mention",
+        "app_home_opened",
+        "app_context_changed",
+        "agent_session_stopped",
+    }
     # The rendered manifest keeps the template's scopes (their test: tests/test_manifest_scopes.py).
     assert manifest["oauth_config"] == yaml.safe_load(TEMPLATE.read_text())["oauth_config"]
     home = manifest["features"]["app_home"]
@@ -213,8 +224,17 @@ def test_fractional_dispatch_rate_reaches_the_queue():
 
 
 def test_config_values_reach_the_resources():
-    mocks, outputs = run_stack({**KEYS, "name": "helper", "minInstances": "1", "memory": "1Gi",
-                                "queueMaxAttempts": "2", "openaiModel": "gpt-x", "allowedTeamIds": "T1,T2"})
+    mocks, outputs = run_stack(
+        {
+            **KEYS,
+            "name": "helper",
+            "minInstances": "1",
+            "memory": "1Gi",
+            "queueMaxAttempts": "2",
+            "openaiModel": "gpt-x",
+            "allowedTeamIds": "T1,T2",
+        }
+    )
     fn = mocks.one("cloudfunctionsv2/function:Function").inputs
     assert fn["name"] == "helper" and fn["serviceConfig"]["minInstanceCount"] == 1
     assert fn["serviceConfig"]["availableMemory"] == "1Gi"
@@ -270,15 +290,18 @@ def test_every_task_carries_the_configured_deadline_above_the_function_timeout()
     assert int(task["dispatchDeadline"][:-1]) >= fn["timeoutSeconds"] + 30
 
 
-@pytest.mark.parametrize("settings, named", [
-    ({"timeoutSeconds": "590"}, ["timeoutSeconds (590)", "taskDispatchDeadlineSeconds (600)"]),
-    ({"timeoutSeconds": "1800", "taskDispatchDeadlineSeconds": "1800"}, ["timeoutSeconds", "taskDispatchDeadlineSeconds"]),
-    ({"taskDispatchDeadlineSeconds": "10"}, ["taskDispatchDeadlineSeconds is 10", "15 to 1800"]),
-    ({"taskDispatchDeadlineSeconds": "3600", "timeoutSeconds": "3000"}, ["taskDispatchDeadlineSeconds is 3600"]),
-    ({"timeoutSeconds": "4000"}, ["timeoutSeconds is 4000"]),
-    ({"queueMaxDispatchesPerSecond": "0"}, ["queueMaxDispatchesPerSecond"]),
-    ({"publicAccess": "everyone"}, ["publicAccess", "invokerIamCheckDisabled"]),
-])
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({"timeoutSeconds": "590"}, ["timeoutSeconds (590)", "taskDispatchDeadlineSeconds (600)"]),
+        ({"timeoutSeconds": "1800", "taskDispatchDeadlineSeconds": "1800"}, ["timeoutSeconds", "taskDispatchDeadlineSeconds"]),
+        ({"taskDispatchDeadlineSeconds": "10"}, ["taskDispatchDeadlineSeconds is 10", "15 to 1800"]),
+        ({"taskDispatchDeadlineSeconds": "3600", "timeoutSeconds": "3000"}, ["taskDispatchDeadlineSeconds is 3600"]),
+        ({"timeoutSeconds": "4000"}, ["timeoutSeconds is 4000"]),
+        ({"queueMaxDispatchesPerSecond": "0"}, ["queueMaxDispatchesPerSecond"]),
+        ({"publicAccess": "everyone"}, ["publicAccess", "invokerIamCheckDisabled"]),
+    ],
+)
 def test_a_config_that_would_break_answer_once_is_refused_at_preview(settings, named):
     from infra.config import ConfigError
 
@@ -330,9 +353,12 @@ def test_policy_pack_wants_exactly_one_public_path(stack):
     assert policies.function_reachable_by_slack(graph) == []
     private = [r for r in graph if r["type"] != policies.RUN_INVOKER]
     assert policies.function_reachable_by_slack(private)
-    both = graph + [{"type": policies.DYNAMIC, "name": "x", "deps": [],
-                     "props": {"function": "slack-bot", "invokerIamDisabled": True}}]
+    both = graph + [
+        {"type": policies.DYNAMIC, "name": "x", "deps": [], "props": {"function": "slack-bot", "invokerIamDisabled": True}}
+    ]
     assert policies.function_reachable_by_slack(both)
+
+
 # -- the stack-managed Slack app (slackConfigToken set) -------------------------------------------
 CONFIG_TOKEN = "xoxe.xoxp-1-CONFIG-TOKEN-SECRET"
 
@@ -373,8 +399,9 @@ def test_managed_stack_writes_the_apps_secrets_as_versions_and_never_into_the_fu
     assert env["SLACK_CLIENT_ID"] == SLACK_APP["client_id"]
     assert env["SLACK_CLIENT_SECRET"] == f"projects/{GCP_PROJECT}/secrets/slack-bot-slack-client-secret/versions/latest"
     assert env["SLACK_BOT_SCOPES"].split(",") == yaml.safe_load(TEMPLATE.read_text())["oauth_config"]["scopes"]["bot"]
-    dumped = json.dumps([r.inputs for r in mocks.resources if "SecretVersion" not in r.type and "SlackApp" not in r.type],
-                        default=str)
+    dumped = json.dumps(
+        [r.inputs for r in mocks.resources if "SecretVersion" not in r.type and "SlackApp" not in r.type], default=str
+    )
     for secret in (SLACK_APP["client_secret"], SLACK_APP["signing_secret"], CONFIG_TOKEN):
         assert secret not in dumped
 
@@ -384,10 +411,15 @@ def test_managed_stack_adds_exactly_one_version_adder_grant_on_the_bot_token_sec
     adders = [r for r in grants(mocks) if r.inputs["role"] == "roles/secretmanager.secretVersionAdder"]
     assert len(adders) == 1
     assert adders[0].inputs["secretId"] == "slack-bot-slack-bot-token" and adders[0].inputs["member"] == RUNTIME
-    accessed = sorted(r.inputs["secretId"] for r in mocks.of_type("SecretIamMember")
-                      if r.inputs["role"] == "roles/secretmanager.secretAccessor")
-    assert accessed == ["slack-bot-openai-api-key", "slack-bot-slack-bot-token", "slack-bot-slack-client-secret",
-                        "slack-bot-slack-signing-secret"]
+    accessed = sorted(
+        r.inputs["secretId"] for r in mocks.of_type("SecretIamMember") if r.inputs["role"] == "roles/secretmanager.secretAccessor"
+    )
+    assert accessed == [
+        "slack-bot-openai-api-key",
+        "slack-bot-slack-bot-token",
+        "slack-bot-slack-client-secret",
+        "slack-bot-slack-signing-secret",
+    ]
 
 
 def test_managed_stack_records_the_config_token_in_a_0600_file(managed):
@@ -412,8 +444,11 @@ def test_a_second_version_adder_or_one_elsewhere_breaks_the_policy():
     fn = {"type": policies.FUNCTION, "name": "f", "props": {"serviceConfig": {"serviceAccountEmail": "run@x"}}}
 
     def adder(secret):
-        return {"type": "gcp:secretmanager/secretIamMember:SecretIamMember", "name": secret,
-                "props": {"member": "serviceAccount:run@x", "role": "roles/secretmanager.secretVersionAdder", "secretId": secret}}
+        return {
+            "type": "gcp:secretmanager/secretIamMember:SecretIamMember",
+            "name": secret,
+            "props": {"member": "serviceAccount:run@x", "role": "roles/secretmanager.secretVersionAdder", "secretId": secret},
+        }
 
     assert policies.runtime_least_privilege([fn, adder("b-slack-bot-token")]) == []
     assert policies.runtime_least_privilege([fn, adder("b-openai-api-key")])
@@ -460,8 +495,9 @@ def test_the_alert_policy_waits_at_least_a_minute_after_every_log_based_metric(s
     settled = next(r for r in mocks.of_type("time:index/sleep:Sleep") if r.name == "slack-bot-metrics-settled")
     assert seconds(settled.inputs["createDuration"]) >= 60
     assert len(metrics) == 4 and {m.name for m in metrics} <= set(settled.deps)
-    assert sorted(settled.inputs["triggers"].values()) == sorted(f"logging.googleapis.com/user/{m.inputs['name']}"
-                                                                 for m in metrics)
+    assert sorted(settled.inputs["triggers"].values()) == sorted(
+        f"logging.googleapis.com/user/{m.inputs['name']}" for m in metrics
+    )
     policy = mocks.one("monitoring/alertPolicy:AlertPolicy")
     assert settled.name in policy.deps
 
@@ -485,8 +521,9 @@ def test_source_retention_days_reaches_the_noncurrent_rule():
 def test_the_managed_app_gets_the_configured_suggested_prompts_like_the_manual_manifest(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     prompts = '[{"title": "Sum up", "message": "Summarize this thread"}, "What changed?"]'
-    mocks, outputs = run_stack({"openaiApiKey": KEYS["openaiApiKey"], "slackConfigToken": CONFIG_TOKEN,
-                                "suggestedPrompts": prompts})
+    mocks, outputs = run_stack(
+        {"openaiApiKey": KEYS["openaiApiKey"], "slackConfigToken": CONFIG_TOKEN, "suggestedPrompts": prompts}
+    )
     manual = yaml.safe_load(outputs["slack_manifest"])["features"]["agent_view"]["suggested_prompts"]
     assert manual[0] == {"title": "Sum up", "message": "Summarize this thread"} and len(manual) == 2
     for kind in ("dynamic/teambot:SlackApp", "dynamic/teambot:SlackAppManifest"):

@@ -17,8 +17,12 @@ from tests.test_answer_e2e import finished
 
 FUNCTION_URL = "https://europe-west1-acme.cloudfunctions.net/slack-bot"
 REDIRECT = FUNCTION_URL + "/slack/oauth_redirect"
-IDS = {"SLACK_SIGNING_SECRET": "slack-bot-slack-signing-secret", "SLACK_BOT_TOKEN": "slack-bot-slack-bot-token",
-       "OPENAI_API_KEY": "slack-bot-openai-api-key", "SLACK_CLIENT_SECRET": "slack-bot-slack-client-secret"}
+IDS = {
+    "SLACK_SIGNING_SECRET": "slack-bot-slack-signing-secret",
+    "SLACK_BOT_TOKEN": "slack-bot-slack-bot-token",
+    "OPENAI_API_KEY": "slack-bot-openai-api-key",
+    "SLACK_CLIENT_SECRET": "slack-bot-slack-client-secret",
+}
 
 
 def manifest(url=FUNCTION_URL):
@@ -36,19 +40,31 @@ def sm():
 def app(slack):
     """The Slack app as `pulumi up` creates it (SlackAppProvider.create against the fake)."""
     token, _ = slack.issue_config_tokens()
-    return SlackAppProvider().create({"manifest": manifest(), "config_token": token, "api_url": slack.url + "/api/",
-                                      "token_file": ""}).outs
+    return (
+        SlackAppProvider()
+        .create({"manifest": manifest(), "config_token": token, "api_url": slack.url + "/api/", "token_file": ""})
+        .outs
+    )
 
 
 @pytest.fixture
 def installer(start_bot, sm, app):
     """The function as the managed stack deploys it: every secret in Secret Manager, the bot token
     still the placeholder, SLACK_CLIENT_ID literal, SLACK_CLIENT_SECRET a version name."""
-    for var, value in {"SLACK_SIGNING_SECRET": app["signing_secret"], "SLACK_BOT_TOKEN": "unset",
-                       "OPENAI_API_KEY": "sk-test", "SLACK_CLIENT_SECRET": app["client_secret"]}.items():
+    for var, value in {
+        "SLACK_SIGNING_SECRET": app["signing_secret"],
+        "SLACK_BOT_TOKEN": "unset",
+        "OPENAI_API_KEY": "sk-test",
+        "SLACK_CLIENT_SECRET": app["client_secret"],
+    }.items():
         sm.set(IDS[var], value)
-    return start_bot(SECRET_MANAGER_ENDPOINT=sm.url, FUNCTION_URL=FUNCTION_URL, SLACK_CLIENT_ID=app["client_id"],
-                     SLACK_BOT_SCOPES=bot_scopes(manifest()), **{var: sm.ref(sid) for var, sid in IDS.items()})
+    return start_bot(
+        SECRET_MANAGER_ENDPOINT=sm.url,
+        FUNCTION_URL=FUNCTION_URL,
+        SLACK_CLIENT_ID=app["client_id"],
+        SLACK_BOT_SCOPES=bot_scopes(manifest()),
+        **{var: sm.ref(sid) for var, sid in IDS.items()},
+    )
 
 
 def bot_token_versions(sm):
@@ -144,8 +160,9 @@ def test_pulumi_up_order_means_slacks_first_url_check_is_already_signed(start_bo
     sm.set(IDS["SLACK_SIGNING_SECRET"], created["signing_secret"])
     sm.set(IDS["SLACK_BOT_TOKEN"], "unset")
     sm.set(IDS["OPENAI_API_KEY"], "sk-test")
-    bot = start_bot(SECRET_MANAGER_ENDPOINT=sm.url,
-                    **{var: sm.ref(sid) for var, sid in IDS.items() if var != "SLACK_CLIENT_SECRET"})
+    bot = start_bot(
+        SECRET_MANAGER_ENDPOINT=sm.url, **{var: sm.ref(sid) for var, sid in IDS.items() if var != "SLACK_CLIENT_SECRET"}
+    )
     slack.apps_state["verify_urls"] = True  # Slack now POSTs a signed url_verification to each request URL
     SlackAppManifestProvider().create({**base, "app_id": created["app_id"], "manifest": manifest(url=bot.url + "/")})
     assert slack.apps_state["url_checks"] == [(bot.url + "/", True), (bot.url + "/", True)]

@@ -29,8 +29,13 @@ def test_redelivery_after_sigkill_leaves_one_complete_answer(start_tasks_bot, ta
     ts = slack.add_message("D1", "a question")
     first.post_json(dm("a question", ts))
     parts_before_kill = 2 if mode == "native-several-messages" else 1
-    wait_for(lambda: len([m for m in slack.bot_messages("D1", ts) if "token5" in m["text"]]) >= 1
-             and len(slack.bot_messages("D1", ts)) >= parts_before_kill, timeout=15)
+    wait_for(
+        lambda: (
+            len([m for m in slack.bot_messages("D1", ts) if "token5" in m["text"]]) >= 1
+            and len(slack.bot_messages("D1", ts)) >= parts_before_kill
+        ),
+        timeout=15,
+    )
     first.kill()
     partial = [m["ts"] for m in slack.bot_messages("D1", ts)]
 
@@ -86,8 +91,13 @@ def test_existing_answer_by_marks_and_by_position():
 
 def test_take_over_stops_an_open_stream_and_deletes_every_partial_part(slack, ops):  # noqa: F811
     question = slack.add_message("D1", "q")
-    ops.call("chat_postMessage", channel="D1", thread_ts=question, markdown_text="part one",
-             metadata=answer_metadata(question, "continued"))
+    ops.call(
+        "chat_postMessage",
+        channel="D1",
+        thread_ts=question,
+        markdown_text="part one",
+        metadata=answer_metadata(question, "continued"),
+    )
     ops.call("chat_startStream", channel="D1", thread_ts=question, markdown_text="part two, still open")
     job = Job(kind="answer", team="T1", channel="D1", user="U1", message_ts=question)
     found = existing_answer(ops.thread("D1", question), question, "UBOT", "BBOT", by_position=True)

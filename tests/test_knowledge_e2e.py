@@ -24,19 +24,27 @@ PROFILES = {"C1": {"file_search": {"vector_store_ids": ["vs_team_handbook"], "ed
 
 
 def ephemerals_for(slack, user, count=1):
-    return wait_for(lambda: [e for e in slack.ephemerals if e["user"] == user][:count]
-                    if len([e for e in slack.ephemerals if e["user"] == user]) >= count else None, timeout=15)
+    return wait_for(
+        lambda: (
+            [e for e in slack.ephemerals if e["user"] == user][:count]
+            if len([e for e in slack.ephemerals if e["user"] == user]) >= count
+            else None
+        ),
+        timeout=15,
+    )
 
 
 def test_profiles_validate_file_search_and_code_interpreter():
     profiles = parse_profiles(json.dumps({**PROFILES, "C2": {"code_interpreter": True}}))
     assert profiles["C1"].file_search == FileSearch(("vs_team_handbook",), ("U1",))
     assert profiles["C2"].code_interpreter and profiles["C2"].file_search is None
-    for bad, named in [({"file_search": {"vector_store_ids": "vs_1"}}, "vector_store_ids"),
-                       ({"file_search": {"editors": ["someone"]}}, "editors"),
-                       ({"file_search": {"stores": []}}, "'stores'"),
-                       ({"file_search": True}, "'file_search'"),
-                       ({"code_interpreter": "yes"}, "'code_interpreter'")]:
+    for bad, named in [
+        ({"file_search": {"vector_store_ids": "vs_1"}}, "vector_store_ids"),
+        ({"file_search": {"editors": ["someone"]}}, "editors"),
+        ({"file_search": {"stores": []}}, "'stores'"),
+        ({"file_search": True}, "'file_search'"),
+        ({"code_interpreter": "yes"}, "'code_interpreter'"),
+    ]:
         with pytest.raises(ProfileError, match=named):
             parse_profiles(json.dumps({"C9": bad}))
         with pytest.raises(ValueError):  # the function refuses to start on it
@@ -57,27 +65,32 @@ def test_file_search_tool_names_the_profiles_stores_and_the_channels_own(monkeyp
     monkeypatch.setattr("teambot.answer.knowledge.knowledge_store", lambda s: store)
     job = Job(kind="answer", team="T1", channel="C1", user="U2", message_ts="1.0")
     assert file_search_tools(settings, settings.profile("C1"), job) == [
-        {"type": "file_search", "vector_store_ids": ["vs_team_handbook"]}]
+        {"type": "file_search", "vector_store_ids": ["vs_team_handbook"]}
+    ]
     store.put("T1", "C1", "vs_0007")
     assert file_search_tools(settings, settings.profile("C1"), job) == [
-        {"type": "file_search", "vector_store_ids": ["vs_team_handbook", "vs_0007"]}]
+        {"type": "file_search", "vector_store_ids": ["vs_team_handbook", "vs_0007"]}
+    ]
     assert file_search_tools(settings, settings.profile("C5"), job) == []  # no file_search: no tool
     assert knowledge_doc_id("T1", "C1") == "k_T1_C1"
 
 
 def test_citation_line_names_each_cited_file_once():
-    annotations = [{"type": "file_citation", "file_id": "file-1", "filename": "handbook.pdf", "index": 10},
-                   {"type": "url_citation", "url": "https://x.test", "title": "x", "start_index": 0, "end_index": 1},
-                   {"type": "file_citation", "file_id": "file-2", "filename": "oncall.md", "index": 20},
-                   {"type": "file_citation", "file_id": "file-1", "filename": "handbook.pdf", "index": 30}]
+    annotations = [
+        {"type": "file_citation", "file_id": "file-1", "filename": "handbook.pdf", "index": 10},
+        {"type": "url_citation", "url": "https://x.test", "title": "x", "start_index": 0, "end_index": 1},
+        {"type": "file_citation", "file_id": "file-2", "filename": "oncall.md", "index": 20},
+        {"type": "file_citation", "file_id": "file-1", "filename": "handbook.pdf", "index": 30},
+    ]
     assert citation_line(annotations) == "From: `handbook.pdf`, `oncall.md`"
     assert citation_line([]) == ""
 
 
 def test_add_to_knowledge_creates_the_store_once_and_adds_the_files(start_bot, slack, model):
     bot = start_bot(OPENAI_API="responses", CHANNEL_PROFILES=json.dumps(PROFILES), MAX_FILE_BYTES="100000")
-    ts = slack.add_file("C1", "handbook.pdf", pdf("Deploys happen on Tuesdays"), mimetype="application/pdf",
-                        filetype="pdf", text="our handbook")
+    ts = slack.add_file(
+        "C1", "handbook.pdf", pdf("Deploys happen on Tuesdays"), mimetype="application/pdf", filetype="pdf", text="our handbook"
+    )
     big = slack.add_file("C1", "dump.txt", b"x" * 200_000, mimetype="text/plain", filetype="text")
     zipped = slack.add_file("C1", "archive.zip", b"PK\x03\x04", mimetype="application/zip", filetype="zip")
     for message_ts in (ts, big, zipped):
@@ -88,7 +101,7 @@ def test_add_to_knowledge_creates_the_store_once_and_adds_the_files(start_bot, s
     assert any("Skipped `archive.zip`: unsupported file type" in t for t in said), said
     # one store, created on first use, holding the one file; the other two were never downloaded
     assert len(model.vector_stores) == 1
-    (store_id, store), = model.vector_stores.items()
+    ((store_id, store),) = model.vector_stores.items()
     assert store["object"]["metadata"] == {"slack_team": "T1", "slack_channel": "C1"}
     assert [f["attributes"]["filename"] for f in store["files"]] == ["handbook.pdf"]
     assert store["files"][0]["attributes"]["added_by"] == "U1"
@@ -155,9 +168,15 @@ def test_a_file_search_answer_passes_the_stores_and_names_the_cited_files(start_
     ephemerals_for(slack, "U1")
     (own_store,) = model.vector_stores
     own_file = model.vector_stores[own_store]["files"][0]["id"]
-    model.default_plan = Plan(tokens=words("Deploys happen on Tuesdays."), items=[file_search_call(["deploy day"])],
-                              citations=[file_citation(own_file, "handbook.pdf", 10), file_citation("file-x", "oncall.md", 20),
-                                         file_citation(own_file, "handbook.pdf", 25)])
+    model.default_plan = Plan(
+        tokens=words("Deploys happen on Tuesdays."),
+        items=[file_search_call(["deploy day"])],
+        citations=[
+            file_citation(own_file, "handbook.pdf", 10),
+            file_citation("file-x", "oncall.md", 20),
+            file_citation(own_file, "handbook.pdf", 25),
+        ],
+    )
     question = slack.add_message("C1", "<@UBOT> when do we deploy?", user="U2")
     assert bot.post_json(mention("<@UBOT> when do we deploy?", question)).status == 200
     text = wait_for(finished(slack, "C1", question))[-1]["text"]
@@ -176,18 +195,23 @@ def test_file_search_steps_through_the_real_sdk(model):
     from tests.fakes.openai_api import Plan
     from tests.fakes.openai_files_api import file_citation, file_search_call
 
-    settings = Settings.from_env({"OPENAI_BASE_URL": model.url + "/v1", "OPENAI_API": "responses",
-                                  "CHANNEL_PROFILES": json.dumps(PROFILES)})
+    settings = Settings.from_env(
+        {"OPENAI_BASE_URL": model.url + "/v1", "OPENAI_API": "responses", "CHANNEL_PROFILES": json.dumps(PROFILES)}
+    )
     ops = ModelOps(settings, SecretStore({"OPENAI_API_KEY": "sk-test"}))
-    model.default_plan = Plan(tokens=["It is Tuesday."], citations=[file_citation("file-1", "handbook.pdf")],
-                              items=[file_search_call(["deploy day", "release"], results=[{"file_id": "file-1"}], id="fs_3")])
+    model.default_plan = Plan(
+        tokens=["It is Tuesday."],
+        citations=[file_citation("file-1", "handbook.pdf")],
+        items=[file_search_call(["deploy day", "release"], results=[{"file_id": "file-1"}], id="fs_3")],
+    )
     job = Job(kind="answer", team="T9", channel="C1", user="U1", message_ts="1.1")
     stream = ops.stream([{"role": "user", "content": "when?"}], job=job)
     items = list(stream)
     steps = [i for i in items if isinstance(i, Step)]
     assert [(s.id, s.title, s.status, s.details) for s in steps] == [
         ("fs_3", "Searching the channel's documents", IN_PROGRESS, "deploy day; release"),
-        ("fs_3", "Searching the channel's documents", COMPLETE, "deploy day; release")]
+        ("fs_3", "Searching the channel's documents", COMPLETE, "deploy day; release"),
+    ]
     assert steps[-1].output == "1 passages"
     assert "".join(i for i in items if isinstance(i, str)) == "It is Tuesday.\n\n_From: `handbook.pdf`_"
     assert stream.tool_calls == {"file_search": 1}

@@ -37,18 +37,29 @@ def test_files_and_vector_stores_parse_with_the_real_sdk(model):
 def test_responses_items_and_annotations_parse_with_the_real_sdk(model):
     model.default_plan = Plan(
         tokens=["See the chart."],
-        items=[file_search_call(["q1 revenue"], results=[{"file_id": "file-1", "filename": "q1.pdf", "score": 0.9}]),
-               code_interpreter_call("print(1)", "cntr_1")],
-        citations=[file_citation("file-1", "q1.pdf", 3), container_file_citation("cntr_1", "cfile_1", "chart.png", 4, 9)])
+        items=[
+            file_search_call(["q1 revenue"], results=[{"file_id": "file-1", "filename": "q1.pdf", "score": 0.9}]),
+            code_interpreter_call("print(1)", "cntr_1"),
+        ],
+        citations=[file_citation("file-1", "q1.pdf", 3), container_file_citation("cntr_1", "cfile_1", "chart.png", 4, 9)],
+    )
     client = openai.OpenAI(api_key="sk-test", base_url=model.url + "/v1", max_retries=0)
-    with client.responses.stream(model="m", input="q?", tools=[
+    with client.responses.stream(
+        model="m",
+        input="q?",
+        tools=[
             {"type": "file_search", "vector_store_ids": ["vs_1"]},
-            {"type": "code_interpreter", "container": {"type": "auto", "file_ids": []}}]) as stream:
+            {"type": "code_interpreter", "container": {"type": "auto", "file_ids": []}},
+        ],
+    ) as stream:
         kinds = [e.type for e in stream]
         final = stream.get_final_response()
     assert "response.file_search_call.searching" in kinds and "response.code_interpreter_call.interpreting" in kinds
     assert [type(i).__name__ for i in final.output] == [
-        "ResponseFileSearchToolCall", "ResponseCodeInterpreterToolCall", "ParsedResponseOutputMessage"]
+        "ResponseFileSearchToolCall",
+        "ResponseCodeInterpreterToolCall",
+        "ParsedResponseOutputMessage",
+    ]
     assert final.output[0].queries == ["q1 revenue"] and final.output[1].container_id == "cntr_1"
     notes = final.output[-1].content[0].annotations
     assert [type(a).__name__ for a in notes] == ["AnnotationFileCitation", "AnnotationContainerFileCitation"]

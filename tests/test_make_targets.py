@@ -13,8 +13,13 @@ def make(target, tmp_path, pulumi_script=None):
         (bin_dir / "pulumi").write_text("#!/bin/sh\n" + pulumi_script)
         (bin_dir / "pulumi").chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    return subprocess.run(["make", "-s", "-f", str(REPO / "Makefile"), "-C", str(tmp_path), target],
-                          capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        ["make", "-s", "-f", str(REPO / "Makefile"), "-C", str(tmp_path), target],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 def test_deploy_without_the_pulumi_cli_says_what_to_install_in_one_line(tmp_path):
@@ -45,8 +50,7 @@ def test_deploy_runs_pulumi_up_from_the_project_root_without_pythonpath(tmp_path
     (bin_dir / "pulumi").write_text("#!/bin/sh\nexit 0\n")
     (bin_dir / "pulumi").chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    dry = subprocess.run(["make", "-n", "-s", "-C", str(REPO), "deploy"], capture_output=True, text=True, env=env,
-                         timeout=60)
+    dry = subprocess.run(["make", "-n", "-s", "-C", str(REPO), "deploy"], capture_output=True, text=True, env=env, timeout=60)
     assert dry.returncode == 0, dry.stderr
     lines = dry.stdout.strip().splitlines()
     assert lines[-1] == "pulumi up" and "PYTHONPATH" not in dry.stdout

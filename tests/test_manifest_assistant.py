@@ -33,8 +33,11 @@ def test_assistant_scope_events_and_each_new_scope_line_says_what_needs_it():
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert {"app_home_opened", "app_context_changed", "agent_session_stopped", "message.im", "app_mention"} <= events
     assert not {"assistant_thread_started", "assistant_thread_context_changed"} & events
-    needs = {"assistant:write": "assistant.threads.setSuggestedPrompts", "channels:read": "conversations.info",
-             "groups:read": "conversations.info"}
+    needs = {
+        "assistant:write": "assistant.threads.setSuggestedPrompts",
+        "channels:read": "conversations.info",
+        "groups:read": "conversations.info",
+    }
     for scope, method in needs.items():
         [line] = [line for line in text.splitlines() if line.strip().startswith(f"- {scope}")]
         assert method in line.partition("#")[2]
@@ -44,8 +47,10 @@ def test_suggested_prompts_config_reaches_the_manifest_and_the_function():
     prompts = ["What did we ship?", {"title": "Standup", "message": "Write my standup notes from: "}]
     mocks, outputs = run_stack({**KEYS, "suggestedPrompts": json.dumps(prompts)})
     manifest = yaml.safe_load(outputs["slack_manifest"])
-    expected = [{"title": "What did we ship?", "message": "What did we ship?"},
-                {"title": "Standup", "message": "Write my standup notes from: "}]
+    expected = [
+        {"title": "What did we ship?", "message": "What did we ship?"},
+        {"title": "Standup", "message": "Write my standup notes from: "},
+    ]
     assert manifest["features"]["agent_view"]["suggested_prompts"] == expected
     env = mocks.one("cloudfunctionsv2/function:Function").inputs["serviceConfig"]["environmentVariables"]
     assert [dict(p) for p in Settings.from_env({"SUGGESTED_PROMPTS": env["SUGGESTED_PROMPTS"]}).suggested_prompts] == expected
@@ -72,8 +77,9 @@ def test_the_socket_mode_variant_has_no_request_urls():
 
 
 def test_make_manifest_dev_command_writes_the_variant():
-    result = subprocess.run([sys.executable, "-m", "infra.manifest", "--socket-mode"], cwd=REPO, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.manifest", "--socket-mode"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(result.stdout)["settings"]["socket_mode_enabled"] is True
     refused = subprocess.run([sys.executable, "-m", "infra.manifest"], cwd=REPO, capture_output=True, text=True, timeout=60)

@@ -56,8 +56,12 @@ def test_an_answered_request_does_not_expire_later(start_bot, slack, model):
 
 def test_a_double_click_resumes_the_answer_once(start_bot, slack, model):
     bot, ts, prompt = ask_for_approval(start_bot, slack, model)
-    model.plans.append(Plan(tokens=words("Your contact is Jane."), items=[
-        mcp_call("find_customer", {"name": "ACME"}, server_label="crm", output="Jane", approval_request_id="mcpr_1")]))
+    model.plans.append(
+        Plan(
+            tokens=words("Your contact is Jane."),
+            items=[mcp_call("find_customer", {"name": "ACME"}, server_label="crm", output="Jane", approval_request_id="mcpr_1")],
+        )
+    )
     clicks = [click(prompt, "mcp_approve") for _ in range(2)]
     for n, payload in enumerate(clicks):  # two distinct clicks, as Slack sends them (own action_ts)
         payload["actions"][0]["action_ts"] = f"{time.time():.6f}{n}"
@@ -73,12 +77,19 @@ def test_a_double_click_resumes_the_answer_once(start_bot, slack, model):
 
 
 def test_clicks_on_two_instances_resume_the_answer_once(start_bot, slack, model, firestore_emulator):
-    shared = {"USAGE_STORE": "firestore", "FIRESTORE_EMULATOR_HOST": firestore_emulator,
-              "GOOGLE_CLOUD_PROJECT": f"e2e-{uuid.uuid4().hex[:12]}"}
+    shared = {
+        "USAGE_STORE": "firestore",
+        "FIRESTORE_EMULATOR_HOST": firestore_emulator,
+        "GOOGLE_CLOUD_PROJECT": f"e2e-{uuid.uuid4().hex[:12]}",
+    }
     first, ts, prompt = ask_for_approval(start_bot, slack, model, **shared)
     second = start_bot(OPENAI_API="responses", MCP_SERVERS=first.env["MCP_SERVERS"], **shared)
-    model.plans.append(Plan(tokens=words("Your contact is Jane."), items=[
-        mcp_call("find_customer", {"name": "ACME"}, server_label="crm", output="Jane", approval_request_id="mcpr_1")]))
+    model.plans.append(
+        Plan(
+            tokens=words("Your contact is Jane."),
+            items=[mcp_call("find_customer", {"name": "ACME"}, server_label="crm", output="Jane", approval_request_id="mcpr_1")],
+        )
+    )
     payload = click(prompt, "mcp_approve")  # one click that reached both (each instance's own dedup lets it in)
     threads = [threading.Thread(target=b.post_form, args=(payload,)) for b in (first, second)]
     for t in threads:
@@ -86,8 +97,12 @@ def test_clicks_on_two_instances_resume_the_answer_once(start_bot, slack, model,
     for t in threads:
         t.join(10)
     wait_for(lambda: any(m["text"] == "Your contact is Jane." for m in slack.bot_messages("D1", ts)), timeout=20)
-    acted = lambda: [r for b in (first, second) for r in b.log_records()  # noqa: E731
-                     if r.get("message") in ("mcp_approval", "mcp_approval_ignored")]
+
+    def acted():
+        return [
+            r for b in (first, second) for r in b.log_records() if r.get("message") in ("mcp_approval", "mcp_approval_ignored")
+        ]
+
     records = wait_for(lambda: acted() if len(acted()) == 2 else None)
     assert sorted(r.get("outcome") or r.get("reason") for r in records) == ["already answered", "approved"]
     time.sleep(0.3)
@@ -120,8 +135,7 @@ def test_the_queue_refuses_a_malformed_schedule_time(tasks):  # noqa: F811
     import urllib.error
     import urllib.request
 
-    body = json.dumps({"task": {"name": f"{QUEUE}/tasks/x", "scheduleTime": "in ten minutes",
-                                "httpRequest": {}}}).encode()
+    body = json.dumps({"task": {"name": f"{QUEUE}/tasks/x", "scheduleTime": "in ten minutes", "httpRequest": {}}}).encode()
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(urllib.request.Request(f"{tasks.url}/v2/{QUEUE}/tasks", data=body, method="POST"), timeout=5)
     assert refused.value.code == 400 and not tasks.created
@@ -164,10 +178,16 @@ def test_firestore_claims_are_once_across_instances(firestore_emulator, monkeypa
 
 def test_two_requests_in_one_response_are_one_prompt_and_one_resume(start_bot, slack, model):
     bot = start_bot(OPENAI_API="responses", MCP_SERVERS=json.dumps(SERVERS))
-    model.plans.append(Plan(tokens=[], items=[
-        mcp_list_tools("crm", ["find_customer", "list_orders"]),
-        mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm", id="mcpr_1"),
-        mcp_approval_request("list_orders", {"customer": "ACME"}, server_label="crm", id="mcpr_2")]))
+    model.plans.append(
+        Plan(
+            tokens=[],
+            items=[
+                mcp_list_tools("crm", ["find_customer", "list_orders"]),
+                mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm", id="mcpr_1"),
+                mcp_approval_request("list_orders", {"customer": "ACME"}, server_label="crm", id="mcpr_2"),
+            ],
+        )
+    )
     ts = slack.add_message("D1", "ACME's contact and orders?")
     assert bot.post_json(dm("ACME's contact and orders?", ts)).status == 200
     (prompt,) = wait_for(lambda: approval_prompts(slack, "D1", ts))
@@ -175,12 +195,23 @@ def test_two_requests_in_one_response_are_one_prompt_and_one_resume(start_bot, s
     assert len(approval_prompts(slack, "D1", ts)) == 1  # not one prompt per request: two clicks would mean two answers
     text = json.dumps(prompt["blocks"])
     assert "find_customer" in text and "list_orders" in text and "Approve all 2" in text
-    model.plans.append(Plan(tokens=words("Jane; 3 orders."), items=[
-        mcp_call("find_customer", {"name": "ACME"}, server_label="crm", output="Jane", approval_request_id="mcpr_1", id="mcp_1"),
-        mcp_call("list_orders", {"customer": "ACME"}, server_label="crm", output="3", approval_request_id="mcpr_2", id="mcp_2")]))
+    model.plans.append(
+        Plan(
+            tokens=words("Jane; 3 orders."),
+            items=[
+                mcp_call(
+                    "find_customer", {"name": "ACME"}, server_label="crm", output="Jane", approval_request_id="mcpr_1", id="mcp_1"
+                ),
+                mcp_call(
+                    "list_orders", {"customer": "ACME"}, server_label="crm", output="3", approval_request_id="mcpr_2", id="mcp_2"
+                ),
+            ],
+        )
+    )
     assert bot.post_form(click(prompt, "mcp_approve")).status == 200
     wait_for(lambda: any(m["text"] == "Jane; 3 orders." for m in slack.bot_messages("D1", ts)))
     assert model.requests[1].body["input"] == [
         {"type": "mcp_approval_response", "approval_request_id": "mcpr_1", "approve": True},
-        {"type": "mcp_approval_response", "approval_request_id": "mcpr_2", "approve": True}]
+        {"type": "mcp_approval_response", "approval_request_id": "mcpr_2", "approve": True},
+    ]
     assert len(model.requests) == 2

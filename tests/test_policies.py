@@ -4,16 +4,32 @@ from infra import policies
 
 FN = "gcp:cloudfunctionsv2/function:Function"
 BUILD = "serviceAccount:build@p.iam.gserviceaccount.com"
-GOOD_FN = {"type": FN, "name": "fn", "deps": ["wait"], "props": {
+GOOD_FN = {
+    "type": FN,
     "name": "fn",
-    "serviceConfig": {"serviceAccountEmail": "run@p.iam.gserviceaccount.com",
-                      "environmentVariables": {"OPENAI_API_KEY": "projects/p/secrets/k/versions/latest"}},
-    "buildConfig": {"serviceAccount": "projects/p/serviceAccounts/build@p.iam.gserviceaccount.com"}}}
-BUILD_GRANT = {"type": "gcp:projects/iAMMember:IAMMember", "name": "builder", "deps": [],
-               "props": {"member": BUILD, "role": "roles/run.builder", "project": "p"}}
+    "deps": ["wait"],
+    "props": {
+        "name": "fn",
+        "serviceConfig": {
+            "serviceAccountEmail": "run@p.iam.gserviceaccount.com",
+            "environmentVariables": {"OPENAI_API_KEY": "projects/p/secrets/k/versions/latest"},
+        },
+        "buildConfig": {"serviceAccount": "projects/p/serviceAccounts/build@p.iam.gserviceaccount.com"},
+    },
+}
+BUILD_GRANT = {
+    "type": "gcp:projects/iAMMember:IAMMember",
+    "name": "builder",
+    "deps": [],
+    "props": {"member": BUILD, "role": "roles/run.builder", "project": "p"},
+}
 WAIT = {"type": "time:index/sleep:Sleep", "name": "wait", "deps": ["builder"], "props": {"createDuration": "60s"}}
-PUBLIC = {"type": "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "name": "public", "deps": [],
-          "props": {"member": "allUsers", "role": "roles/run.invoker", "name": "fn"}}
+PUBLIC = {
+    "type": "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+    "name": "public",
+    "deps": [],
+    "props": {"member": "allUsers", "role": "roles/run.invoker", "name": "fn"},
+}
 GOOD = [GOOD_FN, BUILD_GRANT, WAIT, PUBLIC]
 
 
@@ -32,7 +48,11 @@ def test_the_build_identity_must_hold_exactly_its_role():
     assert set(BUILD_PROJECT_ROLES) == policies.BUILD_ROLES  # the pack checks what the stack grants
     broader = with_props(BUILD_GRANT, role="roles/storage.objectAdmin")
     assert policies.build_identity_least_privilege([GOOD_FN, broader])
-    extra = {"type": "gcp:storage/bucketIAMMember:BucketIAMMember", "name": "b", "props": {"member": BUILD, "role": "roles/storage.admin"}}
+    extra = {
+        "type": "gcp:storage/bucketIAMMember:BucketIAMMember",
+        "name": "b",
+        "props": {"member": BUILD, "role": "roles/storage.admin"},
+    }
     assert policies.build_identity_least_privilege([GOOD_FN, BUILD_GRANT, extra])
     assert policies.build_identity_least_privilege([GOOD_FN])  # no grant: the build can't read its source
 
@@ -45,8 +65,12 @@ def test_the_function_must_wait_for_the_build_grants():
 
 
 def test_slack_needs_exactly_one_way_in():
-    disabled = {"type": "pulumi-python:dynamic:Resource", "name": "d", "deps": ["fn"],
-                "props": {"function": "fn", "service": "projects/p/locations/r/services/fn", "invokerIamDisabled": True}}
+    disabled = {
+        "type": "pulumi-python:dynamic:Resource",
+        "name": "d",
+        "deps": ["fn"],
+        "props": {"function": "fn", "service": "projects/p/locations/r/services/fn", "invokerIamDisabled": True},
+    }
     assert policies.function_reachable_by_slack([GOOD_FN, disabled]) == []
     assert policies.only_function_public([GOOD_FN, disabled]) == []
     assert policies.function_reachable_by_slack([GOOD_FN])
@@ -57,34 +81,54 @@ def test_slack_needs_exactly_one_way_in():
 def test_default_service_accounts_are_caught():
     no_runtime = with_props(GOOD_FN, serviceConfig={})
     assert policies.no_default_service_accounts([no_runtime])
-    compute = {"type": "gcp:projects/iAMMember:IAMMember", "name": "g",
-               "props": {"member": "serviceAccount:123-compute@developer.gserviceaccount.com", "role": "roles/editor"}}
+    compute = {
+        "type": "gcp:projects/iAMMember:IAMMember",
+        "name": "g",
+        "props": {"member": "serviceAccount:123-compute@developer.gserviceaccount.com", "role": "roles/editor"},
+    }
     assert policies.no_default_service_accounts([GOOD_FN, compute])
     assert policies.no_default_service_accounts([with_props(GOOD_FN, buildConfig={})])
 
 
 def test_public_grants_other_than_run_invoker_are_caught():
-    bucket_public = {"type": "gcp:storage/bucketIAMMember:BucketIAMMember", "name": "b",
-                     "props": {"member": "allUsers", "role": "roles/storage.objectViewer"}}
-    ok = {"type": "gcp:cloudrunv2/serviceIamMember:ServiceIamMember", "name": "p",
-          "props": {"member": "allUsers", "role": "roles/run.invoker"}}
+    bucket_public = {
+        "type": "gcp:storage/bucketIAMMember:BucketIAMMember",
+        "name": "b",
+        "props": {"member": "allUsers", "role": "roles/storage.objectViewer"},
+    }
+    ok = {
+        "type": "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+        "name": "p",
+        "props": {"member": "allUsers", "role": "roles/run.invoker"},
+    }
     assert policies.only_function_public([ok]) == []
     assert policies.only_function_public([ok, bucket_public])
     assert policies.only_function_public([{"type": "gcp:storage/bucket:Bucket", "name": "b", "props": {}}])
 
 
 def test_runtime_grants_outside_the_list_are_caught():
-    editor = {"type": "gcp:projects/iAMMember:IAMMember", "name": "e",
-              "props": {"member": "serviceAccount:run@p.iam.gserviceaccount.com", "role": "roles/editor"}}
+    editor = {
+        "type": "gcp:projects/iAMMember:IAMMember",
+        "name": "e",
+        "props": {"member": "serviceAccount:run@p.iam.gserviceaccount.com", "role": "roles/editor"},
+    }
     assert policies.runtime_least_privilege([GOOD_FN, editor])
-    accessor = {"type": "gcp:secretmanager/secretIamMember:SecretIamMember", "name": "a",
-                "props": {"member": "serviceAccount:run@p.iam.gserviceaccount.com", "role": "roles/secretmanager.secretAccessor"}}
+    accessor = {
+        "type": "gcp:secretmanager/secretIamMember:SecretIamMember",
+        "name": "a",
+        "props": {"member": "serviceAccount:run@p.iam.gserviceaccount.com", "role": "roles/secretmanager.secretAccessor"},
+    }
     assert policies.runtime_least_privilege([GOOD_FN, accessor]) == []
 
 
 def test_secret_values_in_env_are_caught():
-    leaky = with_props(GOOD_FN, serviceConfig={"serviceAccountEmail": "run@p.iam.gserviceaccount.com",
-                                               "environmentVariables": {"OPENAI_API_KEY": "sk-abc", "X": "xoxb-1"}})
+    leaky = with_props(
+        GOOD_FN,
+        serviceConfig={
+            "serviceAccountEmail": "run@p.iam.gserviceaccount.com",
+            "environmentVariables": {"OPENAI_API_KEY": "sk-abc", "X": "xoxb-1"},
+        },
+    )
     assert len(policies.no_secrets_in_function_env([leaky])) == 3
 
 
@@ -114,11 +158,19 @@ def test_the_policy_pack_loads_every_validator():
     python = REPO / "infra" / "policy" / ".venv" / "bin" / "python"
     if not python.exists():
         pytest.skip("no infra/policy/.venv: run `make install`")
-    script = ("import json, runpy\nfrom unittest import mock\n"
-              "with mock.patch('pulumi_policy.PolicyPack') as pack:\n"
-              "    runpy.run_path('__main__.py')\n"
-              "print(json.dumps([p.name for p in pack.call_args.kwargs['policies']]))\n")
-    run = subprocess.run([str(python), "-c", script], cwd=REPO / "infra" / "policy", capture_output=True, text=True,
-                         timeout=120, env={"PATH": "/usr/bin:/bin"})
+    script = (
+        "import json, runpy\nfrom unittest import mock\n"
+        "with mock.patch('pulumi_policy.PolicyPack') as pack:\n"
+        "    runpy.run_path('__main__.py')\n"
+        "print(json.dumps([p.name for p in pack.call_args.kwargs['policies']]))\n"
+    )
+    run = subprocess.run(
+        [str(python), "-c", script],
+        cwd=REPO / "infra" / "policy",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.loads(run.stdout) == list(policies.VALIDATORS)

@@ -17,8 +17,15 @@ from tests.fakes.google_admin import GCLOUD_CLIENT_PROJECT, FakeGoogleAdmin
 from tests.harness import REPO
 
 PROJECT = "acme-bots"
-SOME_APIS = ["compute.googleapis.com", "run.googleapis.com", "iam.googleapis.com", "storage.googleapis.com",
-             "logging.googleapis.com", "cloudbuild.googleapis.com", "pubsub.googleapis.com"]
+SOME_APIS = [
+    "compute.googleapis.com",
+    "run.googleapis.com",
+    "iam.googleapis.com",
+    "storage.googleapis.com",
+    "logging.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "pubsub.googleapis.com",
+]
 
 
 @pytest.fixture
@@ -31,8 +38,12 @@ def google():
 def run(fake, *args, credentials=None):
     out = io.StringIO()
     endpoints = Endpoints(resource_manager=fake.url, billing=fake.url, service_usage=fake.url)
-    code = main(["--project", PROJECT, "--region", "europe-west1", *args], credentials=credentials or AnonymousCredentials(),
-                endpoints=endpoints, out=out)
+    code = main(
+        ["--project", PROJECT, "--region", "europe-west1", *args],
+        credentials=credentials or AnonymousCredentials(),
+        endpoints=endpoints,
+        out=out,
+    )
     return code, out.getvalue().splitlines()
 
 
@@ -49,9 +60,12 @@ def test_a_ready_project_passes_every_check_with_exactly_the_documented_calls(go
     missing = [api for api in REQUIRED_APIS if api not in SOME_APIS]
     assert f"enables the {len(missing)} not yet enabled" in line(lines, "APIs") and all(m in line(lines, "APIs") for m in missing)
     paths = [(verb, path) for verb, path, _ in google.calls]
-    assert paths == [("GET", f"/v3/projects/{PROJECT}"), ("GET", f"/v1/projects/{PROJECT}/billingInfo"),
-                     *[("GET", f"/v1/projects/{PROJECT}/services")] * 3,  # 7 services, 3 a page
-                     ("POST", f"/v1/projects/{PROJECT}:getEffectiveOrgPolicy")]
+    assert paths == [
+        ("GET", f"/v3/projects/{PROJECT}"),
+        ("GET", f"/v1/projects/{PROJECT}/billingInfo"),
+        *[("GET", f"/v1/projects/{PROJECT}/services")] * 3,  # 7 services, 3 a page
+        ("POST", f"/v1/projects/{PROJECT}:getEffectiveOrgPolicy"),
+    ]
 
 
 def test_billing_off_is_a_problem_with_the_command_that_fixes_it(google):
@@ -98,8 +112,9 @@ def test_unreachable_apis_give_one_line_each_and_no_traceback():
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, never listening: refused
         out = io.StringIO()
-        code = main(["--project", PROJECT], credentials=AnonymousCredentials(),
-                    endpoints=Endpoints(closed, closed, closed), out=out)
+        code = main(
+            ["--project", PROJECT], credentials=AnonymousCredentials(), endpoints=Endpoints(closed, closed, closed), out=out
+        )
     lines = out.getvalue().splitlines()
     assert code == 1 and len(lines) == 5 and "Traceback" not in out.getvalue()
     assert all("could not check: ConnectionError" in x for x in lines[1:])
@@ -107,10 +122,21 @@ def test_unreachable_apis_give_one_line_each_and_no_traceback():
 
 def test_without_credentials_one_clear_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "CLOUDSDK_", "GCE_"))}
-    env.update(CLOUDSDK_CONFIG=str(tmp_path), HOME=str(tmp_path), GCE_METADATA_HOST="127.0.0.1:9",
-               GCE_METADATA_IP="127.0.0.1:9", PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-m", "infra.preflight", "--project", PROJECT], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env.update(
+        CLOUDSDK_CONFIG=str(tmp_path),
+        HOME=str(tmp_path),
+        GCE_METADATA_HOST="127.0.0.1:9",
+        GCE_METADATA_IP="127.0.0.1:9",
+        PYTHONPATH=str(REPO),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.preflight", "--project", PROJECT],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     output = (done.stdout + done.stderr).strip().splitlines()
     assert done.returncode == 1 and len(output) == 1, output
     assert output[0].startswith("PROBLEM  credentials:") and "gcloud auth application-default login" in output[0]

@@ -31,8 +31,11 @@ from tests.pulumi_stack import SECRET_SIG, run_stack
 
 LAUNCHER = REPO / "tests" / "vendor" / "pulumi-resource-pulumi-python"
 PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
-DYNAMIC = ("pulumi-python:dynamic/teambot:SlackApp", "pulumi-python:dynamic/teambot:SlackAppManifest",
-           "pulumi-python:dynamic:Resource")
+DYNAMIC = (
+    "pulumi-python:dynamic/teambot:SlackApp",
+    "pulumi-python:dynamic/teambot:SlackAppManifest",
+    "pulumi-python:dynamic:Resource",
+)
 
 
 def program_dir() -> Path:
@@ -61,8 +64,9 @@ def recorded(tmp_path_factory):
     old = os.environ.get("XDG_CONFIG_HOME")
     os.environ["XDG_CONFIG_HOME"] = str(home)
     try:
-        mocks, _ = run_stack({"openaiApiKey": "sk-x", "slackConfigToken": "xoxe.xoxp-1-recorded",
-                              "publicAccess": "invokerIamCheckDisabled"})
+        mocks, _ = run_stack(
+            {"openaiApiKey": "sk-x", "slackConfigToken": "xoxe.xoxp-1-recorded", "publicAccess": "invokerIamCheckDisabled"}
+        )
     finally:
         if old is None:
             os.environ.pop("XDG_CONFIG_HOME", None)
@@ -80,8 +84,9 @@ class ProviderHost:
 
     def __init__(self, cwd: Path, home: Path):
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "PULUMI_PROJECT": PROJECT["name"]}
-        self.proc = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.dynamic"], cwd=cwd, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "pulumi.dynamic"], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         watchdog = threading.Timer(60, self.proc.kill)
         watchdog.start()
         try:
@@ -106,8 +111,12 @@ class ProviderHost:
             s.update(d)
             return s
 
-        return self.stub.Diff(self.pb.DiffRequest(id="id-1", urn=f"urn:pulumi:test::slack-gpt-bot::{type_}::r",
-                                                  olds=struct(olds), news=struct(news)), timeout=60)
+        return self.stub.Diff(
+            self.pb.DiffRequest(
+                id="id-1", urn=f"urn:pulumi:test::slack-gpt-bot::{type_}::r", olds=struct(olds), news=struct(news)
+            ),
+            timeout=60,
+        )
 
     def close(self):
         self.channel.close()
@@ -128,16 +137,28 @@ def test_program_is_the_project_root_and_the_providers_launcher_finds_the_same_v
     fake_python.chmod(0o755)
     workdir = tmp_path / (PROJECT.get("main") or ".")
     workdir.mkdir(parents=True, exist_ok=True)
-    run = subprocess.run(["sh", str(LAUNCHER)], cwd=workdir, capture_output=True, text=True, timeout=30,
-                         env={"PATH": "/usr/bin:/bin", "PULUMI_RUNTIME_VIRTUALENV": venv})
+    run = subprocess.run(
+        ["sh", str(LAUNCHER)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", "PULUMI_RUNTIME_VIRTUALENV": venv},
+    )
     assert run.returncode == 0, run.stderr
     exe, cwd, args = run.stdout.split(" ", 2)
     assert Path(exe) == tmp_path / venv / "bin" / "python"  # the language host's venv (project root)
     assert Path(cwd).resolve() == tmp_path.resolve() and args.strip() == "-u -m pulumi.dynamic"
     # The layout before: `main: infra/` made the launcher look for infra/.venv.
     (tmp_path / "infra").mkdir()
-    old = subprocess.run(["sh", str(LAUNCHER)], cwd=tmp_path / "infra", capture_output=True, text=True, timeout=30,
-                         env={"PATH": "/usr/bin:/bin", "PULUMI_RUNTIME_VIRTUALENV": venv})
+    old = subprocess.run(
+        ["sh", str(LAUNCHER)],
+        cwd=tmp_path / "infra",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", "PULUMI_RUNTIME_VIRTUALENV": venv},
+    )
     assert old.returncode == 1 and f"{tmp_path}/infra/.venv" in old.stderr and "doesn't exist" in old.stderr
 
 

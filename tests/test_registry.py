@@ -16,8 +16,12 @@ from tests.harness import REPO, shortcut
 
 MANIFEST = yaml.safe_load((REPO / "slack_manifest.yaml").read_text())
 # Events API subscription names -> the event type Slack puts in the payload
-SUBSCRIPTION_TYPES = {"message.im": "message", "message.channels": "message", "message.groups": "message",
-                      "message.mpim": "message"}
+SUBSCRIPTION_TYPES = {
+    "message.im": "message",
+    "message.channels": "message",
+    "message.groups": "message",
+    "message.mpim": "message",
+}
 
 
 def test_manifest_shortcuts_are_exactly_the_registered_ones():

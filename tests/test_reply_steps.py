@@ -41,8 +41,14 @@ def reply_for(slack, ops, channel="D1", **kwargs):
 
 READ = Step("thread", "Reading the thread")
 SEARCH = Step("web", "Searching the web", details="release notes 3.2")
-SEARCHED = Step("web", "Searching the web", status=COMPLETE, details="release notes 3.2", output="2 results",
-                sources=(Source("https://example.com/notes", "Release notes"), Source("https://example.com/b")))
+SEARCHED = Step(
+    "web",
+    "Searching the web",
+    status=COMPLETE,
+    details="release notes 3.2",
+    output="2 results",
+    sources=(Source("https://example.com/notes", "Release notes"), Source("https://example.com/b")),
+)
 
 
 def paced(*actions, pause_s=0.05):
@@ -56,9 +62,15 @@ def paced(*actions, pause_s=0.05):
 def test_native_steps_are_task_cards_before_and_while_the_text_streams(slack):
     ts, reply = reply_for(slack, roomy_ops(slack))
     reply.begin()
-    paced(lambda: reply.step(READ), lambda: reply.step(Step("thread", "Reading the thread", status=COMPLETE)),
-          lambda: reply.step(SEARCH), lambda: reply.add("Two things "), lambda: reply.add("changed."),
-          lambda: reply.step(SEARCHED), lambda: reply.add(" Both are in the notes."))
+    paced(
+        lambda: reply.step(READ),
+        lambda: reply.step(Step("thread", "Reading the thread", status=COMPLETE)),
+        lambda: reply.step(SEARCH),
+        lambda: reply.add("Two things "),
+        lambda: reply.add("changed."),
+        lambda: reply.step(SEARCHED),
+        lambda: reply.add(" Both are in the notes."),
+    )
     reply.finish(session_status="active")
     reply.release()
     [msg] = slack.bot_messages("D1", ts)
@@ -68,8 +80,10 @@ def test_native_steps_are_task_cards_before_and_while_the_text_streams(slack):
     assert msg["tasks"]["thread"]["status"] == COMPLETE
     web = msg["tasks"]["web"]
     assert web["status"] == COMPLETE and web["output"] == "2 results" and web["details"] == "release notes 3.2"
-    assert web["sources"] == [{"type": "url", "url": "https://example.com/notes", "text": "Release notes"},
-                              {"type": "url", "url": "https://example.com/b", "text": "https://example.com/b"}]
+    assert web["sources"] == [
+        {"type": "url", "url": "https://example.com/notes", "text": "Release notes"},
+        {"type": "url", "url": "https://example.com/b", "text": "https://example.com/b"},
+    ]
     assert ("web", IN_PROGRESS) in msg["task_log"]  # the card was shown running, then complete
     # The agent session's status travelled with the stop: the caller needs no setStatus.
     assert msg["session_status"] == "active" and reply.session_status_sent
@@ -109,8 +123,20 @@ def test_a_session_status_is_not_sent_on_a_message_that_continues(slack):
 def test_the_fake_refuses_chunks_slack_documents_as_invalid():
     assert chunk_error([{"type": "markdown_text", "text": "hi"}, {"type": "plan_update", "title": "Plan"}]) is None
     assert chunk_error([{"type": "task_update", "id": "a", "title": "A", "status": "done"}]) == "invalid_chunks"
-    assert chunk_error([{"type": "task_update", "id": "a", "title": "A", "status": "complete",
-                         "sources": [{"type": "url", "url": "https://x"}]}]) == "invalid_chunks"  # no text
+    assert (
+        chunk_error(
+            [
+                {
+                    "type": "task_update",
+                    "id": "a",
+                    "title": "A",
+                    "status": "complete",
+                    "sources": [{"type": "url", "url": "https://x"}],
+                }
+            ]
+        )
+        == "invalid_chunks"
+    )  # no text
     assert chunk_error([{"type": "image"}]) == "invalid_chunks"
 
 

@@ -58,24 +58,40 @@ def test_pip_resolves_exactly_the_locked_set():
     """pip resolves function/requirements.txt with dependencies: nothing outside the lock, every
     version the pinned one (a missing transitive pin would show here as an extra package)."""
     run = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", "-",
-         "-r", str(FUNCTION_LOCK)],
-        capture_output=True, text=True, timeout=170,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--report",
+            "-",
+            "-r",
+            str(FUNCTION_LOCK),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=170,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout)
     resolved = {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"] for item in report["install"]}
     locked = pins(FUNCTION_LOCK)
-    assert resolved == locked, {k: (resolved.get(k), locked.get(k)) for k in set(resolved) | set(locked)
-                                if resolved.get(k) != locked.get(k)}
+    assert resolved == locked, {
+        k: (resolved.get(k), locked.get(k)) for k in set(resolved) | set(locked) if resolved.get(k) != locked.get(k)
+    }
 
 
 def test_requirements_are_separated_and_the_root_installs_function_infra_and_tests():
-    root = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    root = [
+        line.strip() for line in (REPO / "requirements.txt").read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
     assert root == ["-r function/requirements.txt", "-r infra/requirements.txt", "-r tests/requirements.txt", "-e ."]
-    infra, tests, policy = (pins(REPO / p) for p in ("infra/requirements.txt", "tests/requirements.txt",
-                                                     "infra/policy/requirements.txt"))
+    infra, tests, policy = (
+        pins(REPO / p) for p in ("infra/requirements.txt", "tests/requirements.txt", "infra/policy/requirements.txt")
+    )
     assert {"pulumi", "pulumi-gcp", "pulumiverse-time"} <= set(infra) and "pulumi-policy" not in infra
     assert {"pytest", "hypothesis"} <= set(tests)
     assert set(policy) == {"pulumi-policy"}

@@ -20,10 +20,22 @@ def sm():
 
 
 def rotate(kind, value, sm, slack, model):
-    env = {"PATH": "/usr/bin:/bin", "SECRET_MANAGER_ENDPOINT": sm.url, "OPENAI_BASE_URL": model.url + "/v1",
-           "SLACK_API_URL": slack.url + "/api/", "OPENAI_API_KEY": "unused"}
-    return subprocess.run([sys.executable, "-m", "infra.rotate", kind, "--project", "p"], input=value, text=True,
-                          capture_output=True, cwd=REPO, env=env, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SECRET_MANAGER_ENDPOINT": sm.url,
+        "OPENAI_BASE_URL": model.url + "/v1",
+        "SLACK_API_URL": slack.url + "/api/",
+        "OPENAI_API_KEY": "unused",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "infra.rotate", kind, "--project", "p"],
+        input=value,
+        text=True,
+        capture_output=True,
+        cwd=REPO,
+        env=env,
+        timeout=60,
+    )
 
 
 def states(sm, sid):
@@ -67,8 +79,15 @@ def test_empty_stdin_is_refused(sm, slack, model):
 
 def test_without_google_credentials_one_clear_line_and_no_traceback(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "missing.json")}
-    result = subprocess.run([sys.executable, "-m", "infra.rotate", "openai", "--project", "p"], input="sk-new",
-                            text=True, capture_output=True, cwd=REPO, env=env, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.rotate", "openai", "--project", "p"],
+        input="sk-new",
+        text=True,
+        capture_output=True,
+        cwd=REPO,
+        env=env,
+        timeout=60,
+    )
     assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr

@@ -63,8 +63,12 @@ def test_the_pickled_provider_runs_where_infra_cannot_be_imported(run_api, tmp_p
         "print(json.dumps(provider.create(json.loads(sys.stdin.readline())).outs))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-I", "-c", script], input=f"{blob}\n{json.dumps(PROPS)}\n", cwd=tmp_path,
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-I", "-c", script],
+        input=f"{blob}\n{json.dumps(PROPS)}\n",
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["service"] == SERVICE

@@ -113,12 +113,15 @@ def test_a_forced_refresh_skips_the_failure_back_off(sm):
     assert store.get("SLACK_BOT_TOKEN") == "slack_bot_token-v1"
 
 
-@pytest.mark.parametrize("failure, status, cause", [
-    ("missing", 404, "does not exist"),
-    ("denied", 403, "secretAccessor"),
-    ("disabled", 400, "disabled"),
-    ("down", 503, "unavailable"),
-])
+@pytest.mark.parametrize(
+    "failure, status, cause",
+    [
+        ("missing", 404, "does not exist"),
+        ("denied", 403, "secretAccessor"),
+        ("disabled", 400, "disabled"),
+        ("down", 503, "unavailable"),
+    ],
+)
 def test_each_failure_is_logged_with_its_likely_cause_and_no_value(sm, capsys, failure, status, cause):
     name = sm.name("slack_bot_token")  # (the fake's ids are the variable names, lower case)
     if failure == "missing":
@@ -138,7 +141,8 @@ def test_each_failure_is_logged_with_its_likely_cause_and_no_value(sm, capsys, f
     out = capsys.readouterr().out
     records = sorted((json.loads(line) for line in out.splitlines() if line.startswith("{")), key=lambda r: r["secret"])
     assert [(r["severity"], r["message"], r["secret"], r["resource"], r["http_status"]) for r in records] == [
-        ("ERROR", "secret_unavailable", name, sm.ref(name.lower()), status) for name in failing]
+        ("ERROR", "secret_unavailable", name, sm.ref(name.lower()), status) for name in failing
+    ]
     assert all(cause in r["likely_cause"] for r in records)
     assert "-v1" not in out
 
@@ -171,8 +175,9 @@ def test_on_cloud_run_reads_carry_the_metadata_servers_token_and_a_401_fetches_a
         sm.valid_tokens = {"ya29.fake-1"}
         clock = Clock()
         refs = {name: sm.ref(name.lower()) for name in NAMES}
-        store = SecretStore(refs, endpoint=sm.url, clock=clock,
-                            token=MetadataServerToken(metadata.host, timeout_s=2.5, clock=clock))
+        store = SecretStore(
+            refs, endpoint=sm.url, clock=clock, token=MetadataServerToken(metadata.host, timeout_s=2.5, clock=clock)
+        )
         assert store.load_all() == {}
         assert metadata.token_requests == 1 and [reads(sm, name) for name in NAMES] == [1, 1, 1]
         sm.valid_tokens = {"ya29.fake-2"}  # the token was revoked before its expiry

@@ -11,8 +11,11 @@ from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import SIGNING_SECRET, dm, wait_for
 from tests.test_answer_e2e import finished
 
-IDS = {"SLACK_SIGNING_SECRET": "slack-bot-slack-signing-secret", "SLACK_BOT_TOKEN": "slack-bot-slack-bot-token",
-       "OPENAI_API_KEY": "slack-bot-openai-api-key"}
+IDS = {
+    "SLACK_SIGNING_SECRET": "slack-bot-slack-signing-secret",
+    "SLACK_BOT_TOKEN": "slack-bot-slack-bot-token",
+    "OPENAI_API_KEY": "slack-bot-openai-api-key",
+}
 VALUES = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test"}
 
 
@@ -30,6 +33,7 @@ def start_sm_bot(start_bot, sm):
     def start(**env):
         refs = {var: sm.ref(sid) for var, sid in IDS.items()}
         return start_bot(SECRET_MANAGER_ENDPOINT=sm.url, **{**refs, **env})
+
     return start
 
 
@@ -127,8 +131,9 @@ def test_unreadable_signing_secret_means_503_a_clear_log_and_a_live_process(star
     bot = start_sm_bot()
     r = bot.post_json(dm("hi", "1700000000.000100"))
     assert r.status == 503 and "X-Slack-No-Retry" not in r.headers
-    errors = [rec for rec in bot.log_records()
-              if rec.get("message") == "secret_unavailable" and rec["secret"] == "SLACK_SIGNING_SECRET"]
+    errors = [
+        rec for rec in bot.log_records() if rec.get("message") == "secret_unavailable" and rec["secret"] == "SLACK_SIGNING_SECRET"
+    ]
     assert errors and errors[0]["severity"] == "ERROR" and errors[0]["resource"] == sm.ref(sid)
     expected = {"missing": "does not exist", "denied": "secretAccessor", "disabled": "disabled", "down": "unavailable"}
     assert expected[failure] in errors[0]["likely_cause"]

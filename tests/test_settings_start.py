@@ -18,23 +18,47 @@ BASE = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": "xoxb-test", 
 
 
 def start_function(env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess:
-    full = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1", **BASE, **env}
+    full = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **BASE,
+        **env,
+    }
     return subprocess.run(
-        [sys.executable, "-m", "functions_framework", "--target", "slack_bot", "--source",
-         str(REPO / "function" / "main.py"), "--host", "127.0.0.1", "--port", "0"],
-        env=full, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--target",
+            "slack_bot",
+            "--source",
+            str(REPO / "function" / "main.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        env=full,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
-@pytest.mark.parametrize("name,value,why", [
-    ("MAX_CONTEXT_TOKENS", "lots", "must be an integer"),
-    ("CHANNEL_PROFILES", "{not json", "is not valid JSON"),
-    ("CHANNEL_PROFILES", '{"C1": {"reasoning_effort": "ultra"}}', "reasoning_effort"),
-    ("USAGE_STORE", "redis", "must be memory or firestore"),
-    ("VISION_ENABLED", "yes", "must be true or false"),
-    ("ALLOWED_EXTERNAL_TEAM_IDS", "T1,*", "not both"),
-])
+@pytest.mark.parametrize(
+    "name,value,why",
+    [
+        ("MAX_CONTEXT_TOKENS", "lots", "must be an integer"),
+        ("CHANNEL_PROFILES", "{not json", "is not valid JSON"),
+        ("CHANNEL_PROFILES", '{"C1": {"reasoning_effort": "ultra"}}', "reasoning_effort"),
+        ("USAGE_STORE", "redis", "must be memory or firestore"),
+        ("VISION_ENABLED", "yes", "must be true or false"),
+        ("ALLOWED_EXTERNAL_TEAM_IDS", "T1,*", "not both"),
+    ],
+)
 def test_malformed_setting_stops_the_process_with_one_line(name, value, why):
     done = start_function({name: value})
     assert done.returncode != 0
@@ -52,22 +76,29 @@ def test_settings_problems_name_every_bad_variable():
 
 
 def test_a_missing_secret_keeps_the_process_up_and_answers_503(start_bot, slack):
-    bot = start_bot(SLACK_SIGNING_SECRET="projects/p/secrets/missing/versions/latest",
-                    SECRET_MANAGER_ENDPOINT="http://127.0.0.1:9")  # nothing listens there
+    bot = start_bot(
+        SLACK_SIGNING_SECRET="projects/p/secrets/missing/versions/latest", SECRET_MANAGER_ENDPOINT="http://127.0.0.1:9"
+    )  # nothing listens there
     ts = slack.add_message("D1", "hi")
     r = bot.post_json(dm("hi", ts))
     assert r.status == 503 and bot.alive()
-    named = [rec for rec in bot.log_records() if rec.get("severity") == "ERROR"
-             and "SLACK_SIGNING_SECRET" in str(rec.get("secret") or rec.get("name") or rec)]
+    named = [
+        rec
+        for rec in bot.log_records()
+        if rec.get("severity") == "ERROR" and "SLACK_SIGNING_SECRET" in str(rec.get("secret") or rec.get("name") or rec)
+    ]
     assert named
 
 
-@pytest.mark.parametrize("env,key,why", [
-    ({"MODEL_PRICES": "[1, 2]"}, "modelPrices", "must be a JSON object"),
-    ({"SUGGESTED_PROMPTS": "[]"}, "suggestedPrompts", "1 to 4 prompts"),
-    ({"ALLOWED_EXTERNAL_TEAM_IDS": "acme"}, "allowedExternalTeamIds", "not a Slack team id"),
-    ({"CHANNEL_PROFILES": "{not json"}, "channelProfiles", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "env,key,why",
+    [
+        ({"MODEL_PRICES": "[1, 2]"}, "modelPrices", "must be a JSON object"),
+        ({"SUGGESTED_PROMPTS": "[]"}, "suggestedPrompts", "1 to 4 prompts"),
+        ({"ALLOWED_EXTERNAL_TEAM_IDS": "acme"}, "allowedExternalTeamIds", "not a Slack team id"),
+        ({"CHANNEL_PROFILES": "{not json"}, "channelProfiles", "not valid JSON"),
+    ],
+)
 def test_pulumi_preview_refuses_the_same_values_with_the_same_parser(env, key, why):
     from infra import config
     from teambot.core import settings as function_env

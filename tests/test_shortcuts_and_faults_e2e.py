@@ -12,7 +12,9 @@ SLOW = Plan(tokens=[f" t{i}" for i in range(300)], delay_s=0.02)  # ~6 s if neve
 
 
 def first_bot_message(slack, channel, ts):
-    return wait_for(lambda: next((m for m in slack.bot_messages(channel, ts) if m["text"].strip(" ▍") and "Thinking" not in m["text"]), None))
+    return wait_for(
+        lambda: next((m for m in slack.bot_messages(channel, ts) if m["text"].strip(" ▍") and "Thinking" not in m["text"]), None)
+    )
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "update"])

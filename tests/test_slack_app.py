@@ -41,8 +41,13 @@ def token(slack, clock):
 
 
 def props(slack, token, manifest=None, **extra):
-    return {"manifest": manifest or full_manifest(), "config_token": token, "api_url": slack.url + "/api/",
-            "token_file": "", **extra}
+    return {
+        "manifest": manifest or full_manifest(),
+        "config_token": token,
+        "api_url": slack.url + "/api/",
+        "token_file": "",
+        **extra,
+    }
 
 
 def created(slack, token, **extra):
@@ -93,7 +98,10 @@ def test_create_makes_the_app_without_request_urls_and_returns_its_credentials(s
     assert result.id == outs["app_id"]
     creds = app["credentials"]
     assert (outs["client_id"], outs["client_secret"], outs["signing_secret"]) == (
-        creds["client_id"], creds["client_secret"], creds["signing_secret"])
+        creds["client_id"],
+        creds["client_secret"],
+        creds["signing_secret"],
+    )
     assert outs["oauth_authorize_url"].startswith("https://slack.com/oauth/v2/authorize?client_id=")
     live = app["manifest"]
     assert "event_subscriptions" not in live["settings"] and live["settings"]["interactivity"] == {"is_enabled": False}
@@ -229,8 +237,9 @@ def test_provider_survives_pulumis_pickling_into_a_fresh_process(slack, token):
 
     blob = serialize_provider(SlackAppProvider())
     bad = props(slack, token, full_manifest("B" * 50))
-    run = subprocess.run([sys.executable, "-c", LOAD, json.dumps(bad)], input=blob, text=True, capture_output=True,
-                         cwd=REPO, timeout=60)  # the provider process runs from the project directory
+    run = subprocess.run(
+        [sys.executable, "-c", LOAD, json.dumps(bad)], input=blob, text=True, capture_output=True, cwd=REPO, timeout=60
+    )  # the provider process runs from the project directory
     assert run.returncode == 0, run.stderr
     assert "/display_information/name" in json.loads(run.stdout)[0]
 
@@ -287,8 +296,9 @@ def test_the_functions_install_exchange_works_without_a_trailing_slash(slack, to
     from teambot.install.routes import InstallRoutes
 
     _, result = created(slack, token)
-    settings = Settings.from_env({"SLACK_API_URL": slack.url + "/api", "SLACK_CLIENT_ID": result.outs["client_id"],
-                                  "FUNCTION_URL": URL})
+    settings = Settings.from_env(
+        {"SLACK_API_URL": slack.url + "/api", "SLACK_CLIENT_ID": result.outs["client_id"], "FUNCTION_URL": URL}
+    )
     routes = InstallRoutes(settings, secrets=None)
     code = slack.authorize(result.outs["client_id"], routes.redirect_uri)
     granted = routes._exchange(code, result.outs["client_secret"])

@@ -60,8 +60,7 @@ def test_members_of_the_same_enterprise_grid_org_are_answered(bot, slack, model)
     assert bot.post_json(connect(dm("one", ts1, user="W1"), "E1", enterprise="E1")).status == 200
     # ... and a user of a sibling workspace in an org-internal conversation.
     ts2 = slack.add_message("D2", "two", user="W2")
-    assert bot.post_json(connect(dm("two", ts2, user="W2", channel="D2"), "T7", enterprise="E1",
-                                 ext_shared=False)).status == 200
+    assert bot.post_json(connect(dm("two", ts2, user="W2", channel="D2"), "T7", enterprise="E1", ext_shared=False)).status == 200
     wait_for(lambda: slack.bot_messages("D1", ts1) and slack.bot_messages("D2", ts2), 15)
     assert not refused(bot) and len(model.requests) == 2
 

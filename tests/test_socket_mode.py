@@ -15,8 +15,13 @@ from tests.harness import REPO, dm, feedback_click, free_port, wait_for
 from tests.test_answer_e2e import finished
 
 VENV = Path(sys.executable).parent.parent  # the interpreter running the tests: the project's venv
-BASE_ENV = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(REPO / "function")}
+BASE_ENV = {
+    "PATH": os.environ.get("PATH", ""),
+    "HOME": os.environ.get("HOME", "/tmp"),
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONPATH": str(REPO / "function"),
+}
 
 
 APP_TOKEN = "xapp-1-test"
@@ -36,8 +41,13 @@ class Dev:
 
     def __init__(self, env):
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([sys.executable, "-m", "teambot.dev.socket_mode"], cwd=REPO, env={**BASE_ENV, **env},
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "teambot.dev.socket_mode"],
+            cwd=REPO,
+            env={**BASE_ENV, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def output(self) -> str:
         self.log.flush()
@@ -66,8 +76,16 @@ class Dev:
 
 @pytest.fixture
 def dev(slack, model, socket_fake):
-    started = Dev({"SLACK_APP_TOKEN": APP_TOKEN, "SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test",
-                   "SLACK_API_URL": slack.url + "/api/", "OPENAI_BASE_URL": model.url + "/v1", "OPENAI_MODEL": "test-model"})
+    started = Dev(
+        {
+            "SLACK_APP_TOKEN": APP_TOKEN,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "OPENAI_API_KEY": "sk-test",
+            "SLACK_API_URL": slack.url + "/api/",
+            "OPENAI_BASE_URL": model.url + "/v1",
+            "OPENAI_MODEL": "test-model",
+        }
+    )
     yield started
     if started.proc.poll() is None:
         started.stop()
@@ -112,22 +130,45 @@ def test_a_dm_is_answered_over_socket_mode_and_a_disconnect_reconnects(dev, slac
 
 
 def test_a_bot_token_in_slack_app_token_is_refused_with_one_line(slack, model):
-    result = subprocess.run([sys.executable, "-m", "teambot.dev.socket_mode"], cwd=REPO, capture_output=True, text=True,
-                            timeout=60, env={**BASE_ENV, "SLACK_APP_TOKEN": "xoxb-oops", "SLACK_BOT_TOKEN": "xoxb-test",
-                                             "OPENAI_API_KEY": "sk-test", "SLACK_API_URL": slack.url + "/api/"})
+    result = subprocess.run(
+        [sys.executable, "-m", "teambot.dev.socket_mode"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **BASE_ENV,
+            "SLACK_APP_TOKEN": "xoxb-oops",
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "OPENAI_API_KEY": "sk-test",
+            "SLACK_API_URL": slack.url + "/api/",
+        },
+    )
     assert result.returncode != 0 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "xapp-" in result.stderr
 
 
-@pytest.mark.parametrize("target,missing", [
-    ("run", "SLACK_SIGNING_SECRET"), ("run", "OPENAI_API_KEY"), ("dev", "SLACK_APP_TOKEN"), ("dev", "SLACK_BOT_TOKEN"),
-])
+@pytest.mark.parametrize(
+    "target,missing",
+    [
+        ("run", "SLACK_SIGNING_SECRET"),
+        ("run", "OPENAI_API_KEY"),
+        ("dev", "SLACK_APP_TOKEN"),
+        ("dev", "SLACK_BOT_TOKEN"),
+    ],
+)
 def test_make_run_and_dev_refuse_to_start_naming_the_missing_variable(target, missing):
     full = {"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-x", "OPENAI_API_KEY": "sk-x", "SLACK_APP_TOKEN": "xapp-x"}
     env = {**BASE_ENV, **{k: v for k, v in full.items() if k != missing}}
     env.pop("PYTHONPATH")  # teambot is installed (make install: -e .): a fresh clone needs nothing else
-    result = subprocess.run(["make", "-s", "--no-print-directory", target, f"VENV={VENV}", f"PORT={free_port()}"],
-                            cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
+    result = subprocess.run(
+        ["make", "-s", "--no-print-directory", target, f"VENV={VENV}", f"PORT={free_port()}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert result.returncode != 0
     ours = [line for line in result.stderr.splitlines() if line.startswith("teambot:")]
     assert len(ours) == 1 and ours[0].startswith(f"teambot: {missing} is not set"), result.stderr
@@ -136,12 +177,23 @@ def test_make_run_and_dev_refuse_to_start_naming_the_missing_variable(target, mi
 
 def test_make_run_says_where_it_listens_and_serves(slack):
     port = free_port()
-    env = {**BASE_ENV, "SLACK_SIGNING_SECRET": "test-signing-secret", "SLACK_BOT_TOKEN": "xoxb-test",
-           "OPENAI_API_KEY": "sk-test", "SLACK_API_URL": slack.url + "/api/"}
+    env = {
+        **BASE_ENV,
+        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "OPENAI_API_KEY": "sk-test",
+        "SLACK_API_URL": slack.url + "/api/",
+    }
     env.pop("PYTHONPATH")
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    proc = subprocess.Popen(["make", "-s", "--no-print-directory", "run", f"VENV={VENV}", f"PORT={port}"], cwd=REPO,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "-s", "--no-print-directory", "run", f"VENV={VENV}", f"PORT={port}"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         line = f"teambot: listening on http://127.0.0.1:{port}/"
         wait_for(lambda: line in Path(log.name).read_text(), timeout=60)
@@ -157,9 +209,20 @@ def test_make_run_says_where_it_listens_and_serves(slack):
 
 
 def test_an_app_token_slack_refuses_stops_with_a_clear_line(slack, model, socket_fake):
-    result = subprocess.run([sys.executable, "-m", "teambot.dev.socket_mode"], cwd=REPO, capture_output=True, text=True,
-                            timeout=60, env={**BASE_ENV, "SLACK_APP_TOKEN": "xapp-revoked", "SLACK_BOT_TOKEN": "xoxb-test",
-                                             "OPENAI_API_KEY": "sk-test", "SLACK_API_URL": slack.url + "/api/"})
+    result = subprocess.run(
+        [sys.executable, "-m", "teambot.dev.socket_mode"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **BASE_ENV,
+            "SLACK_APP_TOKEN": "xapp-revoked",
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "OPENAI_API_KEY": "sk-test",
+            "SLACK_API_URL": slack.url + "/api/",
+        },
+    )
     assert result.returncode == 1
     assert "teambot: Slack refused SLACK_APP_TOKEN (invalid_auth)" in result.stderr
     assert socket_fake.connections == []

@@ -87,8 +87,9 @@ def test_a_stop_is_told_apart_from_an_expiry(slack, ops):
     ts, reply = reply_for(slack, ops, interval_s=0, stream_max_age_s=60)
     reply.add("being written")
     # The stop shortcut on another instance, as handlers/stop_generation.py calls it.
-    ops.call("chat_stopStream", channel="D1", ts=reply.message_ts[0], markdown_text=STOPPED_NOTE,
-             metadata=answer_metadata("", STOPPED))
+    ops.call(
+        "chat_stopStream", channel="D1", ts=reply.message_ts[0], markdown_text=STOPPED_NOTE, metadata=answer_metadata("", STOPPED)
+    )
     time.sleep(0.4)  # the stream would have expired by now too: the stop still wins
     with pytest.raises(ReplyGone):
         reply.add(" and more")

@@ -10,8 +10,15 @@ from tests.sample_files import pdf, png
 
 
 def file(name, mimetype, filetype, size=100, **extra):
-    return {"id": "F" + name, "name": name, "mimetype": mimetype, "filetype": filetype, "size": size,
-            "url_private": f"https://files.slack.com/files-pri/T1-F{name}/{name}", **extra}
+    return {
+        "id": "F" + name,
+        "name": name,
+        "mimetype": mimetype,
+        "filetype": filetype,
+        "size": size,
+        "url_private": f"https://files.slack.com/files-pri/T1-F{name}/{name}",
+        **extra,
+    }
 
 
 def run(pairs, contents, *, budget=10_000, max_files=8, max_bytes=1_000_000, vision=True):
@@ -24,16 +31,22 @@ def run(pairs, contents, *, budget=10_000, max_files=8, max_bytes=1_000_000, vis
             raise DownloadRefused("too large")
         return data
 
-    out = gather(pairs, budget_tokens=budget, max_files=max_files, max_bytes=max_bytes, vision=vision,
-                 info=lambda file_id: {}, fetch=fetch)
+    out = gather(
+        pairs, budget_tokens=budget, max_files=max_files, max_bytes=max_bytes, vision=vision, info=lambda file_id: {}, fetch=fetch
+    )
     return out, fetched
 
 
 def test_kinds_follow_slack_file_objects():
     assert kind_of({"mimetype": "image/png"}) == IMAGE and kind_of({"filetype": "webp"}) == IMAGE
     assert kind_of({"mimetype": "application/pdf"}) == PDF
-    for f in ({"mimetype": "text/plain"}, {"mimetype": "text/csv"}, {"mimetype": "application/json"},
-              {"filetype": "markdown"}, {"filetype": "python", "mimetype": "application/octet-stream"}):
+    for f in (
+        {"mimetype": "text/plain"},
+        {"mimetype": "text/csv"},
+        {"mimetype": "application/json"},
+        {"filetype": "markdown"},
+        {"filetype": "python", "mimetype": "application/octet-stream"},
+    ):
         assert kind_of(f) == TEXT, f
     assert kind_of({"mimetype": "application/zip", "filetype": "zip"}) is None
     assert kind_of({"mimetype": "image/tiff", "filetype": "tiff"}) is None
@@ -57,9 +70,15 @@ def test_newest_first_caps_budget_and_one_note_per_skipped_file():
     messages = [
         {"ts": "1.0", "user": "U1", "files": [file("old.txt", "text/plain", "text")]},
         {"ts": "2.0", "user": "UBOT", "bot_id": "BBOT", "files": [file("bot.txt", "text/plain", "text")]},
-        {"ts": "3.0", "user": "U2", "files": [file("big.csv", "text/csv", "csv", size=5_000_000),
-                                               file("a.zip", "application/zip", "zip"),
-                                               file("pic.png", "image/png", "png")]},
+        {
+            "ts": "3.0",
+            "user": "U2",
+            "files": [
+                file("big.csv", "text/csv", "csv", size=5_000_000),
+                file("a.zip", "application/zip", "zip"),
+                file("pic.png", "image/png", "png"),
+            ],
+        },
         {"ts": "4.0", "user": "U1", "files": [file("later.txt", "text/plain", "text")]},  # after the question
     ]
     pairs = shared_files(messages, "3.0", ("UBOT", "BBOT"))
@@ -93,14 +112,25 @@ def test_a_failing_file_is_skipped_never_raised():
     def boom(f, limit):
         raise RuntimeError("library bug")
 
-    out = gather([({"ts": "1.0"}, file("x.pdf", "application/pdf", "pdf"))], budget_tokens=1000, max_files=5,
-                 max_bytes=10**6, vision=True, info=lambda i: {}, fetch=boom)
+    out = gather(
+        [({"ts": "1.0"}, file("x.pdf", "application/pdf", "pdf"))],
+        budget_tokens=1000,
+        max_files=5,
+        max_bytes=10**6,
+        vision=True,
+        info=lambda i: {},
+        fetch=boom,
+    )
     assert out.parts == [] and out.notes == ["Skipped `x.pdf`: it couldn't be read."]
 
 
 def test_attach_puts_files_on_the_question_as_content_parts():
-    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "q1"},
-                {"role": "assistant", "content": "a"}, {"role": "user", "content": "what is in the file?"}]
+    messages = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a"},
+        {"role": "user", "content": "what is in the file?"},
+    ]
     files = FileContext(parts=[{"type": "text", "text": "File `a.txt`:\nabc"}], notes=["Skipped `b.zip`: unsupported file type."])
     out = attach(messages, files)
     assert out[:3] == messages[:3]
@@ -113,8 +143,14 @@ def test_attach_puts_files_on_the_question_as_content_parts():
 def test_the_token_goes_only_to_slacks_file_host():
     hosts = allowed_hosts("https://slack.com/api/")
     check_url("https://files.slack.com/files-pri/T1-F1/a.png", hosts)
-    for url in ("http://files.slack.com/files-pri/T1-F1/a.png", "https://files.slack.com.evil.io/x",
-                "https://evil.io/files-pri/T1-F1/a.png", "https://files.slack.com:8443/x", "file:///etc/passwd", ""):
+    for url in (
+        "http://files.slack.com/files-pri/T1-F1/a.png",
+        "https://files.slack.com.evil.io/x",
+        "https://evil.io/files-pri/T1-F1/a.png",
+        "https://files.slack.com:8443/x",
+        "file:///etc/passwd",
+        "",
+    ):
         with pytest.raises(DownloadRefused):
             check_url(url, hosts)
     test_hosts = allowed_hosts("http://127.0.0.1:5555/api/")

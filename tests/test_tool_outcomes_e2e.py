@@ -25,10 +25,18 @@ def ask(start_bot, slack, model, plan: Plan, question: str, **env):
 
 
 def test_a_tool_that_fails_is_an_error_card_and_the_answer_still_ends(start_bot, slack, model):
-    plan = Plan(tokens=words("I couldn't reach the CRM right now."), items=[
-        mcp_list_tools("crm", ["find_customer"]),
-        mcp_call("find_customer", {"name": "ACME"}, server_label="crm",
-                 error={"type": "tool_execution_error", "message": "CRM timed out"})])
+    plan = Plan(
+        tokens=words("I couldn't reach the CRM right now."),
+        items=[
+            mcp_list_tools("crm", ["find_customer"]),
+            mcp_call(
+                "find_customer",
+                {"name": "ACME"},
+                server_label="crm",
+                error={"type": "tool_execution_error", "message": "CRM timed out"},
+            ),
+        ],
+    )
     bot, ts, msgs = ask(start_bot, slack, model, plan, "Who is our contact at ACME?", MCP_SERVERS=json.dumps(SERVERS))
     assert msgs[-1]["text"].startswith("I couldn't reach the CRM right now.")
     call = next(c for c in cards(slack, "D1", ts).values() if "find_customer" in c["title"])
@@ -56,14 +64,18 @@ def test_a_web_search_that_fails_is_an_error_card_without_sources(start_bot, sla
 
 
 def test_a_searched_answer_puts_its_sources_on_the_native_task_card(start_bot, slack, model):
-    cites = [url_citation("https://docs.slack.dev/apis/web-api/rate-limits", "Rate limits"),
-             url_citation("https://docs.slack.dev/apis/web-api/rate-limits", "Rate limits (again)"),
-             url_citation("https://docs.slack.dev/reference/methods/chat.update", "chat.update")]
+    cites = [
+        url_citation("https://docs.slack.dev/apis/web-api/rate-limits", "Rate limits"),
+        url_citation("https://docs.slack.dev/apis/web-api/rate-limits", "Rate limits (again)"),
+        url_citation("https://docs.slack.dev/reference/methods/chat.update", "chat.update"),
+    ]
     plan = Plan(tokens=words("Tier 3 is 50 a minute."), items=[web_search("slack tiers", id="ws_9")], citations=cites)
     _, ts, msgs = ask(start_bot, slack, model, plan, "What are Slack's tiers?", WEB_SEARCH="on")
     assert any(m.get("stream_started") for m in slack.bot_messages("D1", ts))  # a native stream
     search = cards(slack, "D1", ts)["ws_9"]
     assert search["status"] == "complete" and search["details"] == "slack tiers"
-    assert [s["url"] for s in search["sources"]] == ["https://docs.slack.dev/apis/web-api/rate-limits",
-                                                     "https://docs.slack.dev/reference/methods/chat.update"]
+    assert [s["url"] for s in search["sources"]] == [
+        "https://docs.slack.dev/apis/web-api/rate-limits",
+        "https://docs.slack.dev/reference/methods/chat.update",
+    ]
     assert "[Rate limits](https://docs.slack.dev/apis/web-api/rate-limits)" in msgs[-1]["text"]

@@ -50,6 +50,7 @@ class ChatView:
 def on_responses(start_bot):
     def start(**env):
         return start_bot(**{**RESPONSES, **env})
+
     return start
 
 
@@ -86,13 +87,20 @@ def test_on_responses_api_with_settings(test, start_bot, slack, model):
 @pytest.mark.parametrize("native", [True, False], ids=["native", "update"])
 def test_stop_mid_stream_on_responses_api(start_bot, slack, model, native):
     shortcuts.test_stop_mid_stream_closes_the_model_stream_and_marks_the_answer(
-        start_bot(**RESPONSES), slack, ChatView(model), native)
+        start_bot(**RESPONSES), slack, ChatView(model), native
+    )
 
 
-@pytest.mark.parametrize("plan, words_expected", [
-    (Plan(fail="401"), "401"), (Plan(fail="500"), "error (500)"), (Plan(fail="429"), "429"),
-    (Plan(tokens=words("this answer will be cut"), fail="cut", fail_after=3), "cut off"),
-], ids=["401", "500", "429", "cut"])
+@pytest.mark.parametrize(
+    "plan, words_expected",
+    [
+        (Plan(fail="401"), "401"),
+        (Plan(fail="500"), "error (500)"),
+        (Plan(fail="429"), "429"),
+        (Plan(tokens=words("this answer will be cut"), fail="cut", fail_after=3), "cut off"),
+    ],
+    ids=["401", "500", "429", "cut"],
+)
 def test_model_failures_on_responses_api(start_bot, slack, model, plan, words_expected):
     shortcuts.test_model_failures_end_with_a_visible_error(start_bot(**RESPONSES), slack, ChatView(model), plan, words_expected)
 
@@ -116,12 +124,18 @@ def test_openai_key_rotation_on_responses_api(start_bot, slack, model):
 
 def test_budget_on_responses_api(start_bot, slack, model, firestore_emulator):
     usage.test_a_budget_refuses_the_next_question_without_calling_the_model(
-        on_responses(start_bot), slack, ChatView(model), firestore_emulator)
+        on_responses(start_bot), slack, ChatView(model), firestore_emulator
+    )
 
 
-@pytest.mark.parametrize("profile, named", [({"file_search": {"vector_store_ids": ["vs_1"]}}, "file_search"),
-                                            ({"code_interpreter": True}, "code_interpreter"),
-                                            ({"web_search": True}, "web_search")])
+@pytest.mark.parametrize(
+    "profile, named",
+    [
+        ({"file_search": {"vector_store_ids": ["vs_1"]}}, "file_search"),
+        ({"code_interpreter": True}, "code_interpreter"),
+        ({"web_search": True}, "web_search"),
+    ],
+)
 def test_hosted_tools_in_a_profile_refuse_chat_completions_naming_the_channel_and_key(profile, named):
     """Documents and data analysis are hosted tools too: on chat_completions they would be ignored
     while "Add to knowledge" kept uploading files no answer reads; the function refuses to start."""

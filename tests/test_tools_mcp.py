@@ -13,30 +13,64 @@ SERVERS = [{"server_label": "crm", "server_url": "https://mcp.example.com/mcp", 
 
 
 def approval_prompts(slack, channel, thread_ts):
-    return [m for m in slack.bot_messages(channel, thread_ts)
-            if any(b.get("type") == "actions" and b.get("block_id") == "mcp_approval" for b in m.get("blocks") or [])]
+    return [
+        m
+        for m in slack.bot_messages(channel, thread_ts)
+        if any(b.get("type") == "actions" and b.get("block_id") == "mcp_approval" for b in m.get("blocks") or [])
+    ]
 
 
 def click(message: dict, action_id: str, *, user="U1", team="T1") -> dict:
     """A block_actions payload for a click on the approval prompt's button `action_id`
     (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload)."""
-    button = next(e for b in message["blocks"] if b.get("type") == "actions" for e in b["elements"]
-                  if e["action_id"] == action_id)
-    visible = {k: v for k, v in message.items() if k not in ("channel", "streaming", "deleted", "updates", "appends",
-                                                             "stream_started", "expired")}
-    return {"type": "block_actions", "team": {"id": team, "domain": "t"}, "user": {"id": user, "name": "u", "team_id": team},
-            "api_app_id": "A1", "token": "legacy", "trigger_id": "1.2.3",
-            "container": {"type": "message", "message_ts": message["ts"], "channel_id": message["channel"],
-                          "is_ephemeral": False, "thread_ts": message.get("thread_ts")},
-            "channel": {"id": message["channel"], "name": "x"}, "message": visible,
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "mcp_approval", "value": button["value"],
-                         "text": button["text"], "action_ts": f"{time.time():.6f}"}]}
+    button = next(
+        e for b in message["blocks"] if b.get("type") == "actions" for e in b["elements"] if e["action_id"] == action_id
+    )
+    visible = {
+        k: v
+        for k, v in message.items()
+        if k not in ("channel", "streaming", "deleted", "updates", "appends", "stream_started", "expired")
+    }
+    return {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "t"},
+        "user": {"id": user, "name": "u", "team_id": team},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": "1.2.3",
+        "container": {
+            "type": "message",
+            "message_ts": message["ts"],
+            "channel_id": message["channel"],
+            "is_ephemeral": False,
+            "thread_ts": message.get("thread_ts"),
+        },
+        "channel": {"id": message["channel"], "name": "x"},
+        "message": visible,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "mcp_approval",
+                "value": button["value"],
+                "text": button["text"],
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
 
 
 def ask_for_approval(start_bot, slack, model, **env):
     bot = start_bot(OPENAI_API="responses", MCP_SERVERS=json.dumps(SERVERS), **env)
-    model.plans.append(Plan(tokens=[], items=[mcp_list_tools("crm", ["find_customer"]),
-                                              mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm", id="mcpr_1")]))
+    model.plans.append(
+        Plan(
+            tokens=[],
+            items=[
+                mcp_list_tools("crm", ["find_customer"]),
+                mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm", id="mcpr_1"),
+            ],
+        )
+    )
     ts = slack.add_message("D1", "Who is our contact at ACME?")
     assert bot.post_json(dm("Who is our contact at ACME?", ts)).status == 200
     prompt = wait_for(lambda: approval_prompts(slack, "D1", ts))[0]
@@ -46,14 +80,25 @@ def ask_for_approval(start_bot, slack, model, **env):
 def test_mcp_servers_are_sent_as_mcp_tools_and_an_approved_call_resumes_the_chain(start_bot, slack, model):
     bot, ts, prompt = ask_for_approval(start_bot, slack, model)
     first = model.requests[0].body
-    assert first["tools"] == [{"type": "mcp", "server_label": "crm", "server_url": "https://mcp.example.com/mcp",
-                               "require_approval": "always", "allowed_tools": ["find_customer"]}]
+    assert first["tools"] == [
+        {
+            "type": "mcp",
+            "server_label": "crm",
+            "server_url": "https://mcp.example.com/mcp",
+            "require_approval": "always",
+            "allowed_tools": ["find_customer"],
+        }
+    ]
     text = json.dumps(prompt["blocks"])
     assert "find_customer" in text and "ACME" in text and "Approve" in text and "Deny" in text
     waiting = [m for m in slack.bot_messages("D1", ts) if m not in (prompt,)]
     assert any("Waiting for approval" in m["text"] for m in waiting)
-    model.plans.append(Plan(tokens=words("Your contact is Jane."), items=[
-        mcp_call("find_customer", {"name": "ACME"}, server_label="crm", output="Jane", approval_request_id="mcpr_1")]))
+    model.plans.append(
+        Plan(
+            tokens=words("Your contact is Jane."),
+            items=[mcp_call("find_customer", {"name": "ACME"}, server_label="crm", output="Jane", approval_request_id="mcpr_1")],
+        )
+    )
     started = time.monotonic()
     r = bot.post_form(click(prompt, "mcp_approve"))
     assert r.status == 200 and time.monotonic() - started < 1.0
@@ -64,7 +109,8 @@ def test_mcp_servers_are_sent_as_mcp_tools_and_an_approved_call_resumes_the_chai
     assert second["instructions"] == first["instructions"] and second["tools"] == first["tools"]  # not carried over
     wait_for(lambda: any(m["text"] == "Your contact is Jane." for m in slack.bot_messages("D1", ts)))
     assert "approved" in slack.messages[prompt["ts"]]["text"] and not any(
-        b.get("type") == "actions" for b in slack.messages[prompt["ts"]].get("blocks") or [])
+        b.get("type") == "actions" for b in slack.messages[prompt["ts"]].get("blocks") or []
+    )
     records = wait_for(lambda: [r for r in bot.log_records() if r.get("message") == "answer"][1:] or None)
     assert records[0]["outcome"] == "done" and records[0]["tool_calls"] == {"mcp": 1}
     assert "ACME" not in bot.logs() and "Jane" not in bot.logs()
@@ -103,9 +149,17 @@ def test_a_failing_tool_is_a_visible_error_step(model):
     from teambot.core.steps import ERROR, Step
     from tests.test_tools_responses import model_ops
 
-    model.default_plan = Plan(tokens=words("The tool failed, sorry."), items=[
-        mcp_call("find_customer", {"name": "ACME"}, server_label="crm",
-                 error={"type": "http_error", "code": 502, "message": "Bad gateway"})])
+    model.default_plan = Plan(
+        tokens=words("The tool failed, sorry."),
+        items=[
+            mcp_call(
+                "find_customer",
+                {"name": "ACME"},
+                server_label="crm",
+                error={"type": "http_error", "code": 502, "message": "Bad gateway"},
+            )
+        ],
+    )
     ops = model_ops(model, MCP_SERVERS=json.dumps(SERVERS))
     from teambot.core.jobs import Job
 
@@ -122,10 +176,10 @@ def test_stop_in_the_middle_of_a_tool_call_closes_the_stream(model):
     from teambot.core.jobs import Job
     from tests.test_tools_responses import model_ops
 
-    model.default_plan = Plan(tokens=["late"], item_delay_s=3.0,
-                              items=[mcp_call("slow", {}, server_label="crm", output="x")])
+    model.default_plan = Plan(tokens=["late"], item_delay_s=3.0, items=[mcp_call("slow", {}, server_label="crm", output="x")])
     stream = model_ops(model, MCP_SERVERS=json.dumps(SERVERS)).stream(
-        [{"role": "user", "content": "q"}], job=Job("questions", "T1", "C1", "U1", "1.1"))
+        [{"role": "user", "content": "q"}], job=Job("questions", "T1", "C1", "U1", "1.1")
+    )
     got = []
     reader = threading.Thread(target=lambda: got.extend(stream), daemon=True)
     reader.start()
@@ -139,15 +193,20 @@ def test_stop_in_the_middle_of_a_tool_call_closes_the_stream(model):
     assert model.requests[0].ended_at - closed < 1.0  # the tool's wait ended with the connection
 
 
-@pytest.mark.parametrize("raw, message", [
-    ("[{", "MCP_SERVERS is not valid JSON"),
-    ('{"server_label": "x"}', "MCP_SERVERS must be a JSON list"),
-    ('[{"server_label": "x", "server_url": "http://plain.example.com"}]', "https://"),
-    ('[{"server_label": "x", "server_url": "https://a.example.com", "require_approval": "sometimes"}]', "always or never"),
-    ('[{"server_label": "x", "server_url": "https://a.example.com", "authorization_secret": "sk-literal"}]',
-     "Secret Manager version name"),
-    ('[{"server_label": "x", "server_url": "https://a.example.com", "headers": {}}]', "unknown key 'headers'"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("[{", "MCP_SERVERS is not valid JSON"),
+        ('{"server_label": "x"}', "MCP_SERVERS must be a JSON list"),
+        ('[{"server_label": "x", "server_url": "http://plain.example.com"}]', "https://"),
+        ('[{"server_label": "x", "server_url": "https://a.example.com", "require_approval": "sometimes"}]', "always or never"),
+        (
+            '[{"server_label": "x", "server_url": "https://a.example.com", "authorization_secret": "sk-literal"}]',
+            "Secret Manager version name",
+        ),
+        ('[{"server_label": "x", "server_url": "https://a.example.com", "headers": {}}]', "unknown key 'headers'"),
+    ],
+)
 def test_bad_mcp_servers_are_refused_naming_the_variable(raw, message):
     from teambot.core.settings import Settings
 
@@ -161,8 +220,18 @@ def test_profile_mcp_servers_replace_the_default_and_secrets_become_authorizatio
     from teambot.core.settings import Settings
 
     secret = "projects/p/secrets/crm-token/versions/latest"
-    profiles = {"C2": {"mcp_servers": [{"server_label": "wiki", "server_url": "https://wiki.example.com/mcp",
-                                        "require_approval": "never", "authorization_secret": secret}]}}
+    profiles = {
+        "C2": {
+            "mcp_servers": [
+                {
+                    "server_label": "wiki",
+                    "server_url": "https://wiki.example.com/mcp",
+                    "require_approval": "never",
+                    "authorization_secret": secret,
+                }
+            ]
+        }
+    }
     settings = Settings.from_env({"MCP_SERVERS": json.dumps(SERVERS), "CHANNEL_PROFILES": json.dumps(profiles)})
 
     class Secrets:
@@ -172,10 +241,14 @@ def test_profile_mcp_servers_replace_the_default_and_secrets_become_authorizatio
 
     assert [t["server_label"] for t in tools_for(settings, settings.profile("C1"), None, Secrets())] == ["crm"]
     (wiki,) = tools_for(settings, settings.profile("C2"), None, Secrets())
-    assert wiki == {"type": "mcp", "server_label": "wiki", "server_url": "https://wiki.example.com/mcp",
-                    "require_approval": "never", "authorization": "token-from-secret-manager"}
+    assert wiki == {
+        "type": "mcp",
+        "server_label": "wiki",
+        "server_url": "https://wiki.example.com/mcp",
+        "require_approval": "never",
+        "authorization": "token-from-secret-manager",
+    }
     assert "token-from-secret-manager" not in repr(settings)
-
 
 
 def test_authorization_secret_is_read_from_secret_manager_and_never_logged(start_bot, slack, model):
@@ -200,11 +273,14 @@ def test_authorization_secret_is_read_from_secret_manager_and_never_logged(start
         sm.stop()
 
 
-@pytest.mark.parametrize("profile, named", [
-    ({"C9": {"mcp_servers": {"server_label": "x"}}}, ["'C9'", "mcp_servers", "JSON list"]),
-    ({"C9": {"mcp_servers": [{"server_label": "a b", "server_url": "https://a.example.com"}]}}, ["'C9'", "server_label"]),
-    ({"C9": {"web_search": "yes"}}, ["'C9'", "web_search", "true or false"]),
-])
+@pytest.mark.parametrize(
+    "profile, named",
+    [
+        ({"C9": {"mcp_servers": {"server_label": "x"}}}, ["'C9'", "mcp_servers", "JSON list"]),
+        ({"C9": {"mcp_servers": [{"server_label": "a b", "server_url": "https://a.example.com"}]}}, ["'C9'", "server_label"]),
+        ({"C9": {"web_search": "yes"}}, ["'C9'", "web_search", "true or false"]),
+    ],
+)
 def test_bad_tool_keys_in_a_profile_name_the_channel_and_the_key(profile, named):
     from teambot.core.profiles import ProfileError, parse_profiles
 

@@ -15,8 +15,12 @@ from tests.test_answer_e2e import finished
 def test_fake_responses_stream_parses_with_the_real_sdk(model):
     model.default_plan = Plan(
         tokens=words("Paris it is."),
-        items=[web_search("capital of France"), mcp_list_tools("tools", ["lookup"]),
-               mcp_call("lookup", {"q": "x"}), mcp_approval_request("delete", {"id": 1}, id="mcpr_9")],
+        items=[
+            web_search("capital of France"),
+            mcp_list_tools("tools", ["lookup"]),
+            mcp_call("lookup", {"q": "x"}),
+            mcp_approval_request("delete", {"id": 1}, id="mcpr_9"),
+        ],
         citations=[url_citation("https://example.org/paris", "Paris", 0, 5)],
     )
     client = openai.OpenAI(api_key="sk-test", base_url=model.url + "/v1", max_retries=0)
@@ -35,8 +39,12 @@ def test_fake_responses_stream_parses_with_the_real_sdk(model):
     assert final.usage.input_tokens == 42 and final.usage.output_tokens == 3
     # the chain: previous_response_id + mcp_approval_response, checked by the fake
     model.default_plan = Plan(tokens=["ok"])
-    again = client.responses.create(model="m", previous_response_id=final.id, stream=False if False else True,
-                                    input=[{"type": "mcp_approval_response", "approval_request_id": "mcpr_9", "approve": True}])
+    again = client.responses.create(
+        model="m",
+        previous_response_id=final.id,
+        stream=False if False else True,
+        input=[{"type": "mcp_approval_response", "approval_request_id": "mcpr_9", "approve": True}],
+    )
     assert [e.type for e in again][-1] == "response.completed"
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model="m", previous_response_id="resp_nope", stream=True, input="x")
@@ -74,18 +82,24 @@ def test_openai_api_defaults_and_validation():
 
 def test_web_search_is_a_step_and_every_citation_becomes_one_source(start_bot, slack, model):
     bot = start_bot(OPENAI_API="responses", WEB_SEARCH="on")
-    cites = [url_citation("https://example.org/a", "Page A"), url_citation("https://example.org/b", "Page [B]"),
-             url_citation("https://example.org/a", "Page A again"), url_citation("https://example.com/c(1)", "")]
-    model.default_plan = Plan(tokens=words("The answer, from the web."), items=[web_search("latest python release")],
-                              citations=cites)
+    cites = [
+        url_citation("https://example.org/a", "Page A"),
+        url_citation("https://example.org/b", "Page [B]"),
+        url_citation("https://example.org/a", "Page A again"),
+        url_citation("https://example.com/c(1)", ""),
+    ]
+    model.default_plan = Plan(
+        tokens=words("The answer, from the web."), items=[web_search("latest python release")], citations=cites
+    )
     ts = slack.add_message("D1", "What is the latest Python?")
     assert bot.post_json(dm("What is the latest Python?", ts)).status == 200
     msgs = wait_for(finished(slack, "D1", ts))
     text = msgs[-1]["text"]
     assert text.startswith("The answer, from the web.")
     sources = text.split("*Sources:*", 1)[1]
-    assert sources.strip() == ("[Page A](https://example.org/a) · [Page B](https://example.org/b) · "
-                               "[example.com](https://example.com/c%281%29)")
+    assert sources.strip() == (
+        "[Page A](https://example.org/a) · [Page B](https://example.org/b) · [example.com](https://example.com/c%281%29)"
+    )
     assert text.count("https://example.org/a") == 1
     assert model.requests[0].body["tools"] == [{"type": "web_search"}]
     assert "What is the latest Python" not in bot.logs()
@@ -117,14 +131,20 @@ def test_web_search_steps_carry_the_query_then_the_sources(model):
     from teambot.core.jobs import Job
     from teambot.core.steps import COMPLETE, IN_PROGRESS, Step
 
-    model.default_plan = Plan(tokens=["Answer."], items=[web_search("slack rate limits", id="ws_7")],
-                              citations=[url_citation("https://docs.slack.dev/apis/web-api/rate-limits", "Rate limits")])
+    model.default_plan = Plan(
+        tokens=["Answer."],
+        items=[web_search("slack rate limits", id="ws_7")],
+        citations=[url_citation("https://docs.slack.dev/apis/web-api/rate-limits", "Rate limits")],
+    )
     job = Job(kind="questions", team="T1", channel="C1", user="U1", message_ts="1.1")
     stream = model_ops(model, WEB_SEARCH="on").stream([{"role": "user", "content": "q"}], job=job)
     items = list(stream)
     steps = [i for i in items if isinstance(i, Step)]
     assert [(s.id, s.status, s.details) for s in steps] == [
-        ("ws_7", IN_PROGRESS, "slack rate limits"), ("ws_7", COMPLETE, "slack rate limits"), ("ws_7", COMPLETE, "slack rate limits")]
+        ("ws_7", IN_PROGRESS, "slack rate limits"),
+        ("ws_7", COMPLETE, "slack rate limits"),
+        ("ws_7", COMPLETE, "slack rate limits"),
+    ]
     assert steps[0].title == "Searching the web"
     assert [(s.url, s.title) for s in steps[-1].sources] == [("https://docs.slack.dev/apis/web-api/rate-limits", "Rate limits")]
     text = "".join(i for i in items if isinstance(i, str))
@@ -139,9 +159,15 @@ def test_images_go_as_input_image_parts(model):
     list(ops.stream([{"role": "system", "content": "be brief"}, {"role": "user", "content": parts}]))
     body = model.requests[0].body
     assert body["instructions"] == "be brief"
-    assert body["input"] == [{"role": "user", "content": [
-        {"type": "input_text", "text": "what is this?"},
-        {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"}]}]
+    assert body["input"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "what is this?"},
+                {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"},
+            ],
+        }
+    ]
 
 
 def test_response_failed_and_cut_streams_are_model_errors(model):
@@ -162,11 +188,17 @@ def test_tool_calls_are_counted_in_the_usage_ledger(slack, model):
     from teambot.usage.ledger import UsageLedger
     from teambot.usage.store import MemoryUsageStore
 
-    settings = Settings(slack_api_url=slack.url + "/api/", openai_base_url=model.url + "/v1", openai_api="responses",
-                        openai_model="gpt-5-mini", web_search=True)
+    settings = Settings(
+        slack_api_url=slack.url + "/api/",
+        openai_base_url=model.url + "/v1",
+        openai_api="responses",
+        openai_model="gpt-5-mini",
+        web_search=True,
+    )
     secrets = SecretStore({"SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test"})
-    ctx = Context(Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets),
-                           usage=UsageLedger(MemoryUsageStore())))
+    ctx = Context(
+        Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets), usage=UsageLedger(MemoryUsageStore()))
+    )
     model.default_plan = Plan(tokens=["ok"], items=[web_search("a"), web_search("b", id="ws_2")])
     for n in range(2):
         ts = slack.add_message("D1", f"q{n}")

@@ -67,7 +67,13 @@ def test_placeholder_signing_secret_verifies_nothing():
 def test_event_parsing_filters_and_shapes():
     job = job_from_event(dm("hi <@UBOT>", "1.000100", thread_ts="1.000001"))
     assert (job.kind, job.channel, job.user, job.message_ts, job.thread_ts, job.bot_user_id) == (
-        "answer", "D1", "U1", "1.000100", "1.000001", "UBOT")
+        "answer",
+        "D1",
+        "U1",
+        "1.000100",
+        "1.000001",
+        "UBOT",
+    )
     assert job.reply_thread_ts == "1.000001"
     assert job_from_event(dm("hi", "1.1", subtype="bot_message")) is None
     assert job_from_event(dm("   ", "1.1")) is None

@@ -48,15 +48,20 @@ def answers(bot):
 
 
 def firestore_env(host):
-    return {"USAGE_STORE": "firestore", "FIRESTORE_EMULATOR_HOST": host,
-            "GOOGLE_CLOUD_PROJECT": f"e2e-{uuid.uuid4().hex[:12]}"}  # a project of its own: fresh counters
+    return {
+        "USAGE_STORE": "firestore",
+        "FIRESTORE_EMULATOR_HOST": host,
+        "GOOGLE_CLOUD_PROJECT": f"e2e-{uuid.uuid4().hex[:12]}",
+    }  # a project of its own: fresh counters
 
 
 def test_a_budget_refuses_the_next_question_without_calling_the_model(start_bot, slack, model, firestore_emulator):
     model.default_plan = PLAN
     bot = start_bot(DAILY_TOKEN_BUDGET_PER_USER=ANSWER_TOKENS, ADMIN_USER_IDS="U1", **firestore_env(firestore_emulator))
     first = question(slack, bot, "first question")
-    wait_for(lambda: [m for m in slack.bot_messages("D1", first) if m["text"] == PLAN.text and not m.get("streaming")], timeout=30)
+    wait_for(
+        lambda: [m for m in slack.bot_messages("D1", first) if m["text"] == PLAN.text and not m.get("streaming")], timeout=30
+    )
     # The Home tab, published by the function, shows what the ledger counted (also our signal that
     # the recording, which follows the answer's last write, has landed).
     # Wait for the day's line itself: the month's top-users document can land a moment before the
@@ -82,8 +87,13 @@ def test_firestore_down_answers_still_flow(start_bot, slack, model):
     bot = start_bot(DAILY_TOKEN_BUDGET_PER_USER=1, **{**firestore_env(dead)})
     ts = question(slack, bot, "a question while the store is down")
     wait_for(lambda: [m for m in slack.bot_messages("D1", ts) if m["text"] == PLAN.text and not m.get("streaming")], timeout=30)
-    logged = wait_for(lambda: {r["message"] for r in bot.log_records()} >= {"answer", "usage_check_failed", "usage_record_deferred"}
-                      and bot.log_records(), timeout=30)
+    logged = wait_for(
+        lambda: (
+            {r["message"] for r in bot.log_records()} >= {"answer", "usage_check_failed", "usage_record_deferred"}
+            and bot.log_records()
+        ),
+        timeout=30,
+    )
     assert [r["outcome"] for r in logged if r.get("message") == "answer"] == ["done"]
     home_shows(slack, bot, "unavailable right now")
     assert bot.alive()

@@ -21,11 +21,16 @@ from tests.harness import dm, event_envelope
 @pytest.fixture
 def make_ctx(slack, model):
     def make(**ledger_args) -> Context:
-        settings = Settings(slack_api_url=slack.url + "/api/", openai_base_url=model.url + "/v1",
-                            openai_model="gpt-5-mini", admin_user_ids=frozenset({"UADMIN"}))
+        settings = Settings(
+            slack_api_url=slack.url + "/api/",
+            openai_base_url=model.url + "/v1",
+            openai_model="gpt-5-mini",
+            admin_user_ids=frozenset({"UADMIN"}),
+        )
         secrets = SecretStore({"SLACK_BOT_TOKEN": "xoxb-test", "OPENAI_API_KEY": "sk-test"})
         ledger = UsageLedger(MemoryUsageStore(), **ledger_args)
         return Context(Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets), usage=ledger))
+
     return make
 
 
@@ -68,8 +73,12 @@ def test_a_refused_model_call_is_not_counted(make_ctx, slack, model):
 
 
 def test_home_tab_event_parsing():
-    job = home_from_event(event_envelope({"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home",
-                                          "event_ts": "1700000000.000100"}), Settings())
+    job = home_from_event(
+        event_envelope(
+            {"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home", "event_ts": "1700000000.000100"}
+        ),
+        Settings(),
+    )
     assert (job.kind, job.team, job.user, job.channel, job.message_ts) == ("app_home", "T1", "U1", "D1", "1700000000.000100")
     messages_tab = {"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "messages", "event_ts": "1.000001"}
     assert home_from_event(event_envelope(messages_tab), Settings()) is None
@@ -82,7 +91,12 @@ def test_publish_home_admins_see_top_users(make_ctx, slack, model):
     ask(slack, ctx, user="U1")
     ask(slack, ctx, user="UADMIN")
     for user in ("U1", "UADMIN"):
-        publish_home(ctx, home_from_event(event_envelope({"type": "app_home_opened", "user": user, "channel": "D1",
-                                                          "tab": "home", "event_ts": "1.000001"}), ctx.settings))
+        publish_home(
+            ctx,
+            home_from_event(
+                event_envelope({"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home", "event_ts": "1.000001"}),
+                ctx.settings,
+            ),
+        )
     assert "47 tokens · 1 answer" in str(slack.home_views["U1"]) and "Top users" not in str(slack.home_views["U1"])
     assert "Top users this month" in str(slack.home_views["UADMIN"]) and "<@U1>" in str(slack.home_views["UADMIN"])

@@ -28,9 +28,16 @@ def stack():
 
 @pytest.fixture(scope="module")
 def stack_with_email():
-    return run_stack({**KEYS, "alertEmail": "oncall@example.com", "dailyTokenBudgetPerUser": "50000",
-                      "dailyTokenBudgetPerTeam": "400000", "adminUserIds": "U1,U2",
-                      "modelPrices": '{"gpt-x": {"input": 1, "output": 2}}'})
+    return run_stack(
+        {
+            **KEYS,
+            "alertEmail": "oncall@example.com",
+            "dailyTokenBudgetPerUser": "50000",
+            "dailyTokenBudgetPerTeam": "400000",
+            "adminUserIds": "U1,U2",
+            "modelPrices": '{"gpt-x": {"input": 1, "output": 2}}',
+        }
+    )
 
 
 def test_firestore_database_native_with_a_ttl_on_the_usage_documents(stack):
@@ -53,7 +60,9 @@ def test_exactly_one_datastore_grant_to_the_runtime_identity_on_that_database_on
     grant = datastore[0]
     assert grant.type == "gcp:projects/iAMMember:IAMMember"
     assert (grant.inputs["role"], grant.inputs["member"]) == ("roles/datastore.user", RUNTIME)
-    assert grant.inputs["condition"]["expression"] == f'resource.name == "projects/{GCP_PROJECT}/databases/slack-bot-usage-tplk00"'
+    assert (
+        grant.inputs["condition"]["expression"] == f'resource.name == "projects/{GCP_PROJECT}/databases/slack-bot-usage-tplk00"'
+    )
     assert policies.runtime_least_privilege(policies.as_graph(mocks.resources)) == []
 
 
@@ -76,8 +85,11 @@ def test_log_based_metrics_from_the_answer_line(stack):
     assert answers["metricDescriptor"]["valueType"] == "INT64" and answers["metricDescriptor"]["metricKind"] == "DELTA"
     assert answers["labelExtractors"] == {"outcome": "EXTRACT(jsonPayload.outcome)"}
     assert [label["key"] for label in answers["metricDescriptor"]["labels"]] == ["outcome"]
-    for name, field in (("slack_bot_ttft_ms", "ttft_ms"), ("slack_bot_prompt_tokens", "prompt_tokens"),
-                        ("slack_bot_completion_tokens", "completion_tokens")):
+    for name, field in (
+        ("slack_bot_ttft_ms", "ttft_ms"),
+        ("slack_bot_prompt_tokens", "prompt_tokens"),
+        ("slack_bot_completion_tokens", "completion_tokens"),
+    ):
         spec = metrics[name]
         assert spec["metricDescriptor"]["valueType"] == "DISTRIBUTION"
         assert spec["valueExtractor"] == f"EXTRACT(jsonPayload.{field})"
@@ -102,7 +114,8 @@ def test_dashboard_charts_every_metric_and_its_url_is_exported(stack):
     assert len(tiles) == 4 and all(t["xPos"] + t["width"] <= 12 for t in tiles)
     assert "metric.label.outcome" in json.dumps(tiles[0])
     assert resolve(outputs["dashboard_url"]) == (
-        f"https://console.cloud.google.com/monitoring/dashboards/builder/slack-bot-dashboard_id?project={GCP_PROJECT}")
+        f"https://console.cloud.google.com/monitoring/dashboards/builder/slack-bot-dashboard_id?project={GCP_PROJECT}"
+    )
 
 
 def test_alert_policy_on_the_error_ratio_without_an_email(stack):
@@ -124,4 +137,3 @@ def test_alert_policy_notifies_the_configured_email(stack_with_email):
     assert channel.inputs["type"] == "email" and channel.inputs["labels"] == {"email_address": "oncall@example.com"}
     policy = mocks.one("monitoring/alertPolicy:AlertPolicy").inputs
     assert policy["notificationChannels"] == [f"{channel.name}_id"]
-

@@ -84,18 +84,27 @@ def test_counters_exact_after_50_concurrent_answers_by_5_users(store, firestore_
     assert all(ledger.backlog == 0 for ledger in ledgers)
 
     day, month = "2026-11-25", "2026-11"
-    got = store.get([team_day_id("T1", day), team_month_id("T1", month)]
-                    + [user_day_id("T1", u, day) for u in users] + [user_month_id("T1", u, month) for u in users])
+    got = store.get(
+        [team_day_id("T1", day), team_month_id("T1", month)]
+        + [user_day_id("T1", u, day) for u in users]
+        + [user_month_id("T1", u, month) for u in users]
+    )
     for team_doc in (team_day_id("T1", day), team_month_id("T1", month)):
         totals = got[team_doc]
         assert (totals.prompt_tokens, totals.completion_tokens, totals.answers) == (
-            sum(p for _, p, _ in answers), sum(c for _, _, c in answers), 50)
+            sum(p for _, p, _ in answers),
+            sum(c for _, _, c in answers),
+            50,
+        )
         assert totals.cost_usd == pytest.approx(sum(estimate_cost("gpt-5-mini", p, c, price_table()) for _, p, c in answers))
     for user in users:
         mine = [(p, c) for u, p, c in answers if u == user]
         for doc in (user_day_id("T1", user, day), user_month_id("T1", user, month)):
             assert (got[doc].prompt_tokens, got[doc].completion_tokens, got[doc].answers) == (
-                sum(p for p, _ in mine), sum(c for _, c in mine), 10)
+                sum(p for p, _ in mine),
+                sum(c for _, c in mine),
+                10,
+            )
     ranked = store.month_users("T1", month)
     assert sorted(ranked) == users and all(t.answers == 10 for t in ranked.values())
 
@@ -233,8 +242,14 @@ def test_prices_default_model_snapshots_and_overrides():
     assert estimate_cost("gpt-5-mini", 1_000_000, 1_000_000, table) == pytest.approx(2.25)
     assert estimate_cost("gpt-5-mini-2025-08-07", 1_000_000, 0, table) == pytest.approx(0.25)
     assert estimate_cost("unknown-model", 1000, 1000, table) == 0.0
-    settings = Settings.from_env({"MODEL_PRICES": '{"gpt-x": {"input": 1, "output": 4}}', "USAGE_STORE": "memory",
-                                  "DAILY_TOKEN_BUDGET_PER_USER": "5000", "ADMIN_USER_IDS": "U1, U2"})
+    settings = Settings.from_env(
+        {
+            "MODEL_PRICES": '{"gpt-x": {"input": 1, "output": 4}}',
+            "USAGE_STORE": "memory",
+            "DAILY_TOKEN_BUDGET_PER_USER": "5000",
+            "ADMIN_USER_IDS": "U1, U2",
+        }
+    )
     ledger = UsageLedger.from_settings(settings)
     assert isinstance(ledger.store, MemoryUsageStore) and ledger.user_budget == 5000 and ledger.team_budget == 0
     assert estimate_cost("gpt-x", 500_000, 500_000, ledger.prices) == pytest.approx(2.5)
@@ -254,7 +269,9 @@ def test_until_midnight():
 
 
 def test_ledger_and_home_tab_do_not_import_grpc_or_firestore():
-    code = ("import sys; import teambot.usage.ledger, teambot.usage.home_tab, teambot.usage.firestore; "
-            "heavy = [m for m in sys.modules if m.startswith(('google.cloud.firestore', 'grpc'))]; "
-            "assert not heavy, heavy")
+    code = (
+        "import sys; import teambot.usage.ledger, teambot.usage.home_tab, teambot.usage.firestore; "
+        "heavy = [m for m in sys.modules if m.startswith(('google.cloud.firestore', 'grpc'))]; "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=REPO / "function", check=True, timeout=60)

@@ -15,8 +15,12 @@ from teambot.slack.client import SlackOps
 from teambot.slack.reply import SlackReply
 from tests.fakes.slack_api import FakeSlack
 
-TIERS = {"chat.startStream": (20, 60.0), "chat.stopStream": (20, 60.0), "chat.update": (50, 60.0),
-         "chat.appendStream": (100, 60.0)}
+TIERS = {
+    "chat.startStream": (20, 60.0),
+    "chat.stopStream": (20, 60.0),
+    "chat.update": (50, 60.0),
+    "chat.appendStream": (100, 60.0),
+}
 
 
 class FakeClock:

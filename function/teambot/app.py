@@ -1,9 +1,9 @@
 """Wiring: one App per process, built from the environment on the first request.
 
-    Slack --signed POST--> ingress: verify -> dedup -> enqueue -> 200 in ms
-                                         | Cloud Tasks (OIDC) / worker thread (local)
-                                         v
-                         /tasks/answer -> worker: thread context -> model stream -> Slack reply
+Slack --signed POST--> ingress: verify -> dedup -> enqueue -> 200 in ms
+                                     | Cloud Tasks (OIDC) / worker thread (local)
+                                     v
+                     /tasks/answer -> worker: thread context -> model stream -> Slack reply
 """
 
 from __future__ import annotations
@@ -36,15 +36,13 @@ def local_path(path: str, service: str | None) -> str:
     prefix = "/" + service
     if path == prefix or path == prefix + "/":
         return "/"
-    return path[len(prefix):] if path.startswith(prefix + "/") else path
+    return path[len(prefix) :] if path.startswith(prefix + "/") else path
 
 
 class App:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.secrets = SecretStore(
-            settings.secret_refs, ttl_s=settings.secret_ttl_s, endpoint=settings.secret_manager_endpoint
-        )
+        self.secrets = SecretStore(settings.secret_refs, ttl_s=settings.secret_ttl_s, endpoint=settings.secret_manager_endpoint)
         if settings.tasks_queue:
             if not (settings.function_url and settings.tasks_invoker_sa):
                 raise ValueError("TASKS_QUEUE needs FUNCTION_URL and TASKS_INVOKER_SA")
@@ -128,6 +126,7 @@ ROUTES = {
     INSTALL_ROUTE: lambda app, request: app.install.handle(request),
     REDIRECT_ROUTE: lambda app, request: app.install.handle(request),
 }
+
 
 def check_settings_or_exit(environ: dict[str, str] | None = None) -> Settings:
     """Run at process start (main.py import): every setting parsed now, not on the first request.

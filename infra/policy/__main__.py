@@ -8,8 +8,10 @@ from infra.policies import VALIDATORS  # the repository, installed in this venv 
 
 def _adapt(validator):
     def validate(args, report_violation):
-        graph = [{"type": r.resource_type, "name": r.name, "props": r.props,
-                  "deps": [d.name for d in (r.dependencies or [])]} for r in args.resources]
+        graph = [
+            {"type": r.resource_type, "name": r.name, "props": r.props, "deps": [d.name for d in (r.dependencies or [])]}
+            for r in args.resources
+        ]
         for violation in validator(graph):
             report_violation(violation)
 

@@ -45,8 +45,9 @@ class FakeCloudTasks(LoopbackServer):
             return req.send_json(503, {"error": {"code": 503, "status": "UNAVAILABLE", "message": "down"}})
         task = json.loads(req.body())["task"]
         if "scheduleTime" in task and not _rfc3339_utc(task["scheduleTime"]):
-            return req.send_json(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
-                                                 "message": "Invalid value at 'task.schedule_time'"}})
+            return req.send_json(
+                400, {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "Invalid value at 'task.schedule_time'"}}
+            )
         with self.lock:
             if task["name"] in self.names:
                 return req.send_json(409, {"error": {"code": 409, "status": "ALREADY_EXISTS", "message": "task exists"}})
@@ -65,7 +66,7 @@ class FakeCloudTasks(LoopbackServer):
         # Like Google's front end for https://REGION-PROJECT.cloudfunctions.net/NAME/...: the
         # function sees the path after its name.
         if self.strip_function_name and url.startswith(function_url):
-            path = url[len(function_url):]
+            path = url[len(function_url) :]
         else:
             path = urlsplit(url).path
         return base + (path or "/")
@@ -79,10 +80,16 @@ class FakeCloudTasks(LoopbackServer):
             for attempt in range(self.max_attempts):
                 token = self.oidc.token(audience=oidc["audience"], email=oidc["serviceAccountEmail"])
                 request = urllib.request.Request(
-                    self._target_url(http["url"], oidc["audience"]), data=base64.b64decode(http["body"]), method="POST",
-                    headers={**http.get("headers", {}), "Authorization": f"Bearer {token}",
-                             "X-CloudTasks-TaskRetryCount": str(attempt + copy),
-                             "X-CloudTasks-TaskName": task["name"].rsplit("/", 1)[-1]})
+                    self._target_url(http["url"], oidc["audience"]),
+                    data=base64.b64decode(http["body"]),
+                    method="POST",
+                    headers={
+                        **http.get("headers", {}),
+                        "Authorization": f"Bearer {token}",
+                        "X-CloudTasks-TaskRetryCount": str(attempt + copy),
+                        "X-CloudTasks-TaskName": task["name"].rsplit("/", 1)[-1],
+                    },
+                )
                 retry_after, at = None, time.time()
                 try:
                     with urllib.request.urlopen(request, timeout=60) as response:
@@ -91,15 +98,22 @@ class FakeCloudTasks(LoopbackServer):
                     status, retry_after = exc.code, exc.headers.get("Retry-After")
                 except OSError:  # reset or refused (the instance died), or no answer by the deadline
                     status = 0
-                self.deliveries.append({"name": task["name"], "status": status, "attempt": attempt, "at": at,
-                                        "target": urlsplit(request.full_url).netloc})
+                self.deliveries.append(
+                    {
+                        "name": task["name"],
+                        "status": status,
+                        "attempt": attempt,
+                        "at": at,
+                        "target": urlsplit(request.full_url).netloc,
+                    }
+                )
                 # Cloud Tasks HttpRequest reference: a 2xx acknowledges the task; "if any other HTTP
                 # response code is returned or no response is received, the task will be retried"
                 # per the queue's RetryConfig (max_attempts in all; the wait starts at min_backoff
                 # and doubles, up to max_backoff; a Retry-After header is considered).
                 if 200 <= status < 300 or attempt + 1 == self.max_attempts:
                     break
-                wait = min(self.max_backoff_s, self.min_backoff_s * 2 ** attempt)
+                wait = min(self.max_backoff_s, self.min_backoff_s * 2**attempt)
                 if retry_after and retry_after.isdigit():
                     wait = max(wait, min(float(retry_after), self.max_backoff_s))
                 time.sleep(wait)

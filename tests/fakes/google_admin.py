@@ -25,13 +25,25 @@ from urllib.parse import parse_qs, urlsplit
 from .server import LoopbackServer
 
 GCLOUD_CLIENT_PROJECT = "764086051850"  # gcloud's OAuth client project, the consumer without a quota project
-SERVICES = {"resource_manager": "cloudresourcemanager.googleapis.com", "billing": "cloudbilling.googleapis.com",
-            "service_usage": "serviceusage.googleapis.com"}
+SERVICES = {
+    "resource_manager": "cloudresourcemanager.googleapis.com",
+    "billing": "cloudbilling.googleapis.com",
+    "service_usage": "serviceusage.googleapis.com",
+}
 
 
 class FakeGoogleAdmin(LoopbackServer):
-    def __init__(self, project: str, *, number: str = "123456789012", billing: bool = True, enabled=(),
-                 allowed_domains=(), visible: bool = True, page_size: int = 3):
+    def __init__(
+        self,
+        project: str,
+        *,
+        number: str = "123456789012",
+        billing: bool = True,
+        enabled=(),
+        allowed_domains=(),
+        visible: bool = True,
+        page_size: int = 3,
+    ):
         self.project = project
         self.number = number
         self.billing = billing
@@ -47,10 +59,20 @@ class FakeGoogleAdmin(LoopbackServer):
         req.send_json(code, {"error": {"code": code, "status": status, "message": message, "details": list(details)}})
 
     def _service_disabled(self, req, service, consumer):
-        self._refuse(req, "PERMISSION_DENIED", 403,
-                     f"{service} API has not been used in project {consumer} before or it is disabled.",
-                     [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED",
-                       "domain": "googleapis.com", "metadata": {"service": service, "consumer": f"projects/{consumer}"}}])
+        self._refuse(
+            req,
+            "PERMISSION_DENIED",
+            403,
+            f"{service} API has not been used in project {consumer} before or it is disabled.",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "SERVICE_DISABLED",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": service, "consumer": f"projects/{consumer}"},
+                }
+            ],
+        )
 
     def handle(self, req, verb):
         parts = urlsplit(req.path)
@@ -69,17 +91,26 @@ class FakeGoogleAdmin(LoopbackServer):
         if project != self.project or not self.visible:
             return self._refuse(req, "PERMISSION_DENIED", 403, f"The caller does not have permission on {project}")
         if path.endswith("/billingInfo"):
-            return req.send_json(200, {"name": f"projects/{project}/billingInfo", "projectId": project,
-                                       "billingAccountName": "billingAccounts/0X0X0X-0X0X0X-0X0X0X" if self.billing else "",
-                                       "billingEnabled": self.billing})
+            return req.send_json(
+                200,
+                {
+                    "name": f"projects/{project}/billingInfo",
+                    "projectId": project,
+                    "billingAccountName": "billingAccounts/0X0X0X-0X0X0X-0X0X0X" if self.billing else "",
+                    "billingEnabled": self.billing,
+                },
+            )
         if path.endswith("/services"):
             if query.get("filter") != "state:ENABLED":
                 return self._refuse(req, "INVALID_ARGUMENT", 400, "this fake serves filter=state:ENABLED only")
             start = int(query.get("pageToken") or 0)
             size = min(int(query.get("pageSize") or 50), self.page_size)
-            page = self.enabled[start:start + size]
-            body = {"services": [{"name": f"projects/{self.number}/services/{s}", "config": {"name": s},
-                                  "state": "ENABLED"} for s in page]}
+            page = self.enabled[start : start + size]
+            body = {
+                "services": [
+                    {"name": f"projects/{self.number}/services/{s}", "config": {"name": s}, "state": "ENABLED"} for s in page
+                ]
+            }
             if start + size < len(self.enabled):
                 body["nextPageToken"] = str(start + size)
             return req.send_json(200, body)
@@ -89,8 +120,9 @@ class FakeGoogleAdmin(LoopbackServer):
             if asked == "constraints/iam.allowedPolicyMemberDomains" and self.allowed_domains:
                 policy["listPolicy"] = {"allowedValues": self.allowed_domains}
             return req.send_json(200, policy)
-        return req.send_json(200, {"name": f"projects/{self.number}", "projectId": project, "state": "ACTIVE",
-                                   "parent": "organizations/111"})
+        return req.send_json(
+            200, {"name": f"projects/{self.number}", "projectId": project, "state": "ACTIVE", "parent": "organizations/111"}
+        )
 
     @staticmethod
     def _route(verb, path):
@@ -102,7 +134,7 @@ class FakeGoogleAdmin(LoopbackServer):
         ):
             if verb != method or not path.startswith(pattern):
                 continue
-            rest = path[len(pattern):]
+            rest = path[len(pattern) :]
             if api == "billing" and rest.endswith("/billingInfo"):
                 return api, rest.removesuffix("/billingInfo")
             if api == "service_usage" and rest.endswith("/services"):

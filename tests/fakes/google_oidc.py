@@ -19,11 +19,19 @@ def _key_and_cert():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-google")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2)).sign(key, hashes.SHA256()))
-    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return pem_key, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -45,6 +53,13 @@ class FakeGoogleOIDC(LoopbackServer):
 
     def token(self, *, audience: str, email: str, verified=True, expires_in=300, issuer="https://accounts.google.com") -> str:
         now = int(time.time())
-        claims = {"iss": issuer, "aud": audience, "sub": "1234", "email": email, "email_verified": verified,
-                  "iat": now - 5 if expires_in > 0 else now - 4000, "exp": now + expires_in}
+        claims = {
+            "iss": issuer,
+            "aud": audience,
+            "sub": "1234",
+            "email": email,
+            "email_verified": verified,
+            "iat": now - 5 if expires_in > 0 else now - 4000,
+            "exp": now + expires_in,
+        }
         return jwt.encode(self.signer, claims).decode()

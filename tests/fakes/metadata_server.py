@@ -62,6 +62,9 @@ class FakeMetadataServer(LoopbackServer):
         if verb == "GET" and path == ACCOUNT + "/token":
             return req.send_json(200, self._issue(), headers)
         if verb == "GET" and path == ACCOUNT + "/":
-            return req.send_json(200, {"aliases": ["default"], "email": EMAIL,
-                                       "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}, headers)
+            return req.send_json(
+                200,
+                {"aliases": ["default"], "email": EMAIL, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]},
+                headers,
+            )
         return req.send_json(404, {"error": "not found"}, headers)

@@ -85,25 +85,50 @@ def chat_messages(body: dict) -> list[dict]:
 
 # -- Responses API output items (openai/types/responses/response_output_item.py) ----------------
 def web_search(query: str, *, id: str = "ws_1", status: str = "completed") -> dict:
-    return {"id": id, "type": "web_search_call", "status": status,
-            "action": {"type": "search", "query": query, "sources": None}}
+    return {"id": id, "type": "web_search_call", "status": status, "action": {"type": "search", "query": query, "sources": None}}
 
 
 def mcp_list_tools(server_label: str, tools: list[str], *, id: str = "mcpl_1", error: str | None = None) -> dict:
-    return {"id": id, "type": "mcp_list_tools", "server_label": server_label, "error": error,
-            "tools": [{"name": t, "input_schema": {"type": "object"}, "description": None, "annotations": None} for t in tools]}
+    return {
+        "id": id,
+        "type": "mcp_list_tools",
+        "server_label": server_label,
+        "error": error,
+        "tools": [{"name": t, "input_schema": {"type": "object"}, "description": None, "annotations": None} for t in tools],
+    }
 
 
-def mcp_call(name: str, arguments: dict, *, server_label: str = "tools", id: str = "mcp_1", output: str | None = "ok",
-             error: dict | None = None, approval_request_id: str | None = None) -> dict:
-    return {"id": id, "type": "mcp_call", "name": name, "arguments": json.dumps(arguments), "server_label": server_label,
-            "output": None if error else output, "error": error, "approval_request_id": approval_request_id,
-            "status": "failed" if error else "completed"}
+def mcp_call(
+    name: str,
+    arguments: dict,
+    *,
+    server_label: str = "tools",
+    id: str = "mcp_1",
+    output: str | None = "ok",
+    error: dict | None = None,
+    approval_request_id: str | None = None,
+) -> dict:
+    return {
+        "id": id,
+        "type": "mcp_call",
+        "name": name,
+        "arguments": json.dumps(arguments),
+        "server_label": server_label,
+        "output": None if error else output,
+        "error": error,
+        "approval_request_id": approval_request_id,
+        "status": "failed" if error else "completed",
+    }
 
 
 def mcp_approval_request(name: str, arguments: dict, *, server_label: str = "tools", id: str = "mcpr_1") -> dict:
-    return {"id": id, "type": "mcp_approval_request", "name": name, "arguments": json.dumps(arguments),
-            "server_label": server_label}
+    return {
+        "id": id,
+        "type": "mcp_approval_request",
+        "name": name,
+        "arguments": json.dumps(arguments),
+        "server_label": server_label,
+    }
 
 
 def url_citation(url: str, title: str, start: int = 0, end: int = 0) -> dict:
@@ -134,15 +159,24 @@ def _wait_or_hang_up(req, seconds: float) -> bool:
 # response_mcp_list_tools_failed_event.py; web_search_call, file_search_call and code_interpreter_call have none).
 FAILED_EVENTS = frozenset({"mcp_call", "mcp_list_tools"})
 ITEM_EVENTS = {
-    "web_search_call": ("response.web_search_call.in_progress", "response.web_search_call.searching",
-                        "response.web_search_call.completed"),
+    "web_search_call": (
+        "response.web_search_call.in_progress",
+        "response.web_search_call.searching",
+        "response.web_search_call.completed",
+    ),
     "mcp_list_tools": ("response.mcp_list_tools.in_progress", "response.mcp_list_tools.completed"),
     "mcp_call": ("response.mcp_call.in_progress", "response.mcp_call.completed"),
     "mcp_approval_request": (),
-    "file_search_call": ("response.file_search_call.in_progress", "response.file_search_call.searching",
-                         "response.file_search_call.completed"),  # openai_files_api.file_search_call
-    "code_interpreter_call": ("response.code_interpreter_call.in_progress", "response.code_interpreter_call.interpreting",
-                              "response.code_interpreter_call.completed"),  # openai_files_api.code_interpreter_call
+    "file_search_call": (
+        "response.file_search_call.in_progress",
+        "response.file_search_call.searching",
+        "response.file_search_call.completed",
+    ),  # openai_files_api.file_search_call
+    "code_interpreter_call": (
+        "response.code_interpreter_call.in_progress",
+        "response.code_interpreter_call.interpreting",
+        "response.code_interpreter_call.completed",
+    ),  # openai_files_api.code_interpreter_call
 }
 
 
@@ -169,7 +203,9 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
             key = (req.headers.get("Authorization") or "").removeprefix("Bearer ")
             if key not in self.valid_keys:
                 return req.send_json(401, {"error": {"message": "Incorrect API key", "code": "invalid_api_key"}})
-            return req.send_json(200, {"object": "list", "data": [{"id": "test-model", "object": "model", "created": 0, "owned_by": "x"}]})
+            return req.send_json(
+                200, {"object": "list", "data": [{"id": "test-model", "object": "model", "created": 0, "owned_by": "x"}]}
+            )
         if verb == "POST" and req.path.endswith("/responses"):
             return self.handle_responses(req)
         if verb != "POST" or not req.path.endswith("/chat/completions"):
@@ -179,7 +215,9 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
         seen = Seen(body=body, key=key)
         self.requests.append(seen)
         if key not in self.valid_keys:
-            return req.send_json(401, {"error": {"message": "Incorrect API key", "type": "invalid_request_error", "code": "invalid_api_key"}})
+            return req.send_json(
+                401, {"error": {"message": "Incorrect API key", "type": "invalid_request_error", "code": "invalid_api_key"}}
+            )
         plan = self.next_plan(body)
         if plan.fail in ("429", "500"):
             return req.send_json(int(plan.fail), {"error": {"message": "upstream trouble", "type": "server_error"}})
@@ -197,8 +235,13 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
             req.wfile.flush()
 
         def chunk(delta, finish=None):
-            return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
-                    "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
 
         try:
             send(chunk({"role": "assistant", "content": ""}))
@@ -216,9 +259,20 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
                 seen.tokens_sent = i + 1
             send(chunk({}, "stop"))
             if (body.get("stream_options") or {}).get("include_usage"):
-                send({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
-                      "model": model, "choices": [],
-                      "usage": {"prompt_tokens": 42, "completion_tokens": len(plan.tokens), "total_tokens": 42 + len(plan.tokens)}})
+                send(
+                    {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion.chunk",
+                        "created": int(time.time()),
+                        "model": model,
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": 42,
+                            "completion_tokens": len(plan.tokens),
+                            "total_tokens": 42 + len(plan.tokens),
+                        },
+                    }
+                )
             req.wfile.write(b"data: [DONE]\n\n")
             req.wfile.flush()
             seen.finished = True
@@ -235,17 +289,41 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
         seen = Seen(body=body, key=key)
         self.requests.append(seen)
         if key not in self.valid_keys:
-            return req.send_json(401, {"error": {"message": "Incorrect API key", "type": "invalid_request_error", "code": "invalid_api_key"}})
+            return req.send_json(
+                401, {"error": {"message": "Incorrect API key", "type": "invalid_request_error", "code": "invalid_api_key"}}
+            )
         previous = body.get("previous_response_id")
         if previous is not None:
             if previous not in self.responses:
-                return req.send_json(400, {"error": {"message": "Previous response not found.", "type": "invalid_request_error",
-                                                     "param": "previous_response_id", "code": "previous_response_not_found"}})
+                return req.send_json(
+                    400,
+                    {
+                        "error": {
+                            "message": "Previous response not found.",
+                            "type": "invalid_request_error",
+                            "param": "previous_response_id",
+                            "code": "previous_response_not_found",
+                        }
+                    },
+                )
             asked = {i["id"] for i in self.responses[previous] if i.get("type") == "mcp_approval_request"}
             for item in body.get("input") or []:
-                if isinstance(item, dict) and item.get("type") == "mcp_approval_response" and item.get("approval_request_id") not in asked:
-                    return req.send_json(400, {"error": {"message": "Unknown approval_request_id.", "type": "invalid_request_error",
-                                                         "param": "input", "code": None}})
+                if (
+                    isinstance(item, dict)
+                    and item.get("type") == "mcp_approval_response"
+                    and item.get("approval_request_id") not in asked
+                ):
+                    return req.send_json(
+                        400,
+                        {
+                            "error": {
+                                "message": "Unknown approval_request_id.",
+                                "type": "invalid_request_error",
+                                "param": "input",
+                                "code": None,
+                            }
+                        },
+                    )
         plan = self.next_plan(body)
         if plan.fail in ("429", "500"):
             return req.send_json(int(plan.fail), {"error": {"message": "upstream trouble", "type": "server_error"}})
@@ -268,11 +346,25 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
             req.wfile.flush()
 
         def response(status: str, output: list, usage=None) -> dict:
-            return {"id": response_id, "object": "response", "created_at": int(time.time()), "model": model,
-                    "status": status, "output": output, "error": None, "incomplete_details": None,
-                    "instructions": body.get("instructions"), "metadata": {}, "parallel_tool_calls": True,
-                    "temperature": 1.0, "top_p": 1.0, "tool_choice": "auto", "tools": body.get("tools") or [],
-                    "previous_response_id": previous, "usage": usage}
+            return {
+                "id": response_id,
+                "object": "response",
+                "created_at": int(time.time()),
+                "model": model,
+                "status": status,
+                "output": output,
+                "error": None,
+                "incomplete_details": None,
+                "instructions": body.get("instructions"),
+                "metadata": {},
+                "parallel_tool_calls": True,
+                "temperature": 1.0,
+                "top_p": 1.0,
+                "tool_choice": "auto",
+                "tools": body.get("tools") or [],
+                "previous_response_id": previous,
+                "usage": usage,
+            }
 
         output: list[dict] = []
         try:
@@ -280,7 +372,11 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
             send("response.in_progress", response=response("in_progress", []))
             for item in plan.items:
                 index = len(output)
-                started = {**item, "status": "in_progress"} if item["type"] in ("web_search_call", "mcp_call", "file_search_call", "code_interpreter_call") else item
+                started = (
+                    {**item, "status": "in_progress"}
+                    if item["type"] in ("web_search_call", "mcp_call", "file_search_call", "code_interpreter_call")
+                    else item
+                )
                 if item["type"] == "mcp_call":
                     started = {**started, "output": None, "error": None}
                 if item["type"] == "mcp_list_tools":
@@ -301,10 +397,18 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
             text = ""
             if plan.tokens:
                 index, msg_id = len(output), f"msg_{response_id}"
-                send("response.output_item.added", output_index=index,
-                     item={"id": msg_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []})
-                send("response.content_part.added", item_id=msg_id, output_index=index, content_index=0,
-                     part={"type": "output_text", "text": "", "annotations": [], "logprobs": []})
+                send(
+                    "response.output_item.added",
+                    output_index=index,
+                    item={"id": msg_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []},
+                )
+                send(
+                    "response.content_part.added",
+                    item_id=msg_id,
+                    output_index=index,
+                    content_index=0,
+                    part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+                )
                 for i, token in enumerate(plan.tokens):
                     if plan.fail in ("cut", "stall") and i == plan.fail_after:
                         if plan.fail == "stall":
@@ -313,24 +417,40 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
                         return
                     if plan.delay_s:
                         time.sleep(plan.delay_s)
-                    send("response.output_text.delta", item_id=msg_id, output_index=index, content_index=0,
-                         delta=token, logprobs=[])
+                    send(
+                        "response.output_text.delta",
+                        item_id=msg_id,
+                        output_index=index,
+                        content_index=0,
+                        delta=token,
+                        logprobs=[],
+                    )
                     text += token
                     if i == 0:
                         seen.first_token_at = time.monotonic()
                     seen.tokens_sent = i + 1
                 for n, annotation in enumerate(plan.citations):
-                    send("response.output_text.annotation.added", item_id=msg_id, output_index=index, content_index=0,
-                         annotation_index=n, annotation=annotation)
+                    send(
+                        "response.output_text.annotation.added",
+                        item_id=msg_id,
+                        output_index=index,
+                        content_index=0,
+                        annotation_index=n,
+                        annotation=annotation,
+                    )
                 part = {"type": "output_text", "text": text, "annotations": plan.citations, "logprobs": []}
                 send("response.output_text.done", item_id=msg_id, output_index=index, content_index=0, text=text, logprobs=[])
                 send("response.content_part.done", item_id=msg_id, output_index=index, content_index=0, part=part)
                 message = {"id": msg_id, "type": "message", "role": "assistant", "status": "completed", "content": [part]}
                 send("response.output_item.done", output_index=index, item=message)
                 output.append(message)
-            usage = {"input_tokens": 42, "input_tokens_details": {"cached_tokens": 0},
-                     "output_tokens": len(plan.tokens), "output_tokens_details": {"reasoning_tokens": 0},
-                     "total_tokens": 42 + len(plan.tokens)}
+            usage = {
+                "input_tokens": 42,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": len(plan.tokens),
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": 42 + len(plan.tokens),
+            }
             self.responses[response_id] = output
             send("response.completed", response=response("completed", output, usage))
             seen.finished = True

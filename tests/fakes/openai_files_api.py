@@ -24,8 +24,7 @@ from urllib.parse import parse_qs
 
 
 def _error(req, status: int, message: str):
-    return req.send_json(status, {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                            "code": None}})
+    return req.send_json(status, {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}})
 
 
 def multipart_fields(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
@@ -60,8 +59,15 @@ class OpenAIFilesApi:
         """A file the code interpreter produced in `container_id` (its `path`, e.g. /mnt/data/chart.png)."""
         self._files_state()
         file_id = self._id("cfile_")
-        obj = {"id": file_id, "bytes": len(content), "container_id": container_id, "created_at": int(time.time()),
-               "object": "container.file", "path": path, "source": "assistant"}
+        obj = {
+            "id": file_id,
+            "bytes": len(content),
+            "container_id": container_id,
+            "created_at": int(time.time()),
+            "object": "container.file",
+            "path": path,
+            "source": "assistant",
+        }
         self.container_files[(container_id, file_id)] = {"object": obj, "content": content}
         return file_id
 
@@ -97,8 +103,15 @@ class OpenAIFilesApi:
             filename, content = fields["file"]
             file_id = self._id("file-")
             now = int(time.time())
-            obj = {"id": file_id, "bytes": len(content), "created_at": now, "filename": filename or "upload",
-                   "object": "file", "purpose": fields["purpose"][1].decode(), "status": "processed"}
+            obj = {
+                "id": file_id,
+                "bytes": len(content),
+                "created_at": now,
+                "filename": filename or "upload",
+                "object": "file",
+                "purpose": fields["purpose"][1].decode(),
+                "status": "processed",
+            }
             if "expires_after[seconds]" in fields:  # FileCreateParams.ExpiresAfter: 3600 to 2592000 s after created_at
                 seconds = int(fields["expires_after[seconds]"][1] or 0)
                 if fields.get("expires_after[anchor]", (None, b""))[1] != b"created_at" or not 3600 <= seconds <= 2592000:
@@ -115,10 +128,17 @@ class OpenAIFilesApi:
         if verb == "POST" and len(parts) == 1:
             body = json.loads(req.body() or b"{}")
             store_id = self._id("vs_")
-            obj = {"id": store_id, "created_at": int(time.time()), "name": body.get("name") or "",
-                   "metadata": body.get("metadata") or {}, "object": "vector_store", "status": "completed",
-                   "usage_bytes": 0, "last_active_at": int(time.time()),
-                   "file_counts": {"cancelled": 0, "completed": 0, "failed": 0, "in_progress": 0, "total": 0}}
+            obj = {
+                "id": store_id,
+                "created_at": int(time.time()),
+                "name": body.get("name") or "",
+                "metadata": body.get("metadata") or {},
+                "object": "vector_store",
+                "status": "completed",
+                "usage_bytes": 0,
+                "last_active_at": int(time.time()),
+                "file_counts": {"cancelled": 0, "completed": 0, "failed": 0, "in_progress": 0, "total": 0},
+            }
             with self.lock:
                 self.vector_stores[store_id] = {"object": obj, "files": []}
             return req.send_json(200, obj)
@@ -137,9 +157,16 @@ class OpenAIFilesApi:
             uploaded = self.files.get(body.get("file_id") or "")
             if uploaded is None:
                 return _error(req, 404, "No such File object")
-            obj = {"id": body["file_id"], "created_at": int(time.time()), "object": "vector_store.file",
-                   "status": "completed", "usage_bytes": uploaded["object"]["bytes"], "vector_store_id": parts[1],
-                   "attributes": body.get("attributes"), "last_error": None}
+            obj = {
+                "id": body["file_id"],
+                "created_at": int(time.time()),
+                "object": "vector_store.file",
+                "status": "completed",
+                "usage_bytes": uploaded["object"]["bytes"],
+                "vector_store_id": parts[1],
+                "attributes": body.get("attributes"),
+                "last_error": None,
+            }
             with self.lock:
                 store["files"] = [f for f in store["files"] if f["id"] != obj["id"]] + [obj]
                 counts = store["object"]["file_counts"]
@@ -150,11 +177,19 @@ class OpenAIFilesApi:
             files = list(reversed(store["files"])) if query.get("order", "desc") == "desc" else list(store["files"])
             if query.get("after"):
                 ids = [f["id"] for f in files]
-                files = files[ids.index(query["after"]) + 1:] if query["after"] in ids else []
+                files = files[ids.index(query["after"]) + 1 :] if query["after"] in ids else []
             limit = int(query.get("limit") or 20)
             page = files[:limit]
-            return req.send_json(200, {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
-                                       "last_id": page[-1]["id"] if page else None, "has_more": len(files) > limit})
+            return req.send_json(
+                200,
+                {
+                    "object": "list",
+                    "data": page,
+                    "first_id": page[0]["id"] if page else None,
+                    "last_id": page[-1]["id"] if page else None,
+                    "has_more": len(files) > limit,
+                },
+            )
         return _error(req, 404, "not found")
 
     def _serve_container(self, req, verb, parts):
@@ -176,15 +211,23 @@ class OpenAIFilesApi:
 # -- Responses API items and annotations of these tools (openai/types/responses/
 # response_file_search_tool_call.py, response_code_interpreter_tool_call.py,
 # response_output_text.py AnnotationFileCitation / AnnotationContainerFileCitation) --------------
-def file_search_call(queries: list[str], results: list[dict] | None = None, *, id: str = "fs_1",
-                     status: str = "completed") -> dict:
+def file_search_call(
+    queries: list[str], results: list[dict] | None = None, *, id: str = "fs_1", status: str = "completed"
+) -> dict:
     return {"id": id, "type": "file_search_call", "queries": queries, "status": status, "results": results}
 
 
-def code_interpreter_call(code: str, container_id: str, *, id: str = "ci_1", status: str = "completed",
-                          outputs: list[dict] | None = None) -> dict:
-    return {"id": id, "type": "code_interpreter_call", "code": code, "container_id": container_id,
-            "outputs": outputs, "status": status}
+def code_interpreter_call(
+    code: str, container_id: str, *, id: str = "ci_1", status: str = "completed", outputs: list[dict] | None = None
+) -> dict:
+    return {
+        "id": id,
+        "type": "code_interpreter_call",
+        "code": code,
+        "container_id": container_id,
+        "outputs": outputs,
+        "status": status,
+    }
 
 
 def file_citation(file_id: str, filename: str, index: int = 0) -> dict:
@@ -192,5 +235,11 @@ def file_citation(file_id: str, filename: str, index: int = 0) -> dict:
 
 
 def container_file_citation(container_id: str, file_id: str, filename: str, start: int = 0, end: int = 0) -> dict:
-    return {"type": "container_file_citation", "container_id": container_id, "file_id": file_id,
-            "filename": filename, "start_index": start, "end_index": end}
+    return {
+        "type": "container_file_citation",
+        "container_id": container_id,
+        "file_id": file_id,
+        "filename": filename,
+        "start_index": start,
+        "end_index": end,
+    }

@@ -53,8 +53,9 @@ class FakeRunAdmin(LoopbackServer):
                 done = op["polls"] >= self.polls_before_done
                 if done:
                     self.services[op["service"]]["invokerIamDisabled"] = op["value"]
-                return req.send_json(200, {"name": path, "done": done,
-                                           **({"response": self.services[op["service"]]} if done else {})})
+                return req.send_json(
+                    200, {"name": path, "done": done, **({"response": self.services[op["service"]]} if done else {})}
+                )
         req.send_json(404, {"error": {"code": 404, "status": "NOT_FOUND", "message": f"{path} not found"}})
 
     def _patch(self, req, path, query):
@@ -62,8 +63,10 @@ class FakeRunAdmin(LoopbackServer):
             return req.send_json(404, {"error": {"code": 404, "status": "NOT_FOUND", "message": f"{path} not found"}})
         body = json.loads(req.body() or b"{}")
         if query.get("updateMask") != "invokerIamDisabled" or set(body) != {"invokerIamDisabled"}:
-            return req.send_json(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
-                                                 "message": "updateMask must name exactly the fields sent"}})
+            return req.send_json(
+                400,
+                {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "updateMask must name exactly the fields sent"}},
+            )
         location = path.split("/services/")[0]
         name = f"{location}/operations/op-{len(self._operations) + 1}"
         self._operations[name] = {"service": path, "value": body["invokerIamDisabled"], "polls": 0}

@@ -54,7 +54,10 @@ class FakeSecretManager(LoopbackServer):
         path = req.path.split("?")[0]
         if self.delay_s:
             time.sleep(min(self.delay_s, 30.0))
-        if self.valid_tokens is not None and req.headers.get("Authorization", "").removeprefix("Bearer ") not in self.valid_tokens:
+        if (
+            self.valid_tokens is not None
+            and req.headers.get("Authorization", "").removeprefix("Bearer ") not in self.valid_tokens
+        ):
             status, payload = _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
         else:
             status, payload = self._route(verb, path, req.body() if verb == "POST" else b"")

@@ -108,14 +108,24 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
 
     def add_message(self, channel, text, user="U1", thread_ts=None, **extra) -> str:
         ts = self.new_ts()
-        self.messages[ts] = {"ts": ts, "channel": channel, "text": text, "user": user,
-                             "type": "message", **({"thread_ts": thread_ts} if thread_ts else {}), **extra}
+        self.messages[ts] = {
+            "ts": ts,
+            "channel": channel,
+            "text": text,
+            "user": user,
+            "type": "message",
+            **({"thread_ts": thread_ts} if thread_ts else {}),
+            **extra,
+        }
         return ts
 
     def thread(self, channel, thread_ts) -> list[dict]:
         with self.lock:
-            found = [m for m in self.messages.values() if m["channel"] == channel and not m.get("deleted")
-                     and (m["ts"] == thread_ts or m.get("thread_ts") == thread_ts)]
+            found = [
+                m
+                for m in self.messages.values()
+                if m["channel"] == channel and not m.get("deleted") and (m["ts"] == thread_ts or m.get("thread_ts") == thread_ts)
+            ]
         return sorted(found, key=lambda m: float(m["ts"]))
 
     def bot_messages(self, channel, thread_ts) -> list[dict]:
@@ -176,11 +186,20 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         token = (req.headers.get("Authorization") or "").removeprefix("Bearer ") or params.get("token")
-        text = params.get("markdown_text") or params.get("text") or "".join(
-            c.get("text", "") for c in params.get("chunks") or [] if isinstance(c, dict))
-        record = {"method": method, "time": time.monotonic(), "ts": params.get("ts"), "status": 200, "text_len": len(text),
-                  "channel": params.get("channel") or params.get("channel_id"),
-                  "placeholder": text.startswith("_Thinking")}
+        text = (
+            params.get("markdown_text")
+            or params.get("text")
+            or "".join(c.get("text", "") for c in params.get("chunks") or [] if isinstance(c, dict))
+        )
+        record = {
+            "method": method,
+            "time": time.monotonic(),
+            "ts": params.get("ts"),
+            "status": 200,
+            "text_len": len(text),
+            "channel": params.get("channel") or params.get("channel_id"),
+            "placeholder": text.startswith("_Thinking"),
+        }
         self.calls.append(record)
         if self.hang.get(method):
             self.hang[method] -= 1
@@ -218,8 +237,16 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
 
     def m_conversations_replies(self, p):
         thread_ts = p["ts"]
-        found = sorted((m for m in self.messages.values() if m["channel"] == p["channel"] and not m.get("deleted")
-                        and (m["ts"] == thread_ts or m.get("thread_ts") == thread_ts)), key=lambda m: float(m["ts"]))
+        found = sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m["channel"] == p["channel"]
+                and not m.get("deleted")
+                and (m["ts"] == thread_ts or m.get("thread_ts") == thread_ts)
+            ),
+            key=lambda m: float(m["ts"]),
+        )
         if not found:
             return {"ok": False, "error": "thread_not_found"}
         start = int(p.get("cursor") or 0)
@@ -227,11 +254,25 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         page = found[start : start + size]
         more = start + size < len(found)
         keep_meta = str(p.get("include_all_metadata")).lower() in ("1", "true")
-        hidden = ("channel", "deleted", "streaming", "stream_started", "expired", "tasks", "task_log", "plan_title",
-                  "task_display_mode", "session_status")
+        hidden = (
+            "channel",
+            "deleted",
+            "streaming",
+            "stream_started",
+            "expired",
+            "tasks",
+            "task_log",
+            "plan_title",
+            "task_display_mode",
+            "session_status",
+        )
         out = [{k: v for k, v in m.items() if k not in hidden and (keep_meta or k != "metadata")} for m in page]
-        return {"ok": True, "messages": out, "has_more": more,
-                "response_metadata": {"next_cursor": str(start + size) if more else ""}}
+        return {
+            "ok": True,
+            "messages": out,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + size) if more else ""},
+        }
 
     def _text(self, p):
         if p.get("text") and p.get("markdown_text"):
@@ -243,8 +284,16 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
 
     def _bot_message(self, channel, text, thread_ts, **extra):
         ts = self._next_ts()
-        self.messages[ts] = {"ts": ts, "channel": channel, "text": text, "user": self.bot_user_id,
-                             "bot_id": self.bot_id, "type": "message", "thread_ts": thread_ts, **extra}
+        self.messages[ts] = {
+            "ts": ts,
+            "channel": channel,
+            "text": text,
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "type": "message",
+            "thread_ts": thread_ts,
+            **extra,
+        }
         return ts
 
     def m_chat_postMessage(self, p):
@@ -252,8 +301,9 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         blocks, err = (None, err) if err else self._blocks(p)
         if err:
             return err
-        ts = self._bot_message(p["channel"], text, p.get("thread_ts"), metadata=p.get("metadata"),
-                               **({"blocks": blocks} if blocks else {}))
+        ts = self._bot_message(
+            p["channel"], text, p.get("thread_ts"), metadata=p.get("metadata"), **({"blocks": blocks} if blocks else {})
+        )
         return {"ok": True, "channel": p["channel"], "ts": ts, "message": {"text": text, "ts": ts}}
 
     def _existing(self, p):
@@ -323,8 +373,15 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         home = self.user_teams.get(p.get("recipient_user_id"))
         if home and p.get("recipient_team_id") not in (None, home):
             return {"ok": False, "error": "invalid_arguments"}
-        ts = self._bot_message(p["channel"], self._chunk_text(p), p["thread_ts"], streaming=True, appends=0,
-                               stream_started=time.monotonic(), task_display_mode=p.get("task_display_mode"))
+        ts = self._bot_message(
+            p["channel"],
+            self._chunk_text(p),
+            p["thread_ts"],
+            streaming=True,
+            appends=0,
+            stream_started=time.monotonic(),
+            task_display_mode=p.get("task_display_mode"),
+        )
         self._take_chunks(self.messages[ts], p)
         return {"ok": True, "channel": p["channel"], "ts": ts}
 

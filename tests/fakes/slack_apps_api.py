@@ -24,9 +24,16 @@ import time
 import urllib.request
 from urllib.parse import urlencode
 
-CONFIG_TOKEN_TTL_S = 12 * 3600  # tooling.tokens.rotate page: "Each app configuration token will expire 12 hours after it has been generated"
-MANIFEST_METHODS = ("apps.manifest.create", "apps.manifest.update", "apps.manifest.validate",
-                    "apps.manifest.delete", "apps.manifest.export")
+CONFIG_TOKEN_TTL_S = (
+    12 * 3600
+)  # tooling.tokens.rotate page: "Each app configuration token will expire 12 hours after it has been generated"
+MANIFEST_METHODS = (
+    "apps.manifest.create",
+    "apps.manifest.update",
+    "apps.manifest.validate",
+    "apps.manifest.delete",
+    "apps.manifest.export",
+)
 
 
 def _error(code: str, **extra) -> dict:
@@ -80,8 +87,10 @@ def manifest_problems(manifest) -> list[tuple[str, str]]:
 def request_urls(manifest: dict) -> dict[str, str]:
     settings = manifest.get("settings") or {}
     found = {}
-    for pointer, section in (("/settings/event_subscriptions/request_url", "event_subscriptions"),
-                             ("/settings/interactivity/request_url", "interactivity")):
+    for pointer, section in (
+        ("/settings/event_subscriptions/request_url", "event_subscriptions"),
+        ("/settings/interactivity/request_url", "interactivity"),
+    ):
         url = (settings.get(section) or {}).get("request_url")
         if url:
             found[pointer] = url
@@ -98,13 +107,13 @@ class SlackAppsApi:
     def apps_state(self) -> dict:
         if "_apps_state" not in self.__dict__:
             self.__dict__["_apps_state"] = {
-                "clock": time.time,       # injectable: tests move time to expire tokens and codes
-                "config_tokens": {},      # token -> expiry (epoch s)
-                "refresh_tokens": {},     # refresh token -> still usable?
-                "apps": {},               # app_id -> {"manifest", "credentials", "deleted"}
-                "codes": {},              # code -> {"client_id", "redirect_uri", "team", "used"}
-                "url_checks": [],         # (url, verified?) for every request URL Slack would verify
-                "verify_urls": False,     # send url_verification to request URLs on create/update
+                "clock": time.time,  # injectable: tests move time to expire tokens and codes
+                "config_tokens": {},  # token -> expiry (epoch s)
+                "refresh_tokens": {},  # refresh token -> still usable?
+                "apps": {},  # app_id -> {"manifest", "credentials", "deleted"}
+                "codes": {},  # code -> {"client_id", "redirect_uri", "team", "used"}
+                "url_checks": [],  # (url, verified?) for every request URL Slack would verify
+                "verify_urls": False,  # send url_verification to request URLs on create/update
                 "ids": itertools.count(1),
             }
         return self.__dict__["_apps_state"]
@@ -130,8 +139,12 @@ class SlackAppsApi:
     def authorize(self, client_id: str, redirect_uri: str, *, team="T1", team_name="Acme") -> str:
         """What Slack does when the user clicks Allow on /oauth/v2/authorize: a one-time code."""
         code = f"code-{secrets.token_hex(6)}"
-        self.apps_state["codes"][code] = {"client_id": client_id, "redirect_uri": redirect_uri,
-                                          "team": {"id": team, "name": team_name}, "used": False}
+        self.apps_state["codes"][code] = {
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "team": {"id": team, "name": team_name},
+            "used": False,
+        }
         return code
 
     # -- auth -----------------------------------------------------------------------------
@@ -169,13 +182,20 @@ class SlackAppsApi:
             return None
         for pointer, url in request_urls(manifest).items():
             challenge = secrets.token_hex(8)
-            body = json.dumps({"token": app["credentials"]["verification_token"], "challenge": challenge,
-                               "type": "url_verification"}).encode()
+            body = json.dumps(
+                {"token": app["credentials"]["verification_token"], "challenge": challenge, "type": "url_verification"}
+            ).encode()
             ts = str(int(time.time()))
-            sig = "v0=" + hmac.new(app["credentials"]["signing_secret"].encode(), f"v0:{ts}:".encode() + body,
-                                   hashlib.sha256).hexdigest()
-            req = urllib.request.Request(url, data=body, method="POST", headers={
-                "Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig})
+            sig = (
+                "v0="
+                + hmac.new(app["credentials"]["signing_secret"].encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+            )
+            req = urllib.request.Request(
+                url,
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig},
+            )
             try:
                 with urllib.request.urlopen(req, timeout=3) as r:
                     answer = r.read().decode()
@@ -209,15 +229,23 @@ class SlackAppsApi:
             return _invalid(("/features/assistant_view", "new apps must use agent_view"))
         n = next(self.apps_state["ids"])
         app_id, client_id = f"A0FAKE{n:04d}", f"1111.{2220 + n}"
-        credentials = {"client_id": client_id, "client_secret": secrets.token_hex(16),
-                       "signing_secret": secrets.token_hex(16), "verification_token": secrets.token_hex(12)}
+        credentials = {
+            "client_id": client_id,
+            "client_secret": secrets.token_hex(16),
+            "signing_secret": secrets.token_hex(16),
+            "verification_token": secrets.token_hex(12),
+        }
         app = {"manifest": manifest, "credentials": credentials, "deleted": False}
         if err := self._verify_urls(app, manifest):
             return err
         self.apps_state["apps"][app_id] = app
         scopes = ",".join((manifest.get("oauth_config") or {}).get("scopes", {}).get("bot", []))
-        return {"ok": True, "app_id": app_id, "credentials": credentials,
-                "oauth_authorize_url": "https://slack.com/oauth/v2/authorize?" + urlencode({"client_id": client_id, "scope": scopes})}
+        return {
+            "ok": True,
+            "app_id": app_id,
+            "credentials": credentials,
+            "oauth_authorize_url": "https://slack.com/oauth/v2/authorize?" + urlencode({"client_id": client_id, "scope": scopes}),
+        }
 
     def m_apps_manifest_update(self, p):
         manifest, err = self._manifest_arg(p)
@@ -234,8 +262,11 @@ class SlackAppsApi:
         old_scopes = (app["manifest"].get("oauth_config") or {}).get("scopes")
         app["manifest"] = manifest
         # apps.manifest.update page: returns app_id and permissions_updated
-        return {"ok": True, "app_id": p["app_id"],
-                "permissions_updated": old_scopes != (manifest.get("oauth_config") or {}).get("scopes")}
+        return {
+            "ok": True,
+            "app_id": p["app_id"],
+            "permissions_updated": old_scopes != (manifest.get("oauth_config") or {}).get("scopes"),
+        }
 
     def m_apps_manifest_export(self, p):  # apps.manifest.export page: {"ok": true, "manifest": {...}}
         err = self._config_auth(p)
@@ -266,8 +297,15 @@ class SlackAppsApi:
         st["config_tokens"][token] = now + CONFIG_TOKEN_TTL_S
         st["refresh_tokens"][new_refresh] = True
         # tooling.tokens.rotate page: token, refresh_token, team_id, user_id, iat, exp
-        return {"ok": True, "token": token, "refresh_token": new_refresh, "team_id": "T1", "user_id": "U1",
-                "iat": int(now), "exp": int(now + CONFIG_TOKEN_TTL_S)}
+        return {
+            "ok": True,
+            "token": token,
+            "refresh_token": new_refresh,
+            "team_id": "T1",
+            "user_id": "U1",
+            "iat": int(now),
+            "exp": int(now + CONFIG_TOKEN_TTL_S),
+        }
 
     # -- oauth.v2.access --------------------------------------------------------------------
     def m_oauth_v2_access(self, p):
@@ -293,6 +331,15 @@ class SlackAppsApi:
         self.valid_tokens.add(token)
         scopes = (app["manifest"].get("oauth_config") or {}).get("scopes", {}).get("bot", [])
         # oauth.v2.access page, bot token response
-        return {"ok": True, "access_token": token, "token_type": "bot", "scope": ",".join(scopes),
-                "bot_user_id": self.bot_user_id, "app_id": app_id, "team": grant["team"], "enterprise": None,
-                "authed_user": {"id": "U1"}, "is_enterprise_install": False}
+        return {
+            "ok": True,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": ",".join(scopes),
+            "bot_user_id": self.bot_user_id,
+            "app_id": app_id,
+            "team": grant["team"],
+            "enterprise": None,
+            "authed_user": {"id": "U1"},
+            "is_enterprise_install": False,
+        }

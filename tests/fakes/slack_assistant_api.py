@@ -87,8 +87,15 @@ class SlackAssistantApi:
         loading = self._list(p.get("loading_messages")) or []
         if not isinstance(loading, list) or len(loading) > MAX_LOADING_MESSAGES:
             return {"ok": False, "error": "invalid_arguments"}
-        self.statuses.append({"channel": p["channel_id"], "thread_ts": p["thread_ts"], "status": p["status"],
-                              "loading_messages": loading, "time": time.monotonic()})
+        self.statuses.append(
+            {
+                "channel": p["channel_id"],
+                "thread_ts": p["thread_ts"],
+                "status": p["status"],
+                "loading_messages": loading,
+                "time": time.monotonic(),
+            }
+        )
         return {"ok": True}
 
     # -- agents.sessions.* (docs.slack.dev/ai/agent-sessions) ---------------------------------------
@@ -110,8 +117,13 @@ class SlackAssistantApi:
         session = self.sessions.get(key)
         if session is None:
             title = p.get("title") or ""
-            session = self.sessions[key] = {"status": None, "title": title, "created_title": title, "initiator": p.get("initiator_user_id"),
-                                            "history": []}
+            session = self.sessions[key] = {
+                "status": None,
+                "title": title,
+                "created_title": title,
+                "initiator": p.get("initiator_user_id"),
+                "history": [],
+            }
         session["status"] = p["status"]
         session["history"].append((p["status"], time.monotonic()))
         out = {"ok": True}
@@ -155,28 +167,59 @@ class SlackAssistantApi:
                     m["streaming"] = False  # appendStream/stopStream now answer message_not_in_streaming_state
                     stopped.append(m["ts"])
         event_ts = self.new_ts()
-        return {"token": "legacy", "team_id": team, "api_app_id": "A1", "type": "event_callback", "event_id": f"Evs{event_ts}",
-                "event_time": int(time.time()), "authorizations": [{"team_id": team, "user_id": self.bot_user_id, "is_bot": True}],
-                "event": {"type": "agent_session_stopped", "channel": channel, "thread_ts": thread_ts,
-                          "streaming_message_ts": sorted(stopped), "user": user, "event_ts": event_ts}}
+        return {
+            "token": "legacy",
+            "team_id": team,
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": f"Evs{event_ts}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": team, "user_id": self.bot_user_id, "is_bot": True}],
+            "event": {
+                "type": "agent_session_stopped",
+                "channel": channel,
+                "thread_ts": thread_ts,
+                "streaming_message_ts": sorted(stopped),
+                "user": user,
+                "event_ts": event_ts,
+            },
+        }
 
     def m_conversations_history(self, p):
         # docs.slack.dev/reference/methods/conversations.history: top-level messages, newest first.
-        found = sorted((m for m in self.messages.values() if m["channel"] == p.get("channel") and not m.get("deleted")
-                        and m.get("thread_ts") in (None, m["ts"])), key=lambda m: -float(m["ts"]))
+        found = sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m["channel"] == p.get("channel") and not m.get("deleted") and m.get("thread_ts") in (None, m["ts"])
+            ),
+            key=lambda m: -float(m["ts"]),
+        )
         if not found and not str(p.get("channel") or "").startswith("D"):
             return {"ok": False, "error": "channel_not_found"}
         limit = int(p.get("limit") or 100)
-        return {"ok": True, "messages": [{k: v for k, v in m.items() if k != "channel"} for m in found[:limit]],
-                "has_more": len(found) > limit}
+        return {
+            "ok": True,
+            "messages": [{k: v for k, v in m.items() if k != "channel"} for m in found[:limit]],
+            "has_more": len(found) > limit,
+        }
 
     def m_assistant_threads_setSuggestedPrompts(self, p):
         # .../assistant.threads.setSuggestedPrompts: prompts required, each {title, message}, up
         # to four; title optional. Errors: channel_not_found, invalid_thread_ts, message_not_found.
         prompts = self._list(p.get("prompts"))
-        if not isinstance(prompts, list) or not 0 < len(prompts) <= MAX_PROMPTS or not all(
-                isinstance(x, dict) and isinstance(x.get("title"), str) and isinstance(x.get("message"), str)
-                and x["title"] and x["message"] for x in prompts):
+        if (
+            not isinstance(prompts, list)
+            or not 0 < len(prompts) <= MAX_PROMPTS
+            or not all(
+                isinstance(x, dict)
+                and isinstance(x.get("title"), str)
+                and isinstance(x.get("message"), str)
+                and x["title"]
+                and x["message"]
+                for x in prompts
+            )
+        ):
             return {"ok": False, "error": "invalid_arguments"}
         # Agent apps (docs.slack.dev/ai/migrating-to-agent-messaging): call it without thread_ts;
         # with one, "the call fails silently": ok, and nothing shown (not recorded here).
@@ -185,14 +228,28 @@ class SlackAssistantApi:
         if self.agent_view:
             if not p.get("channel_id"):
                 return {"ok": False, "error": "channel_not_found"}
-            self.prompts.append({"channel": p["channel_id"], "thread_ts": None, "title": p.get("title"),
-                                 "prompts": prompts, "time": time.monotonic()})
+            self.prompts.append(
+                {
+                    "channel": p["channel_id"],
+                    "thread_ts": None,
+                    "title": p.get("title"),
+                    "prompts": prompts,
+                    "time": time.monotonic(),
+                }
+            )
             return {"ok": True}
         _, err = self._thread_root(p)
         if err:
             return err
-        self.prompts.append({"channel": p["channel_id"], "thread_ts": p["thread_ts"], "title": p.get("title"),
-                             "prompts": prompts, "time": time.monotonic()})
+        self.prompts.append(
+            {
+                "channel": p["channel_id"],
+                "thread_ts": p["thread_ts"],
+                "title": p.get("title"),
+                "prompts": prompts,
+                "time": time.monotonic(),
+            }
+        )
         return {"ok": True}
 
     def m_assistant_threads_setTitle(self, p):
@@ -204,8 +261,9 @@ class SlackAssistantApi:
         if err:
             return err
         root.setdefault("assistant_app_thread", {})["title"] = p["title"]
-        self.titles.append({"channel": p["channel_id"], "thread_ts": p["thread_ts"], "title": p["title"],
-                            "time": time.monotonic()})
+        self.titles.append(
+            {"channel": p["channel_id"], "thread_ts": p["thread_ts"], "title": p["title"], "time": time.monotonic()}
+        )
         return {"ok": True}
 
     # -- conversations.info ------------------------------------------------------------------------

@@ -55,16 +55,37 @@ class SlackFilesApi:
         return self._files
 
     # -- helpers for tests ---------------------------------------------------------------
-    def add_file(self, channel: str, name: str, content: bytes, *, mimetype: str, filetype: str, text: str = "",
-                 user: str = "U1", thread_ts: str | None = None, size: int | None = None, stub: bool = False) -> str:
+    def add_file(
+        self,
+        channel: str,
+        name: str,
+        content: bytes,
+        *,
+        mimetype: str,
+        filetype: str,
+        text: str = "",
+        user: str = "U1",
+        thread_ts: str | None = None,
+        size: int | None = None,
+        stub: bool = False,
+    ) -> str:
         """A message carrying one file; returns the message ts. `size` lets a test declare a
         size other than the real one (Slack's declared size is what the bot trusts first)."""
         files = self._files_state()
         file_id = f"F{len(files) + 1:05d}"
         url = f"{self.url}{FILE_PATH}{self.team}-{file_id}/{name}"
-        obj = {"id": file_id, "name": name, "title": name, "mimetype": mimetype, "filetype": filetype,
-               "size": len(content) if size is None else size, "mode": "hosted", "url_private": url,
-               "url_private_download": url + "?download=1", "user": user}
+        obj = {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": filetype,
+            "size": len(content) if size is None else size,
+            "mode": "hosted",
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+            "user": user,
+        }
         files[file_id] = {"object": obj, "content": content}
         listed = {"id": file_id, "mode": "hosted", "file_access": "check_file_info"} if stub else obj
         return self.add_message(channel, text, user=user, thread_ts=thread_ts, files=[listed], subtype="file_share")
@@ -87,7 +108,7 @@ class SlackFilesApi:
             req.path, req._body = path, query.encode()
             return False
         files = self._files_state()
-        file_id = path[len(prefix):].split("/", 1)[0].rsplit("-", 1)[-1]
+        file_id = path[len(prefix) :].split("/", 1)[0].rsplit("-", 1)[-1]
         token = (req.headers.get("Authorization") or "").removeprefix("Bearer ")
         authorized = token in self.valid_tokens
         record = {"file": file_id, "authorized": authorized, "time": time.monotonic(), "host": prefix}
@@ -97,7 +118,7 @@ class SlackFilesApi:
             if getattr(self, "foreign_redirect", None):
                 redirect = self.foreign_redirect
             elif getattr(self, "origin_redirect", False):
-                redirect = self.url + ORIGIN_PATH + path[len(FILE_PATH):] + ("?" + query if query else "")
+                redirect = self.url + ORIGIN_PATH + path[len(FILE_PATH) :] + ("?" + query if query else "")
         if redirect:
             record["status"] = 302
             req.send_response(302)
@@ -140,7 +161,7 @@ class SlackFilesApi:
         if not req.path.startswith(UPLOAD_PATH):
             return False
         self._files_state()
-        pending = self._pending_uploads().get(req.path[len(UPLOAD_PATH):])
+        pending = self._pending_uploads().get(req.path[len(UPLOAD_PATH) :])
         if pending is None:
             req.send_json(404, {"ok": False})
             return True
@@ -186,16 +207,25 @@ class SlackFilesApi:
                 return {"ok": False, "error": "file_not_found"}
             name = upload["filename"]
             url = f"{self.url}{FILE_PATH}{self.team}-{upload['file_id']}/{name}"
-            obj = {"id": upload["file_id"], "name": name, "title": item.get("title") or name, "size": len(upload["content"]),
-                   "mimetype": "application/octet-stream", "mode": "hosted", "url_private": url,
-                   "user": self.bot_user_id}
+            obj = {
+                "id": upload["file_id"],
+                "name": name,
+                "title": item.get("title") or name,
+                "size": len(upload["content"]),
+                "mimetype": "application/octet-stream",
+                "mode": "hosted",
+                "url_private": url,
+                "user": self.bot_user_id,
+            }
             self._files_state()[upload["file_id"]] = {"object": obj, "content": upload["content"]}
-            self.uploaded.append({**obj, "content": upload["content"], "channel": p.get("channel_id"),
-                                  "thread_ts": p.get("thread_ts")})
+            self.uploaded.append(
+                {**obj, "content": upload["content"], "channel": p.get("channel_id"), "thread_ts": p.get("thread_ts")}
+            )
             shared.append(obj)
         if p.get("channel_id"):
-            self._bot_message(p["channel_id"], p.get("initial_comment") or "", p.get("thread_ts"), files=shared,
-                              subtype="file_share")
+            self._bot_message(
+                p["channel_id"], p.get("initial_comment") or "", p.get("thread_ts"), files=shared, subtype="file_share"
+            )
         return {"ok": True, "files": [{"id": f["id"], "title": f["title"]} for f in shared]}
 
     def m_files_info(self, p):

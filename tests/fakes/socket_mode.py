@@ -68,9 +68,16 @@ class FakeSocketMode:
         with self._lock:
             self.connections.append(ws)
             count = len(self.connections)
-        ws.send(json.dumps({"type": "hello", "num_connections": count,
-                            "debug_info": {"host": "applink-fake", "approximate_connection_time": 18060},
-                            "connection_info": {"app_id": self.app_id}}))
+        ws.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": count,
+                    "debug_info": {"host": "applink-fake", "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": self.app_id},
+                }
+            )
+        )
         try:
             for raw in ws:  # until the client or the server closes it
                 try:
@@ -97,14 +104,28 @@ class FakeSocketMode:
 
     def send_event(self, envelope: dict, *, retry_attempt: int = 0, retry_reason: str = "") -> str:
         envelope_id = f"env-{next(self._ids)}"
-        self._send({"envelope_id": envelope_id, "type": "events_api", "payload": envelope,
-                    "accepts_response_payload": False, "retry_attempt": retry_attempt, "retry_reason": retry_reason})
+        self._send(
+            {
+                "envelope_id": envelope_id,
+                "type": "events_api",
+                "payload": envelope,
+                "accepts_response_payload": False,
+                "retry_attempt": retry_attempt,
+                "retry_reason": retry_reason,
+            }
+        )
         return envelope_id
 
     def send_interactive(self, payload: dict) -> str:
         envelope_id = f"env-{next(self._ids)}"
-        self._send({"envelope_id": envelope_id, "type": "interactive", "payload": payload,
-                    "accepts_response_payload": payload.get("type") == "block_suggestion"})
+        self._send(
+            {
+                "envelope_id": envelope_id,
+                "type": "interactive",
+                "payload": payload,
+                "accepts_response_payload": payload.get("type") == "block_suggestion",
+            }
+        )
         return envelope_id
 
     def disconnect(self, reason: str = "refresh_requested") -> None:

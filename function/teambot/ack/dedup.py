@@ -20,9 +20,7 @@ class RecentKeys:
         """Record `key`; True when it was not seen within the TTL (atomic check-and-set)."""
         now = self._clock()
         with self._lock:
-            while self._seen and (
-                len(self._seen) >= self._max_size or now - next(iter(self._seen.values())) > self._ttl_s
-            ):
+            while self._seen and (len(self._seen) >= self._max_size or now - next(iter(self._seen.values())) > self._ttl_s):
                 self._seen.popitem(last=False)
             if key in self._seen:
                 return False

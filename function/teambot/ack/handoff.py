@@ -83,7 +83,13 @@ class InProcessHandoff:
 
 class CloudTasksHandoff:
     def __init__(
-        self, *, queue: str, function_url: str, invoker_sa: str, endpoint: str, timeout_s: float = 5.0,
+        self,
+        *,
+        queue: str,
+        function_url: str,
+        invoker_sa: str,
+        endpoint: str,
+        timeout_s: float = 5.0,
         dispatch_deadline_s: int = DEFAULT_TASKS_DISPATCH_DEADLINE_S,
     ):
         self._queue = queue

@@ -63,9 +63,7 @@ class Ingress:
         body = read_body(request)
         headers = request.headers
         try:
-            self._verifier.verify(
-                body, headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")
-            )
+            self._verifier.verify(body, headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature"))
         except SigningSecretUnset:
             # First deploy: Slack verifies the request URL before the operator can know the
             # signing secret. Echoing a challenge reveals nothing and triggers nothing.
@@ -101,13 +99,16 @@ class Ingress:
         event = envelope.get("event") or {}
         teams, orgs = home_ids(envelope)
         stranger = stranger_team(
-            asking_team(event) or job.user_team, home_teams=teams | {job.team}, home_orgs=orgs,
+            asking_team(event) or job.user_team,
+            home_teams=teams | {job.team},
+            home_orgs=orgs,
             ext_shared=envelope.get("is_ext_shared_channel") is True,
             allowed_external=self._settings.allowed_external_team_ids,
         )
         if stranger:  # Slack Connect: no model call, no Slack write (SECURITY.md)
-            logs.info("not_answered", reason="external_team", kind=job.kind, team=job.team, user_team=stranger,
-                      channel=job.channel)
+            logs.info(
+                "not_answered", reason="external_team", kind=job.kind, team=job.team, user_team=stranger, channel=job.channel
+            )
             return "", 200
         return self._hand_off(job, retry=retry, retry_reason=retry_reason)
 
@@ -130,10 +131,12 @@ class Ingress:
         user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
         enterprise = payload.get("enterprise") if isinstance(payload.get("enterprise"), dict) else {}
         stranger = stranger_team(
-            user.get("team_id") if isinstance(user.get("team_id"), str) else "", home_teams=frozenset({job.team}),
+            user.get("team_id") if isinstance(user.get("team_id"), str) else "",
+            home_teams=frozenset({job.team}),
             home_orgs=frozenset({enterprise.get("id")} - {None, ""}),
             ext_shared=bool((payload.get("channel") or {}).get("is_ext_shared_channel", True))
-            if isinstance(payload.get("channel"), dict) else True,
+            if isinstance(payload.get("channel"), dict)
+            else True,
             allowed_external=self._settings.allowed_external_team_ids,
         )
         if stranger:  # a stranger's shortcut or click spends the key like a question
@@ -145,7 +148,11 @@ class Ingress:
         accepted = self._handoff.enqueue(job)
         logs.info(
             "enqueued" if accepted else "duplicate",
-            kind=job.kind, team=job.team, channel=job.channel, user=job.user,
-            slack_retry=retry, slack_retry_reason=retry_reason,
+            kind=job.kind,
+            team=job.team,
+            channel=job.channel,
+            user=job.user,
+            slack_retry=retry,
+            slack_retry_reason=retry_reason,
         )
         return "", 200

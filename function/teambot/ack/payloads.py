@@ -79,8 +79,9 @@ def user_team(event: dict, envelope: dict) -> str:
 
 def asking_team(event: dict) -> str:
     """The asking user's own team id as Slack sent it (`T...`, or `E...` for an org-level user)."""
-    return optional_string(event.get("user_team")) or optional_string(event.get("user_profile", {}).get("team")
-                                                                      if isinstance(event.get("user_profile"), dict) else "")
+    return optional_string(event.get("user_team")) or optional_string(
+        event.get("user_profile", {}).get("team") if isinstance(event.get("user_profile"), dict) else ""
+    )
 
 
 def home_ids(envelope: dict) -> tuple[frozenset[str], frozenset[str]]:

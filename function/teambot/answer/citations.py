@@ -57,7 +57,7 @@ class Citations:
         return tuple(self._by_url.values())
 
     def sources_line(self) -> str:
-        """"\\n\\n*Sources:* [title](url) · ..." or "" when nothing was cited."""
+        """ "\\n\\n*Sources:* [title](url) · ..." or "" when nothing was cited."""
         if not self._by_url:
             return ""
         links = " · ".join(f"[{s.title}]({s.url})" for s in self._by_url.values())

@@ -90,6 +90,7 @@ def claims(settings) -> Claims:
     key = (settings.usage_store, settings.firestore_database)
     with _claims_lock:
         if key not in _claims:
-            _claims[key] = (FirestoreClaims(database=settings.firestore_database)
-                            if settings.usage_store == "firestore" else MemoryClaims())
+            _claims[key] = (
+                FirestoreClaims(database=settings.firestore_database) if settings.usage_store == "firestore" else MemoryClaims()
+            )
         return _claims[key]

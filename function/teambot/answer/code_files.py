@@ -25,10 +25,16 @@ from teambot.core import logs
 from teambot.core.steps import COMPLETE, ERROR, IN_PROGRESS, Step
 
 DATA_FILETYPES = frozenset({"csv", "xlsx", "xls", "json", "tsv"})
-DATA_MIMETYPES = frozenset({
-    "text/csv", "application/csv", "application/json", "text/tab-separated-values",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/vnd.ms-excel",
-})
+DATA_MIMETYPES = frozenset(
+    {
+        "text/csv",
+        "application/csv",
+        "application/json",
+        "text/tab-separated-values",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-excel",
+    }
+)
 EXTRA_KEY = "container_file_ids"
 # A copy for one answer's container need not outlive the day (Files API expires_after: 1 h to 30 days).
 DATA_FILE_TTL_S = 86_400
@@ -51,8 +57,11 @@ def container_file_ids(ctx, job, replies: list[dict]) -> tuple[list[str], list[s
     for file, data in read:
         name = str(file.get("name") or file.get("title") or "data")[:200]
         try:
-            ids.append(client.files.create(file=(name, data), purpose="user_data",
-                                           expires_after={"anchor": "created_at", "seconds": DATA_FILE_TTL_S}).id)
+            ids.append(
+                client.files.create(
+                    file=(name, data), purpose="user_data", expires_after={"anchor": "created_at", "seconds": DATA_FILE_TTL_S}
+                ).id
+            )
         except Exception:
             notes.append(f"`{name}` could not be given to the code interpreter.")
     logs.info("container_files", channel=job.channel, files=len(ids), skipped=len(notes))
@@ -80,12 +89,22 @@ def upload_to_thread(ctx, job, filename: str, data: bytes) -> str:
 
     slot = ctx.slack.call("files_getUploadURLExternal", team=job.team, filename=filename, length=len(data))
     check_url(slot["upload_url"], allowed_hosts(ctx.settings.slack_api_url))  # the bytes go to Slack only
-    response = requests.post(slot["upload_url"], data=data, timeout=ctx.settings.slack_timeout_s,
-                             headers={"Content-Type": "application/octet-stream"}, allow_redirects=False)
+    response = requests.post(
+        slot["upload_url"],
+        data=data,
+        timeout=ctx.settings.slack_timeout_s,
+        headers={"Content-Type": "application/octet-stream"},
+        allow_redirects=False,
+    )
     if response.status_code != 200:
         raise DownloadRefused(f"upload failed ({response.status_code})")
-    ctx.slack.call("files_completeUploadExternal", team=job.team, files=[{"id": slot["file_id"], "title": filename}],
-                   channel_id=job.channel, thread_ts=job.reply_thread_ts)
+    ctx.slack.call(
+        "files_completeUploadExternal",
+        team=job.team,
+        files=[{"id": slot["file_id"], "title": filename}],
+        channel_id=job.channel,
+        thread_ts=job.reply_thread_ts,
+    )
     return slot["file_id"]
 
 
@@ -96,8 +115,13 @@ def produced_files(annotations: list[dict]) -> list[dict]:
         if a.get("type") == "container_file_citation" and a.get("file_id") and a.get("container_id"):
             if a["file_id"] not in seen:
                 seen.add(a["file_id"])
-                out.append({"container_id": a["container_id"], "file_id": a["file_id"],
-                            "filename": str(a.get("filename") or a["file_id"]).rsplit("/", 1)[-1][:200]})
+                out.append(
+                    {
+                        "container_id": a["container_id"],
+                        "file_id": a["file_id"],
+                        "filename": str(a.get("filename") or a["file_id"]).rsplit("/", 1)[-1][:200],
+                    }
+                )
     return out
 
 

@@ -1,18 +1,18 @@
 """Download one Slack file (`url_private`) with the bot token, safely.
 
-  * The token goes only to Slack's file host (files.slack.com) or, in tests and local runs, the
-    host of SLACK_API_URL; any other URL is refused before a connection is made (a file object
-    is data from Slack, but the token must never follow a URL we did not expect).
-  * url_private needs `Authorization: Bearer <token>` with files:read (Slack Platform Blog,
-    "Important Changes to Files in the Web API", 2015); without it Slack redirects to a login
-    page. Some downloads (Enterprise Grid) are served through a redirect to
-    files-origin.slack.com. Redirects are followed by hand, at most MAX_REDIRECTS, and only to
-    Slack's file hosts over https (SLACK_FILE_HOSTS), which alone get the token; a redirect
-    anywhere else (the sign-in page, any other host) is "not authorized" and nothing is sent
-    there. An HTML page instead of the file means "not authorized" too.
-  * The body is streamed and cut at `max_bytes`: a file whose declared size lied, or that grew,
-    never ends up whole in memory. The caller already skipped files declared too large.
-  * Nothing here logs: URLs, names and content are the user's.
+* The token goes only to Slack's file host (files.slack.com) or, in tests and local runs, the
+  host of SLACK_API_URL; any other URL is refused before a connection is made (a file object
+  is data from Slack, but the token must never follow a URL we did not expect).
+* url_private needs `Authorization: Bearer <token>` with files:read (Slack Platform Blog,
+  "Important Changes to Files in the Web API", 2015); without it Slack redirects to a login
+  page. Some downloads (Enterprise Grid) are served through a redirect to
+  files-origin.slack.com. Redirects are followed by hand, at most MAX_REDIRECTS, and only to
+  Slack's file hosts over https (SLACK_FILE_HOSTS), which alone get the token; a redirect
+  anywhere else (the sign-in page, any other host) is "not authorized" and nothing is sent
+  there. An HTML page instead of the file means "not authorized" too.
+* The body is streamed and cut at `max_bytes`: a file whose declared size lied, or that grew,
+  never ends up whole in memory. The caller already skipped files declared too large.
+* Nothing here logs: URLs, names and content are the user's.
 """
 
 from __future__ import annotations
@@ -54,7 +54,13 @@ def check_url(url: str, hosts: frozenset[str]) -> None:
 
 
 def download(
-    url: str, token: str, *, hosts: frozenset[str], max_bytes: int, html: bool = False, timeout_s: float = 20.0,
+    url: str,
+    token: str,
+    *,
+    hosts: frozenset[str],
+    max_bytes: int,
+    html: bool = False,
+    timeout_s: float = 20.0,
 ) -> bytes:
     """The file's bytes, at most `max_bytes` (more raises DownloadRefused("too large"))."""
     for _ in range(MAX_REDIRECTS + 1):
@@ -81,7 +87,11 @@ def _fetch(url: str, token: str, *, hosts: frozenset[str], max_bytes: int, html:
     """One hop: the file's bytes, or the URL a redirect points to (already checked)."""
     try:
         with requests.get(
-            url, headers={"Authorization": f"Bearer {token}"}, stream=True, allow_redirects=False, timeout=timeout_s,
+            url,
+            headers={"Authorization": f"Bearer {token}"},
+            stream=True,
+            allow_redirects=False,
+            timeout=timeout_s,
         ) as response:
             if response.is_redirect:
                 return _redirect_target(url, response, hosts)

@@ -17,14 +17,66 @@ PDF = "pdf"
 
 IMAGE_MIMETYPES = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
 # Slack `filetype` values of text-like files (plain text, Markdown, CSV, JSON, logs, source code).
-TEXT_FILETYPES = frozenset({
-    "text", "markdown", "csv", "tsv", "json", "yaml", "xml", "html", "css", "javascript", "typescript",
-    "python", "java", "kotlin", "go", "rust", "ruby", "php", "c", "cpp", "csharp", "swift", "scala", "shell",
-    "sql", "diff", "dockerfile", "ini", "toml", "log", "perl", "r", "lua", "haskell", "clojure", "elixir",
-    "erlang", "groovy", "matlab", "objc", "powershell", "vb", "post", "snippet",
-})
-TEXT_MIMETYPES = frozenset({"application/json", "application/xml", "application/x-yaml", "application/yaml",
-                            "application/javascript", "application/x-sh", "application/sql", "application/toml"})
+TEXT_FILETYPES = frozenset(
+    {
+        "text",
+        "markdown",
+        "csv",
+        "tsv",
+        "json",
+        "yaml",
+        "xml",
+        "html",
+        "css",
+        "javascript",
+        "typescript",
+        "python",
+        "java",
+        "kotlin",
+        "go",
+        "rust",
+        "ruby",
+        "php",
+        "c",
+        "cpp",
+        "csharp",
+        "swift",
+        "scala",
+        "shell",
+        "sql",
+        "diff",
+        "dockerfile",
+        "ini",
+        "toml",
+        "log",
+        "perl",
+        "r",
+        "lua",
+        "haskell",
+        "clojure",
+        "elixir",
+        "erlang",
+        "groovy",
+        "matlab",
+        "objc",
+        "powershell",
+        "vb",
+        "post",
+        "snippet",
+    }
+)
+TEXT_MIMETYPES = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/x-yaml",
+        "application/yaml",
+        "application/javascript",
+        "application/x-sh",
+        "application/sql",
+        "application/toml",
+    }
+)
 MAX_PDF_PAGES = 300
 
 

@@ -64,8 +64,14 @@ def shared_files(replies: list[dict], upto_ts: str, bot_ids: tuple[str, str]) ->
 
 
 def gather(
-    pairs: list[tuple[dict, dict]], *, budget_tokens: int, max_files: int, max_bytes: int, vision: bool,
-    info: Callable[[str], dict], fetch: Callable[[dict, int], bytes],
+    pairs: list[tuple[dict, dict]],
+    *,
+    budget_tokens: int,
+    max_files: int,
+    max_bytes: int,
+    vision: bool,
+    info: Callable[[str], dict],
+    fetch: Callable[[dict, int], bytes],
 ) -> FileContext:
     """Read what fits of `pairs` (from shared_files). `info(file_id)` is files.info;
     `fetch(file, max_bytes)` downloads url_private (raises DownloadRefused)."""
@@ -160,7 +166,8 @@ def slack_fetcher(ctx):
     def fetch(file: dict, max_bytes: int) -> bytes:
         html = (file.get("mimetype") or "").startswith("text/html")
         get = lambda: download(  # noqa: E731
-            file["url_private"], ctx.secrets.get(BOT_TOKEN), hosts=hosts, max_bytes=max_bytes, html=html)
+            file["url_private"], ctx.secrets.get(BOT_TOKEN), hosts=hosts, max_bytes=max_bytes, html=html
+        )
         try:
             return get()
         except DownloadRefused as refused:
@@ -185,9 +192,23 @@ def read_files(ctx, job, replies: list[dict], budget_tokens: int) -> FileContext
         return ctx.slack.call("files_info", team=job.team, file=file_id)["file"]
 
     settings = ctx.settings
-    files = gather(pairs, budget_tokens=budget_tokens, max_files=settings.max_files, max_bytes=settings.max_file_bytes,
-                   vision=settings.vision_enabled, info=info, fetch=fetch)
+    files = gather(
+        pairs,
+        budget_tokens=budget_tokens,
+        max_files=settings.max_files,
+        max_bytes=settings.max_file_bytes,
+        vision=settings.vision_enabled,
+        info=info,
+        fetch=fetch,
+    )
     # counts only: never names, URLs or content
-    logs.info("files", channel=job.channel, found=len(pairs), images=files.images, texts=files.texts,
-              skipped=len(files.notes), tokens=files.tokens)
+    logs.info(
+        "files",
+        channel=job.channel,
+        found=len(pairs),
+        images=files.images,
+        texts=files.texts,
+        skipped=len(files.notes),
+        tokens=files.tokens,
+    )
     return files

@@ -14,9 +14,7 @@ from teambot.slack.text import CHARS_PER_TOKEN, estimate_tokens, strip_mention
 SKIPPED_SUBTYPES_ALLOWED = (None, "thread_broadcast", "file_share")
 
 
-def build_messages(
-    replies: list[dict], job: Job, *, bot_user_id: str, bot_id: str, system: str, max_tokens: int
-) -> list[dict]:
+def build_messages(replies: list[dict], job: Job, *, bot_user_id: str, bot_id: str, system: str, max_tokens: int) -> list[dict]:
     turns: list[tuple[str, str, str]] = []  # (role, user id, text)
     seen_new = False
     for message in replies:

@@ -31,8 +31,10 @@ from teambot.core.profiles import ChannelProfile
 # supported file types): our TEXT/PDF kinds plus the Office documents.
 OFFICE_FILETYPES = frozenset({"docx", "pptx", "doc"})
 KIND = "knowledge"  # the document's `kind` in the usage collection
-NOT_EDITOR = ("Only the people this channel's profile names as knowledge editors can add files to its "
-              "knowledge. Ask a workspace admin if you need to.")
+NOT_EDITOR = (
+    "Only the people this channel's profile names as knowledge editors can add files to its "
+    "knowledge. Ask a workspace admin if you need to."
+)
 NOT_ENABLED = "This channel has no knowledge set up (its profile has no `file_search`). Ask a workspace admin."
 NO_FILES = "That message has no files to add."
 
@@ -119,8 +121,11 @@ def knowledge_store(settings) -> KnowledgeStore:
     key = (settings.usage_store, settings.firestore_database)
     with _stores_lock:
         if key not in _stores:
-            _stores[key] = (FirestoreKnowledgeStore(database=settings.firestore_database)
-                            if settings.usage_store == "firestore" else MemoryKnowledgeStore())
+            _stores[key] = (
+                FirestoreKnowledgeStore(database=settings.firestore_database)
+                if settings.usage_store == "firestore"
+                else MemoryKnowledgeStore()
+            )
         return _stores[key]
 
 
@@ -139,8 +144,9 @@ def channel_vector_store(ctx, team: str, channel: str, *, create: bool = True) -
         if found:
             return found
         client = _openai(ctx)
-        created = client.vector_stores.create(name=f"Slack channel {channel}",
-                                              metadata={"slack_team": team, "slack_channel": channel})
+        created = client.vector_stores.create(
+            name=f"Slack channel {channel}", metadata={"slack_team": team, "slack_channel": channel}
+        )
         kept = store.put_if_absent(team, channel, created.id)
         if kept != created.id:  # another instance created one at the same time: use its, drop ours
             try:
@@ -154,8 +160,14 @@ def accepted(file: dict) -> bool:
     return kind_of(file) in (TEXT, PDF) or (file.get("filetype") or "").lower() in OFFICE_FILETYPES
 
 
-def read_slack_files(ctx, job, files: list[dict], allow, *, note_unsupported: bool = True,
-                     ) -> tuple[list[tuple[dict, bytes]], list[str]]:
+def read_slack_files(
+    ctx,
+    job,
+    files: list[dict],
+    allow,
+    *,
+    note_unsupported: bool = True,
+) -> tuple[list[tuple[dict, bytes]], list[str]]:
     """(file, bytes) of the files that pass the caps and `allow(file)`, plus one note per skip
     (a file `allow` refuses is skipped without a note when not `note_unsupported`)."""
     settings, fetch = ctx.settings, slack_fetcher(ctx)
@@ -196,8 +208,11 @@ def add_files(ctx, job, files: list[dict]) -> tuple[list[str], list[str]]:
         name = str(file.get("name") or file.get("title") or "file")[:200]
         try:
             uploaded = client.files.create(file=(name, data), purpose="assistants")
-            client.vector_stores.files.create(store_id, file_id=uploaded.id, attributes={
-                "filename": name, "slack_file": str(file.get("id") or ""), "added_by": job.user})
+            client.vector_stores.files.create(
+                store_id,
+                file_id=uploaded.id,
+                attributes={"filename": name, "slack_file": str(file.get("id") or ""), "added_by": job.user},
+            )
         except Exception:
             notes.append(f"Skipped {display_name(file)}: OpenAI did not accept it.")
             continue
@@ -211,8 +226,13 @@ def list_files(ctx, store_id: str, limit: int = 100) -> list[dict]:
     out = []
     for item in page.data[:limit]:
         attributes = item.attributes or {}
-        out.append({"filename": str(attributes.get("filename") or item.id), "added_by": str(attributes.get("added_by") or ""),
-                    "status": item.status})
+        out.append(
+            {
+                "filename": str(attributes.get("filename") or item.id),
+                "added_by": str(attributes.get("added_by") or ""),
+                "status": item.status,
+            }
+        )
     return out
 
 

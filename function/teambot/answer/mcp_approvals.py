@@ -42,13 +42,23 @@ def button_value(response_id: str, approvals: list[dict], job, now: float, ttl_s
     """The ids one click needs: every approval request of the response ("a", comma-separated: one
     click answers them all, so the chain resumes once), never the arguments."""
     servers = list(dict.fromkeys(a.get("server_label", "") for a in approvals))
-    return json.dumps({"r": response_id, "a": ",".join(a["id"] for a in approvals), "u": job.user, "x": int(now + ttl_s),
-                       "n": ", ".join(a.get("name", "") for a in approvals)[:100], "s": ", ".join(servers)[:64],
-                       "m": job.message_ts, "t": job.reply_thread_ts, "k": job.user_team,
-                       # the thread's files already in the code interpreter's container: the resumed
-                       # answer's tools must match the first request's (code_files.EXTRA_KEY)
-                       **({"c": list(job.extra["container_file_ids"])} if job.extra.get("container_file_ids") else {})},
-                      separators=(",", ":"))
+    return json.dumps(
+        {
+            "r": response_id,
+            "a": ",".join(a["id"] for a in approvals),
+            "u": job.user,
+            "x": int(now + ttl_s),
+            "n": ", ".join(a.get("name", "") for a in approvals)[:100],
+            "s": ", ".join(servers)[:64],
+            "m": job.message_ts,
+            "t": job.reply_thread_ts,
+            "k": job.user_team,
+            # the thread's files already in the code interpreter's container: the resumed
+            # answer's tools must match the first request's (code_files.EXTRA_KEY)
+            **({"c": list(job.extra["container_file_ids"])} if job.extra.get("container_file_ids") else {}),
+        },
+        separators=(",", ":"),
+    )
 
 
 def parse_value(raw: str) -> dict | None:
@@ -76,21 +86,39 @@ def prompt_blocks(approvals: list[dict], value: str, asker: str, ttl_s: float) -
         args = args if len(args) <= each else args[: each - 1] + "…"
         calls.append((approval.get("name") or "a tool", approval.get("server_label") or "?", args))
     if len(calls) == 1:
-        (name, server, args), = calls
+        ((name, server, args),) = calls
         text = f"<@{asker}>, may I call *{name}* on *{server}* with these arguments?\n```{args}```"
     else:
         text = f"<@{asker}>, may I make these {len(calls)} tool calls?" + "".join(
-            f"\n*{name}* on *{server}*:\n```{args}```" for name, server, args in calls)
+            f"\n*{name}* on *{server}*:\n```{args}```" for name, server, args in calls
+        )
     approve = "Approve" if len(calls) == 1 else f"Approve all {len(calls)}"
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-        {"type": "actions", "block_id": "mcp_approval", "elements": [
-            {"type": "button", "action_id": APPROVE_ACTION, "style": "primary", "value": value,
-             "text": {"type": "plain_text", "text": approve}},
-            {"type": "button", "action_id": DENY_ACTION, "style": "danger", "value": value,
-             "text": {"type": "plain_text", "text": "Deny"}},
-        ]},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Only <@{asker}> can answer. This request expires in {ttl_words(ttl_s)}."}]},
+        {
+            "type": "actions",
+            "block_id": "mcp_approval",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": APPROVE_ACTION,
+                    "style": "primary",
+                    "value": value,
+                    "text": {"type": "plain_text", "text": approve},
+                },
+                {
+                    "type": "button",
+                    "action_id": DENY_ACTION,
+                    "style": "danger",
+                    "value": value,
+                    "text": {"type": "plain_text", "text": "Deny"},
+                },
+            ],
+        },
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"Only <@{asker}> can answer. This request expires in {ttl_words(ttl_s)}."}],
+        },
     ]
 
 
@@ -114,13 +142,25 @@ def ask(ctx, job, stream, *, now: float | None = None) -> int:
     value = button_value(response_id, approvals, job, now, ttl_s)
     names = ", ".join(dict.fromkeys(a.get("name") or "a tool" for a in approvals))
     posted = ctx.slack.call(
-        "chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.reply_thread_ts,
-        text=f"May I call {names}?", blocks=prompt_blocks(approvals, value, job.user, ttl_s),
+        "chat_postMessage",
+        team=job.team,
+        channel=job.channel,
+        thread_ts=job.reply_thread_ts,
+        text=f"May I call {names}?",
+        blocks=prompt_blocks(approvals, value, job.user, ttl_s),
         metadata={"event_type": APPROVAL_EVENT, "event_payload": {"approval_request_ids": [a["id"] for a in approvals]}},
     )
     # message_ts = the prompt's own ts: the expiry edits it, and it makes the job's task name unique
-    expiry = Job(kind=EXPIRE_JOB, team=job.team, channel=job.channel, user=job.user, message_ts=posted["ts"],
-                 thread_ts=job.reply_thread_ts, user_team=job.user_team, extra={"value": value})
+    expiry = Job(
+        kind=EXPIRE_JOB,
+        team=job.team,
+        channel=job.channel,
+        user=job.user,
+        message_ts=posted["ts"],
+        thread_ts=job.reply_thread_ts,
+        user_team=job.user_team,
+        extra={"value": value},
+    )
     try:
         ctx.schedule(expiry, ttl_s)
     except HandoffFailed:  # logged by the hand-off; a late click still finds the request expired

@@ -38,7 +38,9 @@ def explain(exc: BaseException) -> ModelError:
     if isinstance(exc, ModelError):
         return exc
     if isinstance(exc, SecretUnavailable):
-        return ModelError("The OpenAI key can't be read from Secret Manager right now. An admin should check the logs.", "secret_unavailable")
+        return ModelError(
+            "The OpenAI key can't be read from Secret Manager right now. An admin should check the logs.", "secret_unavailable"
+        )
     if isinstance(exc, openai.AuthenticationError):
         return ModelError("The model provider refused the API key (401). An admin should check the OpenAI key.", "auth")
     if isinstance(exc, openai.RateLimitError):
@@ -195,8 +197,11 @@ def responses_input(messages: list[dict]) -> tuple[str | None, list[dict]]:
     for message in messages:
         role, content = message.get("role"), message.get("content")
         if role in ("system", "developer"):
-            instructions.append(content if isinstance(content, str) else
-                                "\n".join(p.get("text", "") for p in content or () if p.get("type") == "text"))
+            instructions.append(
+                content
+                if isinstance(content, str)
+                else "\n".join(p.get("text", "") for p in content or () if p.get("type") == "text")
+            )
             continue
         if isinstance(content, list):
             if role == "assistant":
@@ -228,8 +233,9 @@ class ModelOps:
     @property
     def api(self) -> str:
         """OPENAI_API: "responses" or "chat_completions"."""
-        return (getattr(self._settings, "openai_api", "")
-                or ("chat_completions" if self._settings.openai_base_url else "responses"))
+        return getattr(self._settings, "openai_api", "") or (
+            "chat_completions" if self._settings.openai_base_url else "responses"
+        )
 
     def _openai(self) -> openai.OpenAI:
         key = self._secrets.get(API_KEY)
@@ -254,10 +260,14 @@ class ModelOps:
         # chat.completions.create's own request, through the client's documented `post` (same
         # auth, base URL, retries, status errors, SSE decoding), with chunks left as dicts: a
         # pydantic object per token was most of an answer's CPU, taken from the acks beside it.
-        body = {"model": overrides.get("model") or self._settings.openai_model, "messages": messages,
-                "stream": True, "stream_options": {"include_usage": True}, **extra}
-        return self._openai().post(
-            "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=openai.Stream[object])
+        body = {
+            "model": overrides.get("model") or self._settings.openai_model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **extra,
+        }
+        return self._openai().post("/chat/completions", body=body, cast_to=object, stream=True, stream_cls=openai.Stream[object])
 
     def _respond(self, messages: list[dict], overrides: dict, tools: list[dict], continuation: dict | None):
         """responses.create(stream=True)'s own request, through the client's `post`, events as dicts."""
@@ -287,12 +297,20 @@ class ModelOps:
         try:
             return tools_for(self._settings, self._settings.profile(job.channel), job, self._tool_secrets)
         except SecretUnavailable:
-            raise ModelError("A tool's authorization can't be read from Secret Manager right now. "
-                             "An admin should check the logs.", "secret_unavailable") from None
+            raise ModelError(
+                "A tool's authorization can't be read from Secret Manager right now. An admin should check the logs.",
+                "secret_unavailable",
+            ) from None
 
     def stream(
-        self, messages: list[dict], *, model: str | None = None, max_answer_tokens: int | None = None,
-        reasoning_effort: str | None = None, job=None, continuation: dict | None = None,
+        self,
+        messages: list[dict],
+        *,
+        model: str | None = None,
+        max_answer_tokens: int | None = None,
+        reasoning_effort: str | None = None,
+        job=None,
+        continuation: dict | None = None,
     ) -> "ModelStream | ResponsesModelStream":
         """Per-call overrides (a channel profile's) replace OPENAI_MODEL / MAX_ANSWER_TOKENS.
         `job`: the answer's job, whose channel decides the hosted tools (Responses API);
@@ -304,8 +322,10 @@ class ModelOps:
             def create():
                 return ResponsesModelStream(self._respond(messages, overrides, tools, continuation))
         else:
+
             def create():
                 return ModelStream(self._create(messages, overrides))
+
         try:
             try:
                 return create()

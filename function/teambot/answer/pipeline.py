@@ -34,15 +34,26 @@ USAGE_WAIT_S = 3.0  # the ledger's store calls time out after 2 s; this bounds t
 def post_notice(ctx: Context, job: Job, text: str) -> None:
     """A short message in the thread that people see and the model never does."""
     ctx.slack.call(
-        "chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.reply_thread_ts, markdown_text=text,
+        "chat_postMessage",
+        team=job.team,
+        channel=job.channel,
+        thread_ts=job.reply_thread_ts,
+        markdown_text=text,
         metadata=notice_metadata(job.message_ts),
     )
 
 
 def stream_answer(
-    ctx: Context, job: Job, messages: list[dict], *, log_fields: dict | None = None,
-    notes: list[str] | tuple[str, ...] = (), budget: Future | None = None, continuation: dict | None = None,
-    title: str = "", steps: list[Step] | tuple[Step, ...] = (),
+    ctx: Context,
+    job: Job,
+    messages: list[dict],
+    *,
+    log_fields: dict | None = None,
+    notes: list[str] | tuple[str, ...] = (),
+    budget: Future | None = None,
+    continuation: dict | None = None,
+    title: str = "",
+    steps: list[Step] | tuple[Step, ...] = (),
 ) -> str:
     """Stream the model's answer to `messages` into `job`'s thread, with the channel profile's
     model options. `notes` (e.g. files skipped) end the answer, one short line each, in italics.
@@ -63,8 +74,7 @@ def stream_answer(
     started = time.monotonic()
     options = ctx.settings.model_options(job.channel)
     model = options.get("model", ctx.settings.openai_model)
-    usage = {"team": job.team, "channel": job.channel, "user": job.user, "model": model, "kind": job.kind,
-             **(log_fields or {})}
+    usage = {"team": job.team, "channel": job.channel, "user": job.user, "model": model, "kind": job.kind, **(log_fields or {})}
     footer = "".join(f"\n_{line}_" for line in notes)
     footer = "\n" + footer if footer else ""
     pending = budget or ctx.usage.check_soon(job.team, job.user)
@@ -76,7 +86,10 @@ def stream_answer(
     generation = Generation()
     ctx.generations.register_thread(job.channel, job.reply_thread_ts, generation)  # the native stop button
     reply = SlackReply(
-        ctx.slack, job, interval_s=ctx.settings.update_interval_s, refusals=ctx.refusals,
+        ctx.slack,
+        job,
+        interval_s=ctx.settings.update_interval_s,
+        refusals=ctx.refusals,
         on_message=lambda ts: ctx.generations.register(ts, generation),
         final_blocks=[feedback_block(model)],  # every finished answer: 👍 / 👎
         stream_max_age_s=ctx.settings.stream_max_age_s,
@@ -117,7 +130,12 @@ def stream_answer(
         else:
             reply.settle_steps(STEP_DONE)
             reply.finish(footer if reply.text.strip() else EMPTY_NOTE + footer, session_status=agent_session.ACTIVE)
-            if session and title and (better := agent_session.better_title(reply.text)) and better != agent_session.session_title(title):
+            if (
+                session
+                and title
+                and (better := agent_session.better_title(reply.text))
+                and better != agent_session.session_title(title)
+            ):
                 agent_session.rename(ctx, job, better)
     except ReplyGone:
         outcome = "stopped_in_slack"  # stopped on another instance, or deleted: write nothing more
@@ -140,7 +158,11 @@ def stream_answer(
         reply.release()
         ctx.generations.forget(generation)
         logs.info(
-            "answer", outcome=outcome, mode=reply.mode, messages=len(reply.message_ts), delivery=ctx.delivery,
+            "answer",
+            outcome=outcome,
+            mode=reply.mode,
+            messages=len(reply.message_ts),
+            delivery=ctx.delivery,
             ttft_ms=round((first_token - started) * 1000) if first_token else None,
             duration_ms=round((time.monotonic() - started) * 1000),
             prompt_tokens=(stream.usage or {}).get("prompt_tokens") if stream else None,

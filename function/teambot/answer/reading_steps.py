@@ -25,6 +25,7 @@ def answer_steps(replies: list[dict], files: "FileContext", job: "Job", bot_ids:
         name = display_name(file)
         note = next((n for n in files.notes if name in n), "")
         skipped = note.startswith(("Skipped", "Image"))
-        steps.append(Step(f"file-{i}", f"Reading {name.strip('`')}", ERROR if skipped else COMPLETE,
-                          details=name.strip("`"), output=note))
+        steps.append(
+            Step(f"file-{i}", f"Reading {name.strip('`')}", ERROR if skipped else COMPLETE, details=name.strip("`"), output=note)
+        )
     return steps

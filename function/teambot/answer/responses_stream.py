@@ -36,6 +36,7 @@ def on_item(item_type: str):
     def declare(fn: ItemHook) -> ItemHook:
         ITEM_HOOKS[item_type] = fn
         return fn
+
     return declare
 
 
@@ -44,6 +45,7 @@ def on_event(*event_types: str):
         for event_type in event_types:
             EVENT_HOOKS[event_type] = fn
         return fn
+
     return declare
 
 
@@ -106,11 +108,16 @@ class ResponsesParser:
             yield from self.closing_items()
         elif kind == "response.failed":
             error = (event.get("response") or {}).get("error") or {}
-            raise ModelError(f"The model provider could not finish this answer ({short(error.get('code') or 'failed', 60)}). "
-                             "Please try again.", "upstream_error")
+            raise ModelError(
+                f"The model provider could not finish this answer ({short(error.get('code') or 'failed', 60)}). "
+                "Please try again.",
+                "upstream_error",
+            )
         elif kind == "error":
-            raise ModelError(f"The model provider reported an error ({short(event.get('code') or 'error', 60)}). "
-                             "Please try again.", "upstream_error")
+            raise ModelError(
+                f"The model provider reported an error ({short(event.get('code') or 'error', 60)}). Please try again.",
+                "upstream_error",
+            )
 
     def closing_items(self) -> Iterator:
         """After the response: the web search steps again with their sources, then the answer's
@@ -142,8 +149,9 @@ def _web_search(parser: ResponsesParser, item: dict, done: bool) -> Iterable:
     else:
         parser.count_tool_call("web_search")
         failed = item.get("status") in ("failed", "incomplete")  # a search cut short found nothing to trust
-        step = Step(step_id, "Searching the web", ERROR if failed else COMPLETE, details=query,
-                    output=item["status"] if failed else "")
+        step = Step(
+            step_id, "Searching the web", ERROR if failed else COMPLETE, details=query, output=item["status"] if failed else ""
+        )
     parser.search_steps[step_id] = step
     return (step,)
 
@@ -184,10 +192,22 @@ def _mcp_call(parser: ResponsesParser, item: dict, done: bool) -> Iterable:
 def _mcp_approval(parser: ResponsesParser, item: dict, done: bool) -> Iterable:
     if not done:
         return ()
-    parser.approvals.append({"id": item.get("id") or "", "name": item.get("name") or "",
-                             "server_label": item.get("server_label") or "", "arguments": item.get("arguments") or ""})
-    return (Step(item.get("id") or "mcp_approval", f"Waiting for approval to call {item.get('name') or 'a tool'}",
-                 PENDING, details=short(item.get("arguments") or "")),)
+    parser.approvals.append(
+        {
+            "id": item.get("id") or "",
+            "name": item.get("name") or "",
+            "server_label": item.get("server_label") or "",
+            "arguments": item.get("arguments") or "",
+        }
+    )
+    return (
+        Step(
+            item.get("id") or "mcp_approval",
+            f"Waiting for approval to call {item.get('name') or 'a tool'}",
+            PENDING,
+            details=short(item.get("arguments") or ""),
+        ),
+    )
 
 
 def pretty_arguments(arguments: str, limit: int = 1500) -> str:

@@ -50,7 +50,13 @@ class ExistingAnswer:
 
 
 def existing_answer(
-    replies: list[dict], question_ts: str, bot_user_id: str, bot_id: str, *, by_position: bool, kind: str = "answer",
+    replies: list[dict],
+    question_ts: str,
+    bot_user_id: str,
+    bot_id: str,
+    *,
+    by_position: bool,
+    kind: str = "answer",
 ) -> ExistingAnswer:
     """What the thread already holds of our answer to `question_ts` (oldest-first `replies`);
     `by_position` also counts unattributed messages right after the question (a redelivery)."""
@@ -95,8 +101,13 @@ def take_over(ctx: "Context", job: "Job", partial: list[dict]) -> None:
         ts = message.get("ts")
         if answer_mark(message) is None:  # maybe a native stream still open: end it as a stop first
             try:
-                ctx.slack.call("chat_stopStream", team=job.team, channel=job.channel, ts=ts,
-                               metadata=answer_metadata(job.message_ts, STOPPED, job.kind))
+                ctx.slack.call(
+                    "chat_stopStream",
+                    team=job.team,
+                    channel=job.channel,
+                    ts=ts,
+                    metadata=answer_metadata(job.message_ts, STOPPED, job.kind),
+                )
             except SlackApiError:
                 pass  # already ended (Slack's ~5-minute limit): chat.delete still works
         try:

@@ -35,8 +35,9 @@ def tool_provider(provider: Provider) -> Provider:
     return provider
 
 
-def tools_for(settings: "Settings", profile: ChannelProfile, job: "Job | None" = None,
-              secrets: "ToolSecrets | None" = None) -> list[dict]:
+def tools_for(
+    settings: "Settings", profile: ChannelProfile, job: "Job | None" = None, secrets: "ToolSecrets | None" = None
+) -> list[dict]:
     tools: list[dict] = []
     for provider in PROVIDERS:
         tools.extend(provider(settings, profile, job, secrets))
@@ -58,8 +59,9 @@ class ToolSecrets:
         with self._lock:
             if self._store is None:
                 refs = {s.authorization_secret: s.authorization_secret for s in self._all_servers() if s.authorization_secret}
-                self._store = SecretStore(refs, ttl_s=self._settings.secret_ttl_s,
-                                          endpoint=self._settings.secret_manager_endpoint)
+                self._store = SecretStore(
+                    refs, ttl_s=self._settings.secret_ttl_s, endpoint=self._settings.secret_manager_endpoint
+                )
         return self._store.get(ref)
 
     def _all_servers(self) -> list[McpServer]:
@@ -83,8 +85,12 @@ def web_search_tool(settings, profile, job, secrets) -> list[dict]:
 
 
 def mcp_tool(server: McpServer, secrets: "ToolSecrets | None") -> dict:
-    tool = {"type": "mcp", "server_label": server.server_label, "server_url": server.server_url,
-            "require_approval": server.require_approval}
+    tool = {
+        "type": "mcp",
+        "server_label": server.server_label,
+        "server_url": server.server_url,
+        "require_approval": server.require_approval,
+    }
     if server.allowed_tools is not None:
         tool["allowed_tools"] = list(server.allowed_tools)
     if server.authorization_secret:

@@ -23,8 +23,9 @@ class Worker:
         self.registry = registry  # the handlers, loaded by the App (teambot.handlers.load_handlers)
         # One per process; with WORKERS processes per instance each takes its part of Slack's tiers.
         budget = WriteBudget(processes=settings.server_workers)
-        self.services = Services(settings=settings, secrets=secrets, slack=SlackOps(settings, secrets, budget),
-                                 budget=budget, schedule=schedule)
+        self.services = Services(
+            settings=settings, secrets=secrets, slack=SlackOps(settings, secrets, budget), budget=budget, schedule=schedule
+        )
 
     def run(self, job: Job, *, delivery: int = 0) -> None:
         handler = self.registry.get(job.kind)
@@ -46,8 +47,12 @@ class Worker:
             return
         try:
             self.services.slack.call(
-                "chat_postEphemeral", team=job.team, channel=job.channel, user=job.user,
-                thread_ts=job.thread_ts or job.message_ts, text=unexpected_message(error_id),
+                "chat_postEphemeral",
+                team=job.team,
+                channel=job.channel,
+                user=job.user,
+                thread_ts=job.thread_ts or job.message_ts,
+                text=unexpected_message(error_id),
             )
         except Exception as exc:  # Slack is failing too: the log line is all that is left
             logs.failed("job_failed_notice", exc, kind=job.kind, channel=job.channel)

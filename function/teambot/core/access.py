@@ -23,7 +23,11 @@ def allowed(settings: Settings, job: Job) -> bool:
 
 
 def stranger_team(
-    user_team: str, *, home_teams: frozenset[str], home_orgs: frozenset[str], ext_shared: bool,
+    user_team: str,
+    *,
+    home_teams: frozenset[str],
+    home_orgs: frozenset[str],
+    ext_shared: bool,
     allowed_external: frozenset[str],
 ) -> str | None:
     """The asking user's team when they are a Slack Connect stranger (not answered), else None.

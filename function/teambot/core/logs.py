@@ -24,8 +24,17 @@ _lock = threading.Lock()
 REPORTED_ERROR_EVENT = "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
 # Exception types whose text is about code, not data: their message stays in the trace. Any other
 # exception's text may carry a value (a user's message, a token in a URL): only its type is logged.
-_CODE_ERRORS = (AttributeError, TypeError, NameError, ImportError, NotImplementedError, RecursionError,
-                json.JSONDecodeError, UnicodeDecodeError, AssertionError)
+_CODE_ERRORS = (
+    AttributeError,
+    TypeError,
+    NameError,
+    ImportError,
+    NotImplementedError,
+    RecursionError,
+    json.JSONDecodeError,
+    UnicodeDecodeError,
+    AssertionError,
+)
 
 
 def log(severity: str, message: str, **fields) -> None:
@@ -79,8 +88,17 @@ def exception(message: str, exc: BaseException | None = None, *, error_id: str |
     exc = exc if exc is not None else sys.exc_info()[1]
     error_id = error_id or new_error_id()
     trace = stack_trace(exc) if exc is not None else "".join(traceback.format_stack(limit=20))
-    log("ERROR", message, **{"@type": REPORTED_ERROR_EVENT, "error": type(exc).__name__ if exc else None,
-                             "error_id": error_id, **fields, "stack_trace": trace})
+    log(
+        "ERROR",
+        message,
+        **{
+            "@type": REPORTED_ERROR_EVENT,
+            "error": type(exc).__name__ if exc else None,
+            "error_id": error_id,
+            **fields,
+            "stack_trace": trace,
+        },
+    )
     return error_id
 
 
@@ -90,8 +108,11 @@ _OUTAGE_MODULES = ("requests", "urllib3", "httpx", "httpx2", "httpcore", "httpco
 
 def is_outage(exc: BaseException) -> bool:
     """An expected failure (a timeout, a refused connection, a cloud API's error): one line, no trace."""
-    return (isinstance(exc, (OSError, TimeoutError)) or "timeout" in type(exc).__name__.lower()
-            or type(exc).__module__.split(".")[0] in _OUTAGE_MODULES)
+    return (
+        isinstance(exc, (OSError, TimeoutError))
+        or "timeout" in type(exc).__name__.lower()
+        or type(exc).__module__.split(".")[0] in _OUTAGE_MODULES
+    )
 
 
 def failed(message: str, exc: BaseException, *, severity: str = "WARNING", **fields) -> str | None:

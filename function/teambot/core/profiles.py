@@ -77,8 +77,10 @@ def _mcp_server(where: str, entry) -> McpServer:
         raise ProfileError(f"{where}: require_approval must be always or never")
     secret = entry.get("authorization_secret")
     if secret is not None and (not isinstance(secret, str) or not SECRET_VERSION.match(secret)):
-        raise ProfileError(f"{where}: authorization_secret must be a Secret Manager version name "
-                           "(projects/P/secrets/S/versions/V), never a literal token")
+        raise ProfileError(
+            f"{where}: authorization_secret must be a Secret Manager version name "
+            "(projects/P/secrets/S/versions/V), never a literal token"
+        )
     return McpServer(label, url, tuple(tools) if tools is not None else None, approval, secret)
 
 

@@ -30,8 +30,10 @@ def _with_channel(settings: Settings, channel: str, base: str) -> str:
 
 
 def translation_messages(settings: Settings, channel: str, text: str, language: str) -> list[dict]:
-    return [{"role": "system", "content": _with_channel(settings, channel, TRANSLATOR.format(language=language))},
-            {"role": "user", "content": text}]
+    return [
+        {"role": "system", "content": _with_channel(settings, channel, TRANSLATOR.format(language=language))},
+        {"role": "user", "content": text},
+    ]
 
 
 def summary_instructions(settings: Settings, channel: str) -> str:

@@ -61,27 +61,32 @@ class Registry:
     def on_event(self, *event_types: str, parse: Parse, kind: str):
         """`kind` is written out: it travels in tasks already queued, so renaming the function
         must not change it."""
+
         def declare(run: Run) -> Run:
             self.add(Handler(kind, run, events=event_types, parse=parse))
             return run
+
         return declare
 
     def message_shortcut(self, callback_id: str):
         def declare(run: Run) -> Run:
             self.add(Handler(callback_id, run, shortcut=callback_id))
             return run
+
         return declare
 
     def block_action(self, action_id: str):
         def declare(run: Run) -> Run:
             self.add(Handler(action_id, run, action=action_id))
             return run
+
         return declare
 
     def scheduled_job(self, kind: str):
         def declare(run: Run) -> Run:
             self.add(Handler(kind, run))
             return run
+
         return declare
 
     # -- looking up ----------------------------------------------------------------------

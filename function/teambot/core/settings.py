@@ -47,9 +47,7 @@ def _channel_prompts(raw: str) -> dict[str, str]:
     if not raw.strip():
         return {}
     value = json.loads(raw)
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ValueError("CHANNEL_PROMPTS must be a JSON object of channel id -> text")
     return value
 
@@ -79,9 +77,11 @@ def _model_prices(raw: str) -> dict[str, tuple[float, float]]:
     prices = {}
     for model, price in value.items():
         if not isinstance(price, dict) or not all(isinstance(price.get(k), (int, float)) for k in ("input", "output")):
-            raise ValueError(f"MODEL_PRICES[{model!r}] must be {{\"input\": number, \"output\": number}}")
+            raise ValueError(f'MODEL_PRICES[{model!r}] must be {{"input": number, "output": number}}')
         prices[str(model)] = (float(price["input"]), float(price["output"]))
     return prices
+
+
 OPENAI_APIS = ("responses", "chat_completions")
 
 
@@ -114,12 +114,21 @@ def check_tools_api(settings) -> None:
     if settings.web_search or settings.mcp_servers:
         raise ValueError("WEB_SEARCH=on and MCP_SERVERS need OPENAI_API=responses (hosted tools are a Responses API feature)")
     for channel, profile in settings.channel_profiles.items():
-        hosted = [key for key, used in (("web_search", profile.web_search), ("mcp_servers", profile.mcp_servers),
-                                        ("file_search", profile.file_search), ("code_interpreter", profile.code_interpreter))
-                  if used]
+        hosted = [
+            key
+            for key, used in (
+                ("web_search", profile.web_search),
+                ("mcp_servers", profile.mcp_servers),
+                ("file_search", profile.file_search),
+                ("code_interpreter", profile.code_interpreter),
+            )
+            if used
+        ]
         if hosted:
-            raise ValueError(f"channel profile {channel!r}: {' / '.join(hosted)} need{'s' if len(hosted) == 1 else ''} OPENAI_API=responses "
-                             "(hosted tools are a Responses API feature)")
+            raise ValueError(
+                f"channel profile {channel!r}: {' / '.join(hosted)} need{'s' if len(hosted) == 1 else ''} OPENAI_API=responses "
+                "(hosted tools are a Responses API feature)"
+            )
 
 
 def missing_vars(entry: str, environ: dict[str, str] | None = None) -> list[str]:
@@ -133,8 +142,9 @@ def missing_message(entry: str, readme_section: str, environ: dict[str, str] | N
     missing = missing_vars(entry, environ)
     if not missing:
         return None
-    return (f"teambot: {missing[0]} is not set (make {entry} needs {', '.join(REQUIRED_VARS[entry])}; "
-            f"see README \"{readme_section}\")")
+    return (
+        f'teambot: {missing[0]} is not set (make {entry} needs {", ".join(REQUIRED_VARS[entry])}; see README "{readme_section}")'
+    )
 
 
 def slack_app_token(environ: dict[str, str] | None = None) -> str:
@@ -194,6 +204,7 @@ def _number(kind: type, *, minimum: float | None = None, positive: bool = False)
         if minimum is not None and value < minimum:
             raise ValueError(f"must be at least {minimum}, got {raw.strip()[:40]}")
         return value
+
     return parse
 
 
@@ -228,7 +239,7 @@ def _why(name: str, exc: Exception) -> str:
     text = str(exc).strip().rstrip(".")
     for prefix in (name + ": ", name + " "):
         if text.startswith(prefix):
-            return text[len(prefix):]
+            return text[len(prefix) :]
     return text
 
 

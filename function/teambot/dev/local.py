@@ -29,16 +29,32 @@ def main() -> int:
         print(problem, file=sys.stderr)
         return 2
     host, port = env.local_listen()
-    server = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "slack_bot",
-                               "--source", str(SOURCE), "--host", host, "--port", str(port)])
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--target",
+            "slack_bot",
+            "--source",
+            str(SOURCE),
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ]
+    )
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _: server.send_signal(signum))
     deadline = time.monotonic() + START_TIMEOUT_S
     while server.poll() is None and time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1" if host == "0.0.0.0" else host, port), timeout=0.5).close()
-            print(f"teambot: listening on http://{host}:{port}/ (Slack request URL: this address behind a "
-                  "tunnel; Ctrl-C stops)", file=sys.stderr, flush=True)
+            print(
+                f"teambot: listening on http://{host}:{port}/ (Slack request URL: this address behind a tunnel; Ctrl-C stops)",
+                file=sys.stderr,
+                flush=True,
+            )
             break
         except OSError:
             time.sleep(0.1)

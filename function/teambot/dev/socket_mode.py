@@ -69,8 +69,9 @@ class SocketModeBridge:
             self.connections += 1
             if self.connections == 1:
                 print(CONNECTED, file=sys.stderr, flush=True)
-            logs.info("socket_mode_connected", connections=self.connections,
-                      app_id=(message.get("connection_info") or {}).get("app_id"))
+            logs.info(
+                "socket_mode_connected", connections=self.connections, app_id=(message.get("connection_info") or {}).get("app_id")
+            )
         elif message.get("type") == "disconnect":
             logs.info("socket_mode_disconnect", reason=message.get("reason"), reconnecting=True)
 
@@ -80,8 +81,9 @@ def build_client(settings, app_token: str, bridge: SocketModeBridge):
     from slack_sdk.socket_mode.builtin import SocketModeClient
 
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
-    client = SocketModeClient(app_token=app_token, web_client=WebClient(base_url=base_url),
-                              on_message_listeners=[bridge.on_raw_message])
+    client = SocketModeClient(
+        app_token=app_token, web_client=WebClient(base_url=base_url), on_message_listeners=[bridge.on_raw_message]
+    )
     client.socket_mode_request_listeners.append(bridge.on_request)
     return client
 
@@ -93,8 +95,11 @@ def main() -> int:
         return 2
     app_token = env.slack_app_token()
     if not app_token.startswith("xapp-"):
-        print("teambot: SLACK_APP_TOKEN must be an app-level token (xapp-..., scope connections:write), "
-              "from the app's Basic Information page", file=sys.stderr)
+        print(
+            "teambot: SLACK_APP_TOKEN must be an app-level token (xapp-..., scope connections:write), "
+            "from the app's Basic Information page",
+            file=sys.stderr,
+        )
         return 2
     from slack_sdk.errors import SlackApiError
 
@@ -113,8 +118,9 @@ def main() -> int:
         client.connect()
     except SlackApiError as exc:
         error = exc.response.get("error") if exc.response is not None else "unknown_error"
-        print(f"teambot: Slack refused SLACK_APP_TOKEN ({error}); check the token and its connections:write scope",
-              file=sys.stderr)
+        print(
+            f"teambot: Slack refused SLACK_APP_TOKEN ({error}); check the token and its connections:write scope", file=sys.stderr
+        )
         client.close()
         return 1
     stop.wait()

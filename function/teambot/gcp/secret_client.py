@@ -34,7 +34,8 @@ class SecretManagerClientReader:
                     from google.auth.credentials import AnonymousCredentials
 
                     self._client = SecretManagerServiceClient(
-                        transport="rest", credentials=AnonymousCredentials(),
+                        transport="rest",
+                        credentials=AnonymousCredentials(),
                         client_options=ClientOptions(api_endpoint=self._endpoint),
                     )
                 else:

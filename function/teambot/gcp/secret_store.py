@@ -140,7 +140,11 @@ class SecretStore:
             failure = SecretUnavailable(name, cause)
             self._failed[name] = (self._clock(), failure)
             logs.error(
-                "secret_unavailable", secret=name, resource=ref, error=exc.kind, http_status=exc.status,
+                "secret_unavailable",
+                secret=name,
+                resource=ref,
+                error=exc.kind,
+                http_status=exc.status,
                 likely_cause=failure.cause,
             )
             raise failure from None

@@ -54,5 +54,12 @@ def agent_session_stopped(ctx: "Context", job: Job) -> None:
         for ts in job.extra.get("streams") or []:
             elsewhere += stop_message(ctx, job, ts) != "already_done"
     agent_session.set_status(ctx, job, agent_session.ACTIVE)
-    logs.info("session_stopped", local=len(local), elsewhere=elsewhere, streams=len(job.extra.get("streams") or []),
-              team=job.team, channel=job.channel, user=job.user)
+    logs.info(
+        "session_stopped",
+        local=len(local),
+        elsewhere=elsewhere,
+        streams=len(job.extra.get("streams") or []),
+        team=job.team,
+        channel=job.channel,
+        user=job.user,
+    )

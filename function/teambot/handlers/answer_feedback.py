@@ -14,8 +14,10 @@ from teambot.slack.blocks import FEEDBACK_ACTION
 if TYPE_CHECKING:
     from teambot.answer.services import Context
 
-THANKS = {"good": "Thanks for the feedback! Glad it helped.",
-          "bad": "Thanks for the feedback. Rephrasing the question, or starting a new thread, often helps."}
+THANKS = {
+    "good": "Thanks for the feedback! Glad it helped.",
+    "bad": "Thanks for the feedback. Rephrasing the question, or starting a new thread, often helps.",
+}
 
 
 @block_action(FEEDBACK_ACTION)
@@ -28,6 +30,7 @@ def answer_feedback(ctx: "Context", job: Job) -> None:
         logs.warning("feedback_ignored", reason="unknown value", team=job.team, channel=job.channel)
         return
     rating, model = parsed
-    logs.info("feedback", rating=rating, team=job.team, channel=job.channel, user=job.user,
-              message_ts=job.message_ts, model=model)
+    logs.info(
+        "feedback", rating=rating, team=job.team, channel=job.channel, user=job.user, message_ts=job.message_ts, model=model
+    )
     ctx.slack.tell(job.channel, job.user, THANKS[rating], job.thread_ts, team=job.team)

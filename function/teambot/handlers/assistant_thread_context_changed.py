@@ -25,8 +25,11 @@ if TYPE_CHECKING:
 def context_changed_job(envelope: dict, settings: "Settings") -> Job | None:
     event = obj(envelope.get("event"), "event")
     # Several changes per thread: each counts once (the event_ts is the same on Slack's retries).
-    return assistant_thread_job(envelope, "assistant_thread_context_changed",
-                                nonce=optional_string(event.get("event_ts")) or optional_string(envelope.get("event_id")))
+    return assistant_thread_job(
+        envelope,
+        "assistant_thread_context_changed",
+        nonce=optional_string(event.get("event_ts")) or optional_string(envelope.get("event_id")),
+    )
 
 
 @on_event("assistant_thread_context_changed", parse=context_changed_job, kind="assistant_thread_context_changed")
@@ -45,14 +48,32 @@ def assistant_thread_context_changed(ctx: "Context", job: Job) -> None:
     replies = read_thread_or_nothing(ctx, job)  # unreadable: the context is posted with a greeting
     first = first_bot_message(replies, bot_user, bot_id)
     if first is None:
-        ctx.slack.call("chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.thread_ts, text=GREETING,
-                       metadata=context_metadata(context))
+        ctx.slack.call(
+            "chat_postMessage",
+            team=job.team,
+            channel=job.channel,
+            thread_ts=job.thread_ts,
+            text=GREETING,
+            metadata=context_metadata(context),
+        )
         outcome = "posted"
     elif thread_context(replies, bot_user, bot_id) == context_metadata(context)["event_payload"]:
         outcome = "unchanged"
     else:
-        ctx.slack.call("chat_update", team=job.team, channel=job.channel, ts=first["ts"], text=first.get("text") or GREETING,
-                       metadata=context_metadata(context))
+        ctx.slack.call(
+            "chat_update",
+            team=job.team,
+            channel=job.channel,
+            ts=first["ts"],
+            text=first.get("text") or GREETING,
+            metadata=context_metadata(context),
+        )
         outcome = "saved"
-    logs.info("assistant_context", outcome=outcome, team=job.team, channel=job.channel, user=job.user,
-              context_channel=optional_string(context.get("channel_id")))
+    logs.info(
+        "assistant_context",
+        outcome=outcome,
+        team=job.team,
+        channel=job.channel,
+        user=job.user,
+        context_channel=optional_string(context.get("channel_id")),
+    )

@@ -40,8 +40,7 @@ def assistant_thread_job(envelope: dict, kind: str, *, nonce: str = "") -> Job:
         message_ts=thread_ts,
         thread_ts=thread_ts,
         channel_type="im",
-        extra={"context": {k: context[k] for k in ("channel_id", "team_id", "enterprise_id")
-                           if isinstance(context.get(k), str)}},
+        extra={"context": {k: context[k] for k in ("channel_id", "team_id", "enterprise_id") if isinstance(context.get(k), str)}},
         nonce=nonce,
     )
 
@@ -59,8 +58,15 @@ def read_thread_or_nothing(ctx: "Context", job: Job) -> list[dict]:
         return ctx.slack.thread(job.channel, job.thread_ts, team=job.team)
     except (SlackApiError, OSError, TimeoutError) as exc:
         error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
-        logs.exception("slack_read_failed", exc, kind=job.kind, method="conversations.replies", slack_error=error,
-                       channel=job.channel, degraded="greet_without_thread")
+        logs.exception(
+            "slack_read_failed",
+            exc,
+            kind=job.kind,
+            method="conversations.replies",
+            slack_error=error,
+            channel=job.channel,
+            degraded="greet_without_thread",
+        )
         return []
 
 
@@ -85,13 +91,29 @@ def assistant_thread_started(ctx: "Context", job: Job) -> None:
     bot_user, bot_id = ctx.slack.identity()
     # A redelivered event (Slack retry, task redelivery) finds its greeting already there.
     if first_bot_message(read_thread_or_nothing(ctx, job), bot_user, bot_id) is None:
-        ctx.slack.call("chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.thread_ts, text=GREETING,
-                       metadata=context_metadata(job.extra.get("context") or {}))
+        ctx.slack.call(
+            "chat_postMessage",
+            team=job.team,
+            channel=job.channel,
+            thread_ts=job.thread_ts,
+            text=GREETING,
+            metadata=context_metadata(job.extra.get("context") or {}),
+        )
     try:
-        ctx.slack.call("assistant_threads_setSuggestedPrompts", team=job.team, channel_id=job.channel, thread_ts=job.thread_ts,
-                       title=PROMPTS_TITLE, prompts=[dict(p) for p in ctx.settings.suggested_prompts])
+        ctx.slack.call(
+            "assistant_threads_setSuggestedPrompts",
+            team=job.team,
+            channel_id=job.channel,
+            thread_ts=job.thread_ts,
+            title=PROMPTS_TITLE,
+            prompts=[dict(p) for p in ctx.settings.suggested_prompts],
+        )
         outcome = "prompts_set"
     except SlackApiError as exc:
         outcome = f"prompts_{slack_error(exc)}"
-    logs.info("assistant_thread_started", outcome=outcome,
-              context_channel=optional_string((job.extra.get("context") or {}).get("channel_id")), **fields)
+    logs.info(
+        "assistant_thread_started",
+        outcome=outcome,
+        context_channel=optional_string((job.extra.get("context") or {}).get("channel_id")),
+        **fields,
+    )

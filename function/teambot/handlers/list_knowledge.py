@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from teambot.answer.services import Context
 
 MAX_LISTED = 50
-EMPTY = "This channel's knowledge is empty. Editors add files with the \"Add to knowledge\" shortcut."
+EMPTY = 'This channel\'s knowledge is empty. Editors add files with the "Add to knowledge" shortcut.'
 
 
 @message_shortcut("list_knowledge")

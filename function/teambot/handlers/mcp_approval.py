@@ -53,8 +53,9 @@ def _answer(ctx: "Context", job: Job, *, approve: bool, now: float | None = None
     asker = value["u"]
     if job.user != asker:  # anyone else's click changes nothing
         logs.info("mcp_approval_ignored", reason="not the asker", team=job.team, channel=job.channel, user=job.user)
-        ctx.slack.tell(job.channel, job.user, f"Only <@{asker}> can approve or deny this tool call.",
-                       job.thread_ts, team=job.team)
+        ctx.slack.tell(
+            job.channel, job.user, f"Only <@{asker}> can approve or deny this tool call.", job.thread_ts, team=job.team
+        )
         return
     if not _claimed(ctx, value):  # a double click, or the expiry came first: already acted on
         logs.info("mcp_approval_ignored", reason="already answered", team=job.team, channel=job.channel)
@@ -76,26 +77,46 @@ def _conclude(ctx: "Context", job: Job, value: dict, outcome: str) -> None:
     from teambot.core import logs
 
     asker, name, server = value["u"], value.get("n") or "the tool", value.get("s") or "?"
-    answer_job = Job(kind=job.kind, team=job.team, channel=job.channel, user=asker, message_ts=value["m"],
-                     thread_ts=value["t"], user_team=value.get("k") or job.user_team,
-                     extra={"container_file_ids": value["c"]} if isinstance(value.get("c"), list) else {})
+    answer_job = Job(
+        kind=job.kind,
+        team=job.team,
+        channel=job.channel,
+        user=asker,
+        message_ts=value["m"],
+        thread_ts=value["t"],
+        user_team=value.get("k") or job.user_team,
+        extra={"container_file_ids": value["c"]} if isinstance(value.get("c"), list) else {},
+    )
     within = ttl_words(ctx.settings.mcp_approval_ttl_s)
-    line = {"expired": f":hourglass: The request to call *{name}* on *{server}* expired (no answer in {within}).",
-            "approved": f":white_check_mark: <@{asker}> approved calling *{name}* on *{server}*.",
-            "denied": f":no_entry_sign: <@{asker}> denied calling *{name}* on *{server}*."}[outcome]
+    line = {
+        "expired": f":hourglass: The request to call *{name}* on *{server}* expired (no answer in {within}).",
+        "approved": f":white_check_mark: <@{asker}> approved calling *{name}* on *{server}*.",
+        "denied": f":no_entry_sign: <@{asker}> denied calling *{name}* on *{server}*.",
+    }[outcome]
     logs.info("mcp_approval", outcome=outcome, team=job.team, channel=job.channel, user=asker, server=server, tool=name)
-    ctx.slack.call("chat_update", team=job.team, channel=job.channel, ts=job.message_ts, text=line,
-                   blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line}}])
+    ctx.slack.call(
+        "chat_update",
+        team=job.team,
+        channel=job.channel,
+        ts=job.message_ts,
+        text=line,
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": line}}],
+    )
     if outcome == "expired":
-        post_notice(ctx, answer_job, f"I didn't call *{name}*: nobody approved it within {within}, so this answer "
-                                     "ends here. Ask again if you still need it.")
+        post_notice(
+            ctx,
+            answer_job,
+            f"I didn't call *{name}*: nobody approved it within {within}, so this answer "
+            "ends here. Ask again if you still need it.",
+        )
         return
     if outcome == "denied":
         post_notice(ctx, answer_job, f"OK, I didn't call *{name}*. This answer ends here; ask again any time.")
         return
-    continuation = {"previous_response_id": value["r"],
-                    "input": [{"type": "mcp_approval_response", "approval_request_id": a, "approve": True}
-                              for a in approval_ids(value)]}
+    continuation = {
+        "previous_response_id": value["r"],
+        "input": [{"type": "mcp_approval_response", "approval_request_id": a, "approve": True} for a in approval_ids(value)],
+    }
     from teambot.core.prompts import instructions
 
     # previous_response_id carries the conversation, not the instructions: the system prompt again

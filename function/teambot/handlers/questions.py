@@ -25,8 +25,10 @@ ANSWER = "answer"  # the job kind (also in logs and Cloud Tasks bodies)
 # A plain message, one with files, a `/me` message, a thread reply also sent to the channel
 # (docs.slack.dev/reference/events/message/me_message, .../thread_broadcast): all are questions.
 SUBTYPES = (None, "file_share", "me_message", "thread_broadcast")
-BARE_MENTION_HINT = ("Hi! Mention me together with a question, for example: _@me what does this error mean?_ "
-                     "I answer in the thread, with the thread and its files as context. In a DM, just write to me.")
+BARE_MENTION_HINT = (
+    "Hi! Mention me together with a question, for example: _@me what does this error mean?_ "
+    "I answer in the thread, with the thread and its files as context. In a DM, just write to me."
+)
 
 
 def _answers_every_message(event: dict, settings: "Settings") -> bool:
@@ -135,10 +137,20 @@ def answer_question(ctx: "Context", job: Job) -> None:
         job, data_notes = with_container_files(ctx, job, replies)
         files.notes.extend(data_notes)
     messages = build_messages(
-        replies, job, bot_user_id=job.bot_user_id or bot_user, bot_id=bot_id,
-        system=system, max_tokens=context_tokens - files.tokens,
+        replies,
+        job,
+        bot_user_id=job.bot_user_id or bot_user,
+        bot_id=bot_id,
+        system=system,
+        max_tokens=context_tokens - files.tokens,
     )
     first = not job.thread_ts or is_first_question(replies, job, bot_user, bot_id)  # agent session title on creation
-    stream_answer(ctx, job, attach(messages, files), notes=files.notes, budget=budget,
-                  title=strip_mention(job.text, job.bot_user_id or bot_user) if first else "",
-                  steps=answer_steps(replies, files, job, (bot_user, bot_id)))
+    stream_answer(
+        ctx,
+        job,
+        attach(messages, files),
+        notes=files.notes,
+        budget=budget,
+        title=strip_mention(job.text, job.bot_user_id or bot_user) if first else "",
+        steps=answer_steps(replies, files, job, (bot_user, bot_id)),
+    )

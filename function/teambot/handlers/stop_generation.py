@@ -50,7 +50,9 @@ def stop_generation(ctx: "Context", job: Job) -> None:
         return
     how = "local" if cancel_here(ctx, job.message_ts) else _stop_elsewhere(ctx, job)
     logs.info("stop", how=how, team=job.team, channel=job.channel, user=job.user)
-    ctx.slack.tell(job.channel, job.user, ALREADY_DONE if how == "already_done" else STOPPED_CONFIRMATION, job.thread_ts, team=job.team)
+    ctx.slack.tell(
+        job.channel, job.user, ALREADY_DONE if how == "already_done" else STOPPED_CONFIRMATION, job.thread_ts, team=job.team
+    )
 
 
 def _streaming_in_update_mode(job: Job) -> bool:
@@ -91,7 +93,11 @@ def _stop_elsewhere(ctx: "Context", job: Job) -> str:
     if not _streaming_in_update_mode(job):  # update-mode answers carry metadata from the start
         try:
             ctx.slack.call(
-                "chat_stopStream", team=job.team, channel=job.channel, ts=job.message_ts, markdown_text=STOPPED_NOTE,
+                "chat_stopStream",
+                team=job.team,
+                channel=job.channel,
+                ts=job.message_ts,
+                markdown_text=STOPPED_NOTE,
                 metadata=answer_metadata("", STOPPED),
             )
             return "native_stream"
@@ -100,8 +106,12 @@ def _stop_elsewhere(ctx: "Context", job: Job) -> str:
     reply_to = (answer_mark(job.target) or {}).get("reply_to", "")
     ctx.slack.call("chat_delete", team=job.team, channel=job.channel, ts=job.message_ts)
     ctx.slack.call(
-        "chat_postMessage", team=job.team, channel=job.channel, thread_ts=job.thread_ts or job.message_ts,
-        markdown_text=strip_cursor(job.text) + STOPPED_NOTE, metadata=answer_metadata(reply_to, STOPPED),
+        "chat_postMessage",
+        team=job.team,
+        channel=job.channel,
+        thread_ts=job.thread_ts or job.message_ts,
+        markdown_text=strip_cursor(job.text) + STOPPED_NOTE,
+        metadata=answer_metadata(reply_to, STOPPED),
     )
     return "replaced"
 
@@ -125,11 +135,23 @@ def stop_message(ctx: "Context", job: Job, ts: str) -> str:
     part = replace(job, message_ts=ts, text=message.get("text") or "", target=target)
     if mark is None:  # a native stream: stopped by Slack, or still open (then stopStream ends it)
         try:
-            ctx.slack.call("chat_stopStream", team=job.team, channel=job.channel, ts=ts, markdown_text=STOPPED_NOTE,
-                           metadata=answer_metadata("", STOPPED))
+            ctx.slack.call(
+                "chat_stopStream",
+                team=job.team,
+                channel=job.channel,
+                ts=ts,
+                markdown_text=STOPPED_NOTE,
+                metadata=answer_metadata("", STOPPED),
+            )
             return "native_stream"
         except SlackApiError:
-            ctx.slack.call("chat_update", team=job.team, channel=job.channel, ts=ts,
-                           markdown_text=strip_cursor(part.text) + STOPPED_NOTE, metadata=answer_metadata("", STOPPED))
+            ctx.slack.call(
+                "chat_update",
+                team=job.team,
+                channel=job.channel,
+                ts=ts,
+                markdown_text=strip_cursor(part.text) + STOPPED_NOTE,
+                metadata=answer_metadata("", STOPPED),
+            )
             return "marked"
     return _stop_elsewhere(ctx, part)

@@ -101,8 +101,7 @@ def summarize_thread(ctx: "Context", job: Job) -> None:
             post_notice(ctx, job, f":warning: {failure.user_message}")
             logs.info("answer", outcome=failure.kind, kind=job.kind, channel=job.channel, parts=len(chunks))
             return
-    messages = [{"role": "system", "content": system},
-                {"role": "user", "content": f"Summarize this Slack thread:\n\n{thread}"}]
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": f"Summarize this Slack thread:\n\n{thread}"}]
     stream_answer(ctx, job, messages, notes=notes, log_fields={"parts": len(chunks)})
 
 

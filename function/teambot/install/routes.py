@@ -38,9 +38,16 @@ def page(status: int, title: str, text: str, link: tuple[str, str] | None = None
     body = f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
     if link:
         body += f'<p><a href="{html.escape(link[0])}">{html.escape(link[1])}</a></p>'
-    return body, status, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
-                          "Set-Cookie": f"{NONCE_COOKIE}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax",
-                          **(headers or {})}
+    return (
+        body,
+        status,
+        {
+            "Content-Type": "text/html; charset=utf-8",
+            "Cache-Control": "no-store",
+            "Set-Cookie": f"{NONCE_COOKIE}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax",
+            **(headers or {}),
+        },
+    )
 
 
 class InstallRoutes:
@@ -59,10 +66,18 @@ class InstallRoutes:
         if request.method != "GET":
             return page(405, "Method not allowed", "Open this address in a browser.")
         s = self.settings
-        if not (s.slack_client_id and s.slack_bot_scopes and s.function_url and self.secrets.is_managed(BOT_TOKEN)
-                and s.secret_refs.get(CLIENT_SECRET)):
-            return page(404, "Install not configured", "install not configured: this deployment installs the "
-                        "Slack app by hand (see README \"Deploy\").")
+        if not (
+            s.slack_client_id
+            and s.slack_bot_scopes
+            and s.function_url
+            and self.secrets.is_managed(BOT_TOKEN)
+            and s.secret_refs.get(CLIENT_SECRET)
+        ):
+            return page(
+                404,
+                "Install not configured",
+                'install not configured: this deployment installs the Slack app by hand (see README "Deploy").',
+            )
         client_secret = self.secrets.get(CLIENT_SECRET)
         if is_placeholder(client_secret):
             return page(404, "Install not configured", "install not configured: the client secret is not set.")
@@ -78,11 +93,20 @@ class InstallRoutes:
 
     def _start(self, client_secret: str):
         state, nonce = self._oauth_states(client_secret).issue()
-        query = urlencode({"client_id": self.settings.slack_client_id, "scope": self.settings.slack_bot_scopes,
-                           "redirect_uri": self.redirect_uri, "state": state})
+        query = urlencode(
+            {
+                "client_id": self.settings.slack_client_id,
+                "scope": self.settings.slack_bot_scopes,
+                "redirect_uri": self.redirect_uri,
+                "state": state,
+            }
+        )
         cookie = f"{NONCE_COOKIE}={nonce}; Max-Age={int(STATE_TTL_S)}; Path=/; HttpOnly; Secure; SameSite=Lax"
-        return "", 302, {"Location": f"{self.settings.slack_authorize_url}?{query}", "Set-Cookie": cookie,
-                         "Cache-Control": "no-store"}
+        return (
+            "",
+            302,
+            {"Location": f"{self.settings.slack_authorize_url}?{query}", "Set-Cookie": cookie, "Cache-Control": "no-store"},
+        )
 
     def _finish(self, request, client_secret: str):
         args = request.args
@@ -109,14 +133,23 @@ class InstallRoutes:
             self._write_bot_token(granted["access_token"])
         except Exception as exc:  # the client raises many types; never echo details
             logs.failed("install_failed", exc, severity="ERROR", outcome="secret_write_failed", code=getattr(exc, "code", None))
-            return page(503, "Not installed", "Slack granted the token but it could not be saved to Secret Manager "
-                        "(does the runtime identity have secretVersionAdder on the bot-token secret?). Try again.")
+            return page(
+                503,
+                "Not installed",
+                "Slack granted the token but it could not be saved to Secret Manager "
+                "(does the runtime identity have secretVersionAdder on the bot-token secret?). Try again.",
+            )
         self.secrets.refresh(BOT_TOKEN)  # this process answers with the new token from now on
         app_id = granted.get("app_id") or ""
         logs.info("installed", team=team, app_id=app_id)
         dm = "https://slack.com/app_redirect?" + urlencode({"app": app_id, "team": team})
-        return page(200, "Installed", f"The bot is installed in {(granted.get('team') or {}).get('name') or team}. "
-                    "Say hello in its DM, or @mention it in a channel after inviting it.", (dm, "Open the bot's DM"))
+        return page(
+            200,
+            "Installed",
+            f"The bot is installed in {(granted.get('team') or {}).get('name') or team}. "
+            "Say hello in its DM, or @mention it in a channel after inviting it.",
+            (dm, "Open the bot's DM"),
+        )
 
     def _exchange(self, code: str, client_secret: str):
         """oauth.v2.access; a dict on success, else a refusal page (docs.slack.dev/reference/methods/oauth.v2.access)."""
@@ -125,8 +158,9 @@ class InstallRoutes:
 
         client = WebClient(base_url=self.settings.slack_api_url, timeout=self.settings.slack_timeout_s)
         try:
-            granted = client.oauth_v2_access(client_id=self.settings.slack_client_id, client_secret=client_secret,
-                                             code=code, redirect_uri=self.redirect_uri).data
+            granted = client.oauth_v2_access(
+                client_id=self.settings.slack_client_id, client_secret=client_secret, code=code, redirect_uri=self.redirect_uri
+            ).data
         except SlackApiError as exc:
             error = exc.response.get("error")
             logs.warning("install_refused", outcome="exchange_refused", error=error)
@@ -142,7 +176,8 @@ class InstallRoutes:
     def _write_bot_token(self, token: str) -> None:
         parent = self.settings.secret_refs[BOT_TOKEN].rsplit("/versions/", 1)[0]
         self._secret_client().add_secret_version(
-            request={"parent": parent, "payload": {"data": token.encode()}}, timeout=10, retry=None)
+            request={"parent": parent, "payload": {"data": token.encode()}}, timeout=10, retry=None
+        )
 
     def _secret_client(self):
         if self._sm_client is None:
@@ -153,8 +188,10 @@ class InstallRoutes:
                 from google.auth.credentials import AnonymousCredentials
 
                 self._sm_client = SecretManagerServiceClient(
-                    transport="rest", credentials=AnonymousCredentials(),
-                    client_options=ClientOptions(api_endpoint=self.settings.secret_manager_endpoint))
+                    transport="rest",
+                    credentials=AnonymousCredentials(),
+                    client_options=ClientOptions(api_endpoint=self.settings.secret_manager_endpoint),
+                )
             else:
                 self._sm_client = SecretManagerServiceClient(transport="rest")
         return self._sm_client

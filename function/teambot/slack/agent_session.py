@@ -33,8 +33,17 @@ PROCESSING, ACTIVE, SUSPENDED, CLOSED = "processing", "active", "suspended", "cl
 STATUSES = (PROCESSING, ACTIVE, SUSPENDED, CLOSED)
 TITLE_LIMIT = 200  # setStatus / rename: "max 200 characters"
 MISSING_STOP_EVENT = "missing_agent_session_stopped_event_subscription"
-WORKSPACE_REFUSALS = frozenset({"missing_scope", "unknown_method", "not_allowed_token_type", "feature_not_enabled",
-                                "not_an_agent", "invalid_auth", "not_authed"})
+WORKSPACE_REFUSALS = frozenset(
+    {
+        "missing_scope",
+        "unknown_method",
+        "not_allowed_token_type",
+        "feature_not_enabled",
+        "not_an_agent",
+        "invalid_auth",
+        "not_authed",
+    }
+)
 _HEADING = re.compile(r"^\s*(?:#{1,6}\s+(.+?)\s*#*\s*$|\*\*(.+?)\*\*\s*$)")
 
 
@@ -84,9 +93,15 @@ def set_status(ctx: "Context", job: "Job", status: str, *, title: str = "", thre
         return False
     extra = {"title": session_title(title)} if title.strip() else {}
     try:
-        response = ctx.slack.call("agents_sessions_setStatus", team=job.team, channel_id=job.channel,
-                                  thread_ts=thread_ts or job.reply_thread_ts, status=status,
-                                  initiator_user_id=job.user, **extra)
+        response = ctx.slack.call(
+            "agents_sessions_setStatus",
+            team=job.team,
+            channel_id=job.channel,
+            thread_ts=thread_ts or job.reply_thread_ts,
+            status=status,
+            initiator_user_id=job.user,
+            **extra,
+        )
     except SlackApiError as exc:
         code = slack_error(exc)
         if memory.once(code):
@@ -98,8 +113,12 @@ def set_status(ctx: "Context", job: "Job", status: str, *, title: str = "", thre
         return False
     warning = str(response.get("warning") or "")
     if MISSING_STOP_EVENT in warning.split(",") and memory.once(MISSING_STOP_EVENT):
-        logs.warning("session_warning", warning=MISSING_STOP_EVENT, channel=job.channel,
-                     fix="subscribe the app to the agent_session_stopped bot event (slack_manifest.yaml)")
+        logs.warning(
+            "session_warning",
+            warning=MISSING_STOP_EVENT,
+            channel=job.channel,
+            fix="subscribe the app to the agent_session_stopped bot event (slack_manifest.yaml)",
+        )
     return True
 
 
@@ -113,8 +132,9 @@ def rename(ctx: "Context", job: "Job", title: str) -> bool:
     if not title or _memory(ctx).off:
         return False
     try:
-        ctx.slack.call("agents_sessions_rename", team=job.team, channel_id=job.channel, thread_ts=job.reply_thread_ts,
-                       title=title)
+        ctx.slack.call(
+            "agents_sessions_rename", team=job.team, channel_id=job.channel, thread_ts=job.reply_thread_ts, title=title
+        )
         return True
     except SlackApiError as exc:
         logs.info("session_rename_refused", error=slack_error(exc), channel=job.channel)

@@ -35,8 +35,9 @@ LOADING_MESSAGES = ["Reading the thread…", "Thinking it through…", "Writing 
 APP_THREAD_SUBTYPE = "assistant_app_thread"  # the root message of an AI panel thread
 TITLE_LIMIT = 100  # Slack documents no limit for setTitle; a title is a line, not the question
 # Refusals after which setStatus is not tried again in this process (they concern every channel).
-WORKSPACE_REFUSALS = frozenset({"missing_scope", "unknown_method", "not_allowed_token_type", "feature_not_enabled",
-                                "invalid_auth", "not_authed"})
+WORKSPACE_REFUSALS = frozenset(
+    {"missing_scope", "unknown_method", "not_allowed_token_type", "feature_not_enabled", "invalid_auth", "not_authed"}
+)
 
 
 class StatusMemory:
@@ -72,8 +73,15 @@ def set_thinking(ctx: "Context", job: "Job") -> None:
         logs.info("status_skipped", reason="rate_budget", channel=job.channel)
         return
     try:
-        ctx.slack.call("assistant_threads_setStatus", team=job.team, prepaid=True, channel_id=job.channel,
-                       thread_ts=job.reply_thread_ts, status=THINKING, loading_messages=LOADING_MESSAGES)
+        ctx.slack.call(
+            "assistant_threads_setStatus",
+            team=job.team,
+            prepaid=True,
+            channel_id=job.channel,
+            thread_ts=job.reply_thread_ts,
+            status=THINKING,
+            loading_messages=LOADING_MESSAGES,
+        )
     except SlackApiError as exc:
         memory.refused(slack_error(exc), job.channel)
     except Exception as exc:  # a timeout: the answer matters more than its status line
@@ -114,7 +122,9 @@ def set_title(ctx: "Context", job: "Job", question: str) -> None:
     if not title:
         return
     try:
-        ctx.slack.call("assistant_threads_setTitle", team=job.team, channel_id=job.channel, thread_ts=job.reply_thread_ts, title=title)
+        ctx.slack.call(
+            "assistant_threads_setTitle", team=job.team, channel_id=job.channel, thread_ts=job.reply_thread_ts, title=title
+        )
     except SlackApiError as exc:
         logs.warning("title_refused", error=slack_error(exc), channel=job.channel)
     except Exception as exc:  # a timeout: a missing title never costs the answer
@@ -151,7 +161,9 @@ def channel_note(ctx: "Context", context: dict) -> str:
     if not isinstance(channel, str) or channel[:1] not in ("C", "G"):
         return ""
     try:
-        name = ((ctx.slack.call("conversations_info", team=str(context.get("team_id") or ""), channel=channel).get("channel")) or {}).get("name")
+        name = (
+            (ctx.slack.call("conversations_info", team=str(context.get("team_id") or ""), channel=channel).get("channel")) or {}
+        ).get("name")
     except SlackApiError as exc:  # private and the bot is not in it, or the scope is missing
         logs.info("context_channel_unknown", error=slack_error(exc), channel=channel)
         name = None
@@ -159,7 +171,8 @@ def channel_note(ctx: "Context", context: dict) -> str:
         logs.failed("context_channel_unknown", exc, channel=channel)
         name = None
     if not name:
-        return (f"The user is looking at the Slack channel <#{channel}>. You don't know its name and "
-                "have not read its messages.")
-    return (f"The user is looking at the Slack channel #{name} (<#{channel}>). You know only its name; "
-            "you have not read its messages, so don't claim to know what was said there.")
+        return f"The user is looking at the Slack channel <#{channel}>. You don't know its name and have not read its messages."
+    return (
+        f"The user is looking at the Slack channel #{name} (<#{channel}>). You know only its name; "
+        "you have not read its messages, so don't claim to know what was said there."
+    )

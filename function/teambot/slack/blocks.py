@@ -27,17 +27,22 @@ RATINGS = ("good", "bad")
 
 def feedback_block(model: str) -> dict:
     def button(label: str, rating: str, spoken: str) -> dict:
-        return {"text": {"type": "plain_text", "text": label}, "accessibility_label": spoken,
-                "value": json.dumps({"rating": rating, "model": model[:200]}, separators=(",", ":"))}
+        return {
+            "text": {"type": "plain_text", "text": label},
+            "accessibility_label": spoken,
+            "value": json.dumps({"rating": rating, "model": model[:200]}, separators=(",", ":")),
+        }
 
     return {
         "type": "context_actions",
-        "elements": [{
-            "type": "feedback_buttons",
-            "action_id": FEEDBACK_ACTION,
-            "positive_button": button("👍", "good", "This answer was helpful"),
-            "negative_button": button("👎", "bad", "This answer was not helpful"),
-        }],
+        "elements": [
+            {
+                "type": "feedback_buttons",
+                "action_id": FEEDBACK_ACTION,
+                "positive_button": button("👍", "good", "This answer was helpful"),
+                "negative_button": button("👎", "bad", "This answer was not helpful"),
+            }
+        ],
     }
 
 

@@ -242,8 +242,9 @@ class WriteBudget:
         with self._lock:
             window = self._windows.get(key)
             if window is None:
-                window = self._windows[key] = _Window(figure[0], figure[1], [], share_at=self._clock(), team=team,
-                                                      method=method if channel is None else "")
+                window = self._windows[key] = _Window(
+                    figure[0], figure[1], [], share_at=self._clock(), team=team, method=method if channel is None else ""
+                )
             return window
 
     def _keys(self, team: str, method: str, channel: str | None) -> list[_Window]:

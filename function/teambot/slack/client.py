@@ -1,15 +1,15 @@
 """Everything the worker asks of the Slack Web API, through slack_sdk's WebClient.
 
-  * every call of a rate-limited method waits for its slot in the instance's WriteBudget
-    (write_budget.py), so the instance stays under Slack's per-workspace tiers;
-  * 429s are retried by slack_sdk's retry machinery (BudgetRateLimitHandler, a
-    RateLimitErrorRetryHandler): the Retry-After pauses the method for every answer of the
-    instance, and the retry waits for its slot like any other call, so an answer always completes;
-    5xx and connection errors get a couple of retries too;
-  * a 429 is published on the workspace's shared "pause until" (slack_pause.py), so the other
-    instances pause the method too instead of each spending its own 429;
-  * a revoked or rotated bot token (invalid_auth, token_revoked, ...) re-reads SLACK_BOT_TOKEN
-    once and retries the call once.
+* every call of a rate-limited method waits for its slot in the instance's WriteBudget
+  (write_budget.py), so the instance stays under Slack's per-workspace tiers;
+* 429s are retried by slack_sdk's retry machinery (BudgetRateLimitHandler, a
+  RateLimitErrorRetryHandler): the Retry-After pauses the method for every answer of the
+  instance, and the retry waits for its slot like any other call, so an answer always completes;
+  5xx and connection errors get a couple of retries too;
+* a 429 is published on the workspace's shared "pause until" (slack_pause.py), so the other
+  instances pause the method too instead of each spending its own 429;
+* a revoked or rotated bot token (invalid_auth, token_revoked, ...) re-reads SLACK_BOT_TOKEN
+  once and retries the call once.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ class BudgetRateLimitHandler(RateLimitErrorRetryHandler):
 
     def _can_retry(self, *, state, request, response=None, error=None) -> bool:
         return super()._can_retry(state=state, request=request, response=response, error=error) and (
-            _api_method(request.url) not in NOT_RETRIED_ON_429)
+            _api_method(request.url) not in NOT_RETRIED_ON_429
+        )
 
     def prepare_for_next_attempt(self, *, state, request, response=None, error=None) -> None:
         if response is None:
@@ -79,8 +80,13 @@ class BudgetRateLimitHandler(RateLimitErrorRetryHandler):
         retry_after, method = _retry_after(response.headers), _api_method(request.url)
         team, channel = getattr(self._caller, "team", ""), getattr(self._caller, "channel", None)
         self._budget.rate_limited(team, method, retry_after, channel)
-        logs.warning("slack_rate_limited", method=method, retry_after_s=retry_after, attempt=state.current_attempt,
-                     share=round(self._budget.share(team, method), 2))
+        logs.warning(
+            "slack_rate_limited",
+            method=method,
+            retry_after_s=retry_after,
+            attempt=state.current_attempt,
+            share=round(self._budget.share(team, method), 2),
+        )
         self._budget.take(team, method, channel)
         state.increment_current_attempt()
 
@@ -142,8 +148,13 @@ class SlackOps:
         cursor = None
         for _ in range(50):  # 50 pages x 200 = far beyond any context budget
             response = self.call(
-                "conversations_replies", team=team, channel=channel, ts=thread_ts, limit=200,
-                include_all_metadata=True, cursor=cursor,
+                "conversations_replies",
+                team=team,
+                channel=channel,
+                ts=thread_ts,
+                limit=200,
+                include_all_metadata=True,
+                cursor=cursor,
             )
             messages.extend(response.get("messages") or [])
             cursor = (response.get("response_metadata") or {}).get("next_cursor")

@@ -48,9 +48,7 @@ def notice_metadata(reply_to: str) -> dict:
 
 
 def is_own(message: dict, bot_user_id: str, bot_id: str) -> bool:
-    return bool(
-        (bot_user_id and message.get("user") == bot_user_id) or (bot_id and message.get("bot_id") == bot_id)
-    )
+    return bool((bot_user_id and message.get("user") == bot_user_id) or (bot_id and message.get("bot_id") == bot_id))
 
 
 def answer_mark(message: dict) -> dict | None:

@@ -93,26 +93,38 @@ class FirestorePauseStore:
 
     def write(self, team: str, method: str, until: float) -> None:
         expires = datetime.fromtimestamp(until + KEEP_S, tz=UTC)
-        self._doc(team, method).set({"team": team, "method": method, "until": until, "expires_at": expires},
-                                    retry=None, timeout=self.timeout_s)
+        self._doc(team, method).set(
+            {"team": team, "method": method, "until": until, "expires_at": expires}, retry=None, timeout=self.timeout_s
+        )
 
     def seen(self, team: str, instance: str, at: float) -> None:
         expires = datetime.fromtimestamp(at + KEEP_S, tz=UTC)
-        self._doc(team, f"peer_{instance}").set({"team": team, "kind": "peer", "seen": at, "expires_at": expires},
-                                                retry=None, timeout=self.timeout_s)
+        self._doc(team, f"peer_{instance}").set(
+            {"team": team, "kind": "peer", "seen": at, "expires_at": expires}, retry=None, timeout=self.timeout_s
+        )
 
     def peers(self, team: str, since: float) -> int:
         from google.cloud.firestore import FieldFilter
 
         self._doc(team, "peers")  # the client
-        query = (self._client.collection(COLLECTION).where(filter=FieldFilter("kind", "==", "peer"))
-                 .where(filter=FieldFilter("team", "==", team)))  # equality only: no composite index
+        query = (
+            self._client.collection(COLLECTION)
+            .where(filter=FieldFilter("kind", "==", "peer"))
+            .where(filter=FieldFilter("team", "==", team))
+        )  # equality only: no composite index
         return sum(1 for doc in query.stream(retry=None, timeout=self.timeout_s) if (doc.get("seen") or 0) >= since)
 
 
 class SlackPause:
-    def __init__(self, store, *, wall: Callable[[], float] = time.time, refresh_s: float = REFRESH_S,
-                 background: bool = True, cold_writers: int = 1):
+    def __init__(
+        self,
+        store,
+        *,
+        wall: Callable[[], float] = time.time,
+        refresh_s: float = REFRESH_S,
+        background: bool = True,
+        cold_writers: int = 1,
+    ):
         self.store = store
         self.cold_writers = max(1, cold_writers)
         self._first: dict[str, float] = {}  # team -> when this instance first wrote there (cold until PEER_EVERY_S later)

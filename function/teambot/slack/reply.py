@@ -153,7 +153,7 @@ class SlackReply:
 
     @property
     def mode(self) -> str:
-        """"native", "update" or "post" (before the first text: what it would try first)."""
+        """ "native", "update" or "post" (before the first text: what it would try first)."""
         if self._writer is None:
             return "native" if self._native_ok else "update"
         return self._writer.mode
@@ -272,8 +272,14 @@ class SlackReply:
             return
         extra = {"metadata": meta} if meta else {}
         try:
-            self._slack.call("chat_update", team=self._job.team, channel=self._job.channel, ts=self._ts,
-                             **with_blocks(text, blocks or []), **extra)
+            self._slack.call(
+                "chat_update",
+                team=self._job.team,
+                channel=self._job.channel,
+                ts=self._ts,
+                **with_blocks(text, blocks or []),
+                **extra,
+            )
         except SlackApiError as exc:
             if slack_error(exc) in UPDATE_GONE:
                 raise ReplyGone() from None
@@ -281,8 +287,12 @@ class SlackReply:
 
     def _post(self, text: str, meta: dict, blocks: list[dict] | None = None) -> None:
         response = self._slack.call(
-            "chat_postMessage", team=self._job.team, channel=self._job.channel, thread_ts=self._job.reply_thread_ts,
-            metadata=meta, **with_blocks(text, blocks or []),
+            "chat_postMessage",
+            team=self._job.team,
+            channel=self._job.channel,
+            thread_ts=self._job.reply_thread_ts,
+            metadata=meta,
+            **with_blocks(text, blocks or []),
         )
         self._new_message(response["ts"])
 
@@ -407,8 +417,11 @@ class _NativeWriter(_Writer):
         else:
             if not self._expired:
                 team, rest = r._job.team, r.text[r._shown : upto]
-                if rest and not r._budget.ready(team, "chat.stopStream", periodic=False) and r._budget.try_take(
-                        team, "chat.appendStream", periodic=False):
+                if (
+                    rest
+                    and not r._budget.ready(team, "chat.stopStream", periodic=False)
+                    and r._budget.try_take(team, "chat.appendStream", periodic=False)
+                ):
                     # Stops are scarce: show the whole text now; the stop (final metadata) waits.
                     outcome = self._call("chat_appendStream", prepaid=True, **self._chunks(rest))
                     if isinstance(outcome, _Writer):
@@ -449,8 +462,14 @@ class _NativeWriter(_Writer):
         content = self._chunks(text)
         try:
             response = r._slack.call(
-                "chat_startStream", team=job.team, prepaid=True, channel=job.channel, thread_ts=job.reply_thread_ts,
-                recipient_team_id=job.recipient_team, recipient_user_id=job.user, task_display_mode=TASK_DISPLAY_MODE,
+                "chat_startStream",
+                team=job.team,
+                prepaid=True,
+                channel=job.channel,
+                thread_ts=job.reply_thread_ts,
+                recipient_team_id=job.recipient_team,
+                recipient_user_id=job.user,
+                task_display_mode=TASK_DISPLAY_MODE,
                 **content,
             )
         except SlackApiError as exc:
@@ -470,9 +489,7 @@ class _NativeWriter(_Writer):
             r._slack.call(method, team=job.team, channel=job.channel, ts=r._ts, **kwargs)
             return self.OK
         except SlackApiError as exc:
-            if slack_error(exc) == NOT_STREAMING and not stopped_or_deleted(
-                r._slack, job.channel, job.reply_thread_ts, r._ts
-            ):
+            if slack_error(exc) == NOT_STREAMING and not stopped_or_deleted(r._slack, job.channel, job.reply_thread_ts, r._ts):
                 return self.EXPIRED
             if slack_error(exc) in NATIVE_GONE:
                 raise ReplyGone() from None

@@ -50,8 +50,11 @@ class FirestoreUsageStore:
     def get(self, doc_ids: list[str]) -> dict[str, Totals]:
         collection = self._collection()
         refs = [collection.document(doc_id) for doc_id in doc_ids]
-        found = {snap.id: Totals.of(snap.to_dict()) for snap in
-                 self._client.get_all(refs, retry=None, timeout=self.timeout_s) if snap.exists}
+        found = {
+            snap.id: Totals.of(snap.to_dict())
+            for snap in self._client.get_all(refs, retry=None, timeout=self.timeout_s)
+            if snap.exists
+        }
         return {doc_id: found.get(doc_id, Totals()) for doc_id in doc_ids}
 
     def month_users(self, team: str, month: str) -> dict[str, Totals]:
@@ -59,8 +62,10 @@ class FirestoreUsageStore:
 
         # Equality filters only: Firestore serves them by merging the automatic single-field
         # indexes, so no composite index has to be provisioned.
-        query = (self._collection()
-                 .where(filter=FieldFilter("kind", "==", "user_month"))
-                 .where(filter=FieldFilter("team", "==", team))
-                 .where(filter=FieldFilter("month", "==", month)))
+        query = (
+            self._collection()
+            .where(filter=FieldFilter("kind", "==", "user_month"))
+            .where(filter=FieldFilter("team", "==", team))
+            .where(filter=FieldFilter("month", "==", month))
+        )
         return {doc.get("user"): Totals.of(doc.to_dict()) for doc in query.stream(retry=None, timeout=self.timeout_s)}

@@ -19,10 +19,13 @@ def _usage_section(title, today_label, month_label, today, month, days, budget, 
     """A header, today's and this month's figures side by side, the budget note, the daily chart."""
     blocks = [
         _header(title),
-        {"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"{today_label}\n{_line(today)}"},
-            {"type": "mrkdwn", "text": f"{month_label}\n{_line(month)}"},
-        ]},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"{today_label}\n{_line(today)}"},
+                {"type": "mrkdwn", "text": f"{month_label}\n{_line(month)}"},
+            ],
+        },
     ]
     if budget:
         blocks.append(_context(_budget_note(today, budget, whose)))
@@ -33,11 +36,27 @@ def _usage_section(title, today_label, month_label, today, month, days, budget, 
 def home_view(summary: UsageSummary | None, *, is_admin: bool = False) -> dict:
     if summary is None:
         return {"type": "home", "blocks": [_header("Usage"), _section(UNAVAILABLE)]}
-    blocks = _usage_section("Your usage", f"*Today* ({summary.day}, UTC)", f"*This month* ({summary.month})",
-                            summary.user_today, summary.user_month, summary.user_days, summary.user_budget, "per person")
+    blocks = _usage_section(
+        "Your usage",
+        f"*Today* ({summary.day}, UTC)",
+        f"*This month* ({summary.month})",
+        summary.user_today,
+        summary.user_month,
+        summary.user_days,
+        summary.user_budget,
+        "per person",
+    )
     blocks += [{"type": "divider"}]
-    blocks += _usage_section("Workspace", "*Today*", "*This month*", summary.team_today, summary.team_month,
-                             summary.team_days, summary.team_budget, "for the workspace")
+    blocks += _usage_section(
+        "Workspace",
+        "*Today*",
+        "*This month*",
+        summary.team_today,
+        summary.team_month,
+        summary.team_days,
+        summary.team_budget,
+        "for the workspace",
+    )
     if is_admin and summary.top_users is not None:
         blocks += [{"type": "divider"}, _header("Top users this month")]
         lines = [f"{rank}. <@{user}>  {_line(totals)}" for rank, (user, totals) in enumerate(summary.top_users, 1)]

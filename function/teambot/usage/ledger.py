@@ -67,9 +67,16 @@ def until_midnight(now: datetime) -> str:
 
 
 class UsageLedger:
-    def __init__(self, store: UsageStore, *, user_budget: int = 0, team_budget: int = 0,
-                 prices: dict[str, tuple[float, float]] | None = None,
-                 clock: Callable[[], datetime] = utc_now, max_backlog: int = MAX_BACKLOG):
+    def __init__(
+        self,
+        store: UsageStore,
+        *,
+        user_budget: int = 0,
+        team_budget: int = 0,
+        prices: dict[str, tuple[float, float]] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        max_backlog: int = MAX_BACKLOG,
+    ):
         self.store = store
         self.user_budget = user_budget
         self.team_budget = team_budget
@@ -89,8 +96,13 @@ class UsageLedger:
             store = FirestoreUsageStore(database=settings.firestore_database)
         else:
             store = MemoryUsageStore()
-        return cls(store, user_budget=settings.daily_token_budget_per_user,
-                   team_budget=settings.daily_token_budget_per_team, prices=settings.model_prices, **kwargs)
+        return cls(
+            store,
+            user_budget=settings.daily_token_budget_per_user,
+            team_budget=settings.daily_token_budget_per_team,
+            prices=settings.model_prices,
+            **kwargs,
+        )
 
     def _now(self) -> datetime:
         return self.clock().astimezone(UTC)  # days are UTC days, whatever the clock's zone
@@ -122,11 +134,9 @@ class UsageLedger:
             return None
         resets = f"It resets at midnight UTC (in {until_midnight(now)})."
         if self.user_budget and totals[user_id].tokens >= self.user_budget:
-            return (f"You've reached today's usage limit ({self.user_budget:,} tokens per person per day). "
-                    f"{resets}")
+            return f"You've reached today's usage limit ({self.user_budget:,} tokens per person per day). {resets}"
         if self.team_budget and totals[team_id].tokens >= self.team_budget:
-            return (f"This workspace has reached today's usage limit ({self.team_budget:,} tokens per day). "
-                    f"{resets}")
+            return f"This workspace has reached today's usage limit ({self.team_budget:,} tokens per day). {resets}"
         return None
 
     def check_soon(self, team: str, user: str) -> Future:
@@ -147,15 +157,23 @@ class UsageLedger:
             return None
 
     # -- recording -----------------------------------------------------------------------------
-    def record(self, team: str, user: str, model: str, prompt_tokens: int | None,
-               completion_tokens: int | None, *, tool_calls: int = 0) -> Future | None:
+    def record(
+        self, team: str, user: str, model: str, prompt_tokens: int | None, completion_tokens: int | None, *, tool_calls: int = 0
+    ) -> Future | None:
         """Queue one answer's usage; returns at once (None when there is nothing to count).
         `tool_calls`: the hosted tool calls (web search, MCP) the answer made."""
         prompt, completion = int(prompt_tokens or 0), int(completion_tokens or 0)
         if not (prompt or completion or tool_calls):
             return None
-        event = UsageEvent(team, user, self._now(), prompt, completion,
-                           estimate_cost(model, prompt, completion, self.prices), int(tool_calls or 0))
+        event = UsageEvent(
+            team,
+            user,
+            self._now(),
+            prompt,
+            completion,
+            estimate_cost(model, prompt, completion, self.prices),
+            int(tool_calls or 0),
+        )
         future = self._executor.submit(self._write, event)
         with self._lock:
             self._inflight.add(future)
@@ -181,13 +199,17 @@ class UsageLedger:
     def _defer(self, events: list[UsageEvent], exc: Exception) -> None:
         with self._lock:
             room = self._max_backlog - len(self._backlog)
-            kept, dropped = events[:max(room, 0)], events[max(room, 0):]
+            kept, dropped = events[: max(room, 0)], events[max(room, 0) :]
             self._backlog.extend(kept)
             backlog = len(self._backlog)
         logs.warning("usage_record_deferred", error=type(exc).__name__, deferred=len(kept), backlog=backlog)
         if dropped:
-            logs.warning("usage_record_skipped", error=type(exc).__name__, skipped=len(dropped),
-                         tokens=sum(e.prompt_tokens + e.completion_tokens for e in dropped))
+            logs.warning(
+                "usage_record_skipped",
+                error=type(exc).__name__,
+                skipped=len(dropped),
+                tokens=sum(e.prompt_tokens + e.completion_tokens for e in dropped),
+            )
 
     @property
     def backlog(self) -> int:
@@ -201,14 +223,18 @@ class UsageLedger:
         wait(inflight, timeout=timeout_s)
 
     # -- reads (Home tab) ----------------------------------------------------------------------
-    def summary(self, team: str, user: str, *, with_top_users: bool = False, days: int = CHART_DAYS,
-                top: int = 10) -> UsageSummary | None:
+    def summary(
+        self, team: str, user: str, *, with_top_users: bool = False, days: int = CHART_DAYS, top: int = 10
+    ) -> UsageSummary | None:
         """None when the store can't be read (the Home tab then says so)."""
         now = self._now()
         day_names = [(now - timedelta(days=n)).strftime("%Y-%m-%d") for n in range(days - 1, -1, -1)]
         month = now.strftime("%Y-%m")
-        ids = ([user_day_id(team, user, d) for d in day_names] + [team_day_id(team, d) for d in day_names]
-               + [user_month_id(team, user, month), team_month_id(team, month)])
+        ids = (
+            [user_day_id(team, user, d) for d in day_names]
+            + [team_day_id(team, d) for d in day_names]
+            + [user_month_id(team, user, month), team_month_id(team, month)]
+        )
         try:
             got = self.store.get(ids)
             ranked = None
@@ -221,8 +247,15 @@ class UsageLedger:
         user_days = [(d, got[user_day_id(team, user, d)]) for d in day_names]
         team_days = [(d, got[team_day_id(team, d)]) for d in day_names]
         return UsageSummary(
-            day=day_names[-1], month=month, user_today=user_days[-1][1], team_today=team_days[-1][1],
-            user_month=got[user_month_id(team, user, month)], team_month=got[team_month_id(team, month)],
-            user_days=user_days, team_days=team_days, top_users=ranked,
-            user_budget=self.user_budget, team_budget=self.team_budget,
+            day=day_names[-1],
+            month=month,
+            user_today=user_days[-1][1],
+            team_today=team_days[-1][1],
+            user_month=got[user_month_id(team, user, month)],
+            team_month=got[team_month_id(team, month)],
+            user_days=user_days,
+            team_days=team_days,
+            top_users=ranked,
+            user_budget=self.user_budget,
+            team_budget=self.team_budget,
         )

@@ -42,8 +42,13 @@ class Totals:
     @classmethod
     def of(cls, doc: dict | None) -> "Totals":
         doc = doc or {}
-        return cls(int(doc.get("prompt_tokens") or 0), int(doc.get("completion_tokens") or 0),
-                   int(doc.get("answers") or 0), float(doc.get("cost_usd") or 0.0), int(doc.get("tool_calls") or 0))
+        return cls(
+            int(doc.get("prompt_tokens") or 0),
+            int(doc.get("completion_tokens") or 0),
+            int(doc.get("answers") or 0),
+            float(doc.get("cost_usd") or 0.0),
+            int(doc.get("tool_calls") or 0),
+        )
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,12 @@ class UsageEvent:
         }
 
     def increments(self) -> dict[str, float]:
-        counts = {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                  "answers": 1, "cost_usd": self.cost_usd}
+        counts = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "answers": 1,
+            "cost_usd": self.cost_usd,
+        }
         if self.tool_calls:
             counts["tool_calls"] = self.tool_calls
         return counts
@@ -136,6 +145,7 @@ class MemoryUsageStore:
     def month_users(self, team: str, month: str) -> dict[str, Totals]:
         with self._lock:
             return {
-                doc["user"]: Totals.of(doc) for doc in self._docs.values()
+                doc["user"]: Totals.of(doc)
+                for doc in self._docs.values()
                 if doc.get("kind") == "user_month" and doc.get("team") == team and doc.get("month") == month
             }
