@@ -330,7 +330,7 @@ def write_markdown(r: dict, rows: list[list[str]], path: Path) -> None:
         "- Cold start on this machine excludes what Cloud Run adds (container start, network round",
         "  trips, TLS). Before the first ack the function reads its secrets and enqueues through the",
         "  REST APIs on http.client, with the token from the metadata server (function/teambot/",
-        "  gcp_token.py, google_rest.py): importing google-cloud-secret-manager cost ~125 ms there and",
+        "  gcp/token.py, gcp/rest.py): importing google-cloud-secret-manager cost ~125 ms there and",
         "  google-auth's requests transport ~65 ms (Python 3.12). Breakdown: `python -X importtime`;",
         "  only this series: `python -m bench.cold_start 7`.",
         "- Slack calls per answer exclude `auth.test`, made once per process.",
