@@ -13,11 +13,18 @@ $(BIN)/python:
 
 POLICY_VENV ?= infra/policy/.venv
 
-install: $(BIN)/python $(POLICY_VENV)/bin/python  ## everything: function, infra, tests, benchmarks; the policy pack's own venv
+install: $(VENV)/.installed  ## everything: function, infra, tests, benchmarks; the policy pack's own venv
+
+# Installed once per change of a requirements file or pyproject.toml: `make test` with nothing
+# changed does not touch the package index.
+REQUIREMENTS := requirements.txt function/requirements.txt infra/requirements.txt tests/requirements.txt \
+	infra/policy/requirements.txt pyproject.toml
+$(VENV)/.installed: $(BIN)/python $(POLICY_VENV)/bin/python $(REQUIREMENTS)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
 	$(POLICY_VENV)/bin/pip install -q -r infra/policy/requirements.txt
 	$(POLICY_VENV)/bin/pip install -q --no-deps -e .
+	@touch $@
 
 # The policy pack's own virtualenv (infra/policy/PulumiPolicy.yaml): its protobuf pin stays there.
 $(POLICY_VENV)/bin/python:
@@ -27,8 +34,8 @@ TEST_WORKERS ?= 3
 test: install  ## the whole suite, offline (loopback fakes only); TEST_WORKERS=0 runs it in one process
 	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
-test-fast:  ## without reinstalling
-	$(BIN)/python -m pytest -q -x
+test-fast:  ## unit and integration tests only (no function process), without reinstalling
+	$(BIN)/python -m pytest -q -m "not e2e" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 lint:  ## what CI checks: ruff, ruff format, the layout's import contracts (pyproject.toml)
 	$(BIN)/ruff check .
@@ -78,7 +85,7 @@ bench-usage: install  ## the usage ledger's cost per answer, on the Firestore em
 	$(BIN)/python -m bench.usage_ledger
 
 fuzz:  ## the long fuzz run quoted in SECURITY.md
-	FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -o timeout=3600 tests/test_fuzz_ingress.py
+	FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -o timeout=3600 tests/e2e/test_fuzz_ingress.py
 
 clean:
 	rm -rf $(VENV) $(POLICY_VENV) .pytest_cache .ruff_cache

@@ -1,7 +1,7 @@
 """The Pulumi program's entry point: Pulumi.yaml has no `main:`, so the program directory is the
 project root, and this file runs the stack defined in infra/__main__.py.
 
-Why at the root (pulumi/pulumi at 1b5949891b3c, Aug 2026; tests/test_pulumi_engine.py checks each point):
+Why at the root (pulumi/pulumi at 1b5949891b3c, Aug 2026; tests/e2e/test_pulumi_engine.py checks each point):
 - The language host (sdk/python/cmd/pulumi-language-python/main.go) resolves `runtime.options.virtualenv`
   against the project root, and runs `python -u -m pulumi_language_python_exec ... <program dir>`,
   which does `runpy.run_path(<program dir>)`: the program directory is sys.path[0].

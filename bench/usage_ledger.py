@@ -175,7 +175,7 @@ def markdown(r: dict) -> str:
         f"| budget check (batch read of 2 documents; only when a budget is set) | {ms(ip['check_ms'])} |",
         f"| Home tab reads (30 documents + the month's users) | {ms(ip['home_reads_ms'])} |",
         f"| a new process's first check (import google.cloud.firestore + client + first call) | {ms(r['cold_first_check_ms'])} |",
-        "| on the ack path | 0: nothing of the ledger is imported or called there (tests/test_ack_path.py) |",
+        "| on the ack path | 0: nothing of the ledger is imported or called there (tests/e2e/test_ack_path.py) |",
     ]
     for label, s in e2e.items():
         lines.append(

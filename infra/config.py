@@ -1,5 +1,5 @@
 """The only reader of `pulumi.Config`. `KEYS` is the one table of config keys: name, type, default
-and where each value goes. Pulumi.yaml declares the same keys (tests/test_infra.py checks type
+and where each value goes. Pulumi.yaml declares the same keys (tests/integration/test_infra.py checks type
 and default against this table); README "Configuration" lists them. Adding a key = one line here
 plus its declaration in Pulumi.yaml.
 

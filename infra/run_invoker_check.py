@@ -21,7 +21,7 @@ on the service (roles/run.admin, or project Owner/Editor).
 The provider is a Pulumi dynamic provider. Pulumi pickles it (dill) into the state and runs it
 in a separate process that may not be able to import `infra` (pulumi/pulumi#7453); the class is
 therefore built inside a function, which makes dill pickle its code by value, and its methods
-import what they use themselves. tests/test_run_invoker_check.py loads it in a process where
+import what they use themselves. tests/e2e/test_run_invoker_check.py loads it in a process where
 `infra` is not importable.
 """
 

@@ -1,6 +1,6 @@
 """Which OAuth scopes each Slack Web API method and event needs, for the bot token.
 
-tests/test_manifest_scopes.py keeps slack_manifest.yaml in step with this table and with the
+tests/unit/test_manifest_scopes.py keeps slack_manifest.yaml in step with this table and with the
 code: every method the function calls (`slack.call("chat_postMessage", ...)`,
 `client.chat_postMessage(...)`) must have a line here, and the manifest must request exactly the
 scopes the called methods, subscribed events and enabled features need. Adding a method: one

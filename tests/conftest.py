@@ -8,6 +8,16 @@ from tests.fakes.slack_api import FakeSlack
 from tests.harness import SIGNING_SECRET, BotProcess
 
 ROOT = Path(__file__).resolve().parents[1]
+KINDS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items):
+    """Each test's kind is its directory (tests/unit, tests/integration, tests/e2e): `make test-fast`
+    selects `-m "not e2e"`."""
+    for item in items:
+        kind = next((k for k in KINDS if k in Path(item.fspath).parts), None)
+        if kind:
+            item.add_marker(getattr(pytest.mark, kind))
 
 
 @pytest.fixture

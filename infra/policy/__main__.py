@@ -1,5 +1,5 @@
 """Policy pack: `pulumi preview --policy-pack infra/policy`. The rules live in infra/policies.py
-as plain functions (unit-tested in tests/test_policies.py); this file only adapts them."""
+as plain functions (unit-tested in tests/e2e/test_policies.py); this file only adapts them."""
 
 from pulumi_policy import EnforcementLevel, PolicyPack, StackValidationPolicy
 

@@ -5,4 +5,4 @@ task_auth.py checks the OIDC token of the tasks that come back to /tasks/answer.
 
 May import: teambot.core, teambot.gcp. Never slack_sdk, openai, google.cloud, requests or anything
 of the answer side (teambot.answer, slack, usage, handlers): checked by `lint-imports`, and by
-tests/test_ack_path.py in a fresh interpreter for what is imported lazily."""
+tests/e2e/test_ack_path.py in a fresh interpreter for what is imported lazily."""

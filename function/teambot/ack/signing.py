@@ -4,7 +4,7 @@ The check is Slack's v0 scheme, written out here rather than imported: `slack_sd
 twenty lines, but importing it runs `slack_sdk/__init__`, which imports the whole Web API client
 (25 ms of the first ack, measured here on Python 3.12, warm disk cache). The code below computes
 what slack_sdk 3.47's `SignatureVerifier.is_valid` computes (same message, same 5-minute window,
-same int() parse of the timestamp, constant-time compare); tests/test_signing.py proves they
+same int() parse of the timestamp, constant-time compare); tests/unit/test_signing.py proves they
 agree on valid, tampered, stale, future and malformed requests with an injected clock.
 Spec: https://docs.slack.dev/authentication/verifying-requests-from-slack/
 

@@ -81,7 +81,7 @@ def _close_from_any_thread(model_stream) -> None:
     thread than the reader's, only shut the socket: that wakes the reader and tells the provider at
     once, and the reader closes the SDK stream itself when it wakes (`_read`). Closing it from here
     as well raced the reader: seen end to end, a reader left blocked in recv after the stop
-    (tests/test_steps_e2e.py). Without a socket to shut, or from the reader's own thread, close."""
+    (tests/e2e/test_steps_e2e.py). Without a socket to shut, or from the reader's own thread, close."""
     model_stream._closed.set()
     reader = model_stream._reader
     if reader is not None and reader != threading.get_ident() and _shutdown(model_stream._stream):

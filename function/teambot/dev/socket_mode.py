@@ -12,7 +12,7 @@ Socket Mode's equivalent of the HTTP 200. Like the HTTP route: bad input is ackn
 dropped (a redelivery would be refused again); a failure to hand off is not acknowledged, so
 Slack redelivers. On a `disconnect` message (Slack refreshes connections every few hours) the
 SDK opens a new URL and reconnects (BaseSocketModeClient.process_message ->
-connect_to_new_endpoint(force=True)); tests/test_socket_mode.py checks it against a fake.
+connect_to_new_endpoint(force=True)); tests/e2e/test_socket_mode.py checks it against a fake.
 """
 
 from __future__ import annotations

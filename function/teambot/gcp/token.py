@@ -8,7 +8,7 @@ That GET is all `google.auth.default()` ends up doing there, but through google-
 transport, whose import (requests, google.oauth2.service_account -> cryptography) costs ~65 ms of
 a cold start that Slack is waiting on; http.client is already loaded by the framework. It mirrors
 google-auth's compute_engine credentials: same URL, header and host override (GCE_METADATA_HOST),
-refreshed 3 min 45 s before expiry (google.auth._helpers.REFRESH_THRESHOLD); tests/test_gcp_token.py
+refreshed 3 min 45 s before expiry (google.auth._helpers.REFRESH_THRESHOLD); tests/e2e/test_gcp_token.py
 checks both read the same token from the same fake metadata server.
 
 Elsewhere (a laptop with `gcloud auth application-default login`), google-auth does it all.

@@ -1,0 +1,146 @@
+"""Native streams expire: Slack ends a chat.startStream stream after about 5 minutes
+(message_not_in_streaming_state on append and stop, python-slack-sdk#1859). The fake Slack
+enforces a configurable lifetime; here it is a second or two.
+
+In-process: SlackReply against the loopback fake through the real SlackOps (the stage itself).
+End to end: the function process, with SLACK_STREAM_MAX_AGE_SECONDS set."""
+
+import time
+
+import pytest
+
+from teambot.core.jobs import Job
+from teambot.core.settings import Settings
+from teambot.gcp.secret_store import SecretStore
+from teambot.slack.budget import TIERS, WriteBudget
+from teambot.slack.client import SlackOps
+from teambot.slack.marks import STOPPED, STOPPED_NOTE, answer_metadata
+from teambot.slack.reply import ReplyGone, SlackReply
+from tests.e2e.test_answer_e2e import finished
+from tests.fakes.openai_api import Plan, words
+from tests.harness import dm, wait_for
+
+TEXT = " ".join(f"word{i}" + ("\n" if i % 7 == 6 else "") for i in range(60))
+
+
+def states(msgs):
+    return [((m.get("metadata") or {}).get("event_payload") or {}).get("state") for m in msgs]
+
+
+@pytest.fixture
+def ops(slack):
+    # A roomy write budget: these tests are about the stream's age and
+    # Slack's expiry, with writes every few tens of ms; the budget has tests of its own.
+    roomy = WriteBudget(tiers={method: (count * 100, window) for method, (count, window) in TIERS.items()})
+    return SlackOps(Settings(slack_api_url=slack.url + "/api/"), SecretStore({"SLACK_BOT_TOKEN": "xoxb-test"}), roomy)
+
+
+def reply_for(slack, ops, **kwargs):
+    ts = slack.add_message("D1", "a long question")
+    return ts, SlackReply(ops, Job(kind="answer", team="T1", channel="D1", user="U1", message_ts=ts), **kwargs)
+
+
+def feed(reply, text, seconds):
+    tokens = words(text)
+    for token in tokens:
+        reply.add(token)
+        time.sleep(seconds / len(tokens))
+
+
+def test_stream_is_closed_before_its_age_limit_and_continues_in_a_new_message(slack, ops):
+    slack.stream_lifetime_s = 1.2  # generous margins: the machine may be loaded
+    ts, reply = reply_for(slack, ops, interval_s=0.05, stream_max_age_s=0.3)
+    feed(reply, TEXT, 1.5)
+    reply.finish()
+    msgs = slack.bot_messages("D1", ts)
+    assert "".join(m["text"] for m in msgs) == TEXT
+    assert len(msgs) >= 3 and states(msgs) == ["continued"] * (len(msgs) - 1) + ["done"]
+    assert not any(m.get("streaming") or m.get("expired") for m in msgs)  # closed by us, never by Slack
+    assert slack.count("chat.update") == 0
+
+
+def test_a_stream_slack_ended_is_completed_with_chat_update_not_cut(slack, ops):
+    slack.stream_lifetime_s = 0.3  # Slack ends streams sooner than the writer's age limit
+    ts, reply = reply_for(slack, ops, interval_s=0.05, stream_max_age_s=60)
+    feed(reply, TEXT, 1.2)
+    reply.finish()
+    msgs = slack.bot_messages("D1", ts)
+    assert "".join(m["text"] for m in msgs) == TEXT
+    assert any(m.get("expired") for m in msgs) and slack.count("chat.update") >= 1
+    assert states(msgs) == ["continued"] * (len(msgs) - 1) + ["done"]
+    assert not any(m.get("streaming") for m in msgs)
+
+
+def test_expiry_at_the_final_write_still_writes_everything(slack, ops):
+    slack.stream_lifetime_s = 0.2
+    ts, reply = reply_for(slack, ops, interval_s=10, stream_max_age_s=60)
+    reply.add("first part")
+    reply.add(", then more")  # not written yet: the interval has not passed
+    time.sleep(0.4)
+    reply.finish()
+    [msg] = slack.bot_messages("D1", ts)
+    assert msg["text"] == "first part, then more" and states([msg]) == ["done"] and msg["expired"]
+
+
+def test_a_stop_is_told_apart_from_an_expiry(slack, ops):
+    slack.stream_lifetime_s = 0.3
+    ts, reply = reply_for(slack, ops, interval_s=0, stream_max_age_s=60)
+    reply.add("being written")
+    # The stop shortcut on another instance, as handlers/stop_generation.py calls it.
+    ops.call(
+        "chat_stopStream", channel="D1", ts=reply.message_ts[0], markdown_text=STOPPED_NOTE, metadata=answer_metadata("", STOPPED)
+    )
+    time.sleep(0.4)  # the stream would have expired by now too: the stop still wins
+    with pytest.raises(ReplyGone):
+        reply.add(" and more")
+    [msg] = slack.bot_messages("D1", ts)
+    assert msg["text"] == "being written" + STOPPED_NOTE
+
+
+def test_a_deleted_stream_is_gone_not_expired(slack, ops):
+    ts, reply = reply_for(slack, ops, interval_s=0)
+    reply.add("being written")
+    slack.messages[reply.message_ts[0]]["streaming"] = False  # Slack ends a deleted message's stream
+    slack.messages[reply.message_ts[0]]["deleted"] = True
+    reply.add(" and more")  # may wait for the budget's next turn; the final write never does
+    with pytest.raises(ReplyGone):
+        reply.finish()
+    assert slack.bot_messages("D1", ts) == []
+
+
+def test_size_rollover_never_repeats_text_a_stream_already_showed(slack, ops):
+    ts, reply = reply_for(slack, ops, interval_s=0, limit=200)
+    text = "para one " * 5 + "\n\n" + "x" * 150 + " tail words here" * 5
+    for token in words(text):
+        reply.add(token)  # every token is written: what the stream shows runs close to the limit
+    reply.finish()
+    msgs = slack.bot_messages("D1", ts)
+    assert len(msgs) >= 2 and "".join(m["text"] for m in msgs) == text
+
+
+# -- end to end ------------------------------------------------------------------------------------
+def test_answer_longer_than_a_stream_lifetime_finishes_complete_and_once(start_bot, slack, model):
+    slack.stream_lifetime_s = 2.5
+    bot = start_bot(SLACK_STREAM_MAX_AGE_SECONDS="0.8", SLACK_UPDATE_INTERVAL_SECONDS="0.2")
+    model.default_plan = Plan(tokens=words(TEXT), delay_s=0.07)  # ~4 s: more than one lifetime
+    ts = slack.add_message("D1", "a long question")
+    bot.post_json(dm("a long question", ts))
+    msgs = wait_for(finished(slack, "D1", ts), timeout=30)
+    assert "".join(m["text"] for m in msgs) == model.default_plan.text
+    assert len(msgs) >= 3 and states(msgs) == ["continued"] * (len(msgs) - 1) + ["done"]
+    assert not any(m.get("streaming") or m.get("expired") for m in msgs)
+    assert len(model.requests) == 1 and model.requests[0].finished
+    record = wait_for(lambda: [r for r in bot.log_records() if r.get("message") == "answer"])[0]
+    assert record["outcome"] == "done" and record["messages"] == len(msgs)
+
+
+def test_stream_ended_by_slack_before_the_age_limit_is_completed(start_bot, slack, model):
+    slack.stream_lifetime_s = 1.0
+    bot = start_bot(SLACK_UPDATE_INTERVAL_SECONDS="0.2")  # default age limit 240 s: Slack ends it first
+    model.default_plan = Plan(tokens=words(TEXT), delay_s=0.05)
+    ts = slack.add_message("D1", "a long question")
+    bot.post_json(dm("a long question", ts))
+    msgs = wait_for(finished(slack, "D1", ts), timeout=30)
+    assert "".join(m["text"] for m in msgs) == model.default_plan.text
+    assert any(m.get("expired") for m in msgs) and not any(m.get("streaming") for m in msgs)
+    assert model.requests[0].finished
