@@ -50,8 +50,40 @@ def test_deploy_runs_pulumi_up_from_the_project_root_without_pythonpath(tmp_path
     (bin_dir / "pulumi").write_text("#!/bin/sh\nexit 0\n")
     (bin_dir / "pulumi").chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    dry = subprocess.run(["make", "-n", "-s", "-C", str(REPO), "deploy"], capture_output=True, text=True, env=env, timeout=60)
+    fresh = [f"VENV={tmp_path}/venv", f"POLICY_VENV={tmp_path}/policy"]  # as a fresh clone: install runs
+    dry = subprocess.run(
+        ["make", "-n", "-s", "-C", str(REPO), "deploy", *fresh], capture_output=True, text=True, env=env, timeout=60
+    )
     assert dry.returncode == 0, dry.stderr
     lines = dry.stdout.strip().splitlines()
     assert lines[-1] == "pulumi up" and "PYTHONPATH" not in dry.stdout
     assert any("infra/policy/requirements.txt" in line for line in lines)  # install also makes the pack's venv
+
+
+def test_make_test_installs_only_when_a_requirements_file_changed(tmp_path):
+    """`make test` runs `install`, which is a stamp: with every requirements file older than it,
+    nothing is installed (no package index); a newer one installs again."""
+    import time
+
+    venv, policy = tmp_path / "venv", tmp_path / "policy"
+    for python in (venv / "bin" / "python", policy / "bin" / "python"):
+        python.parent.mkdir(parents=True)
+        python.write_text("")
+    stamp = venv / ".installed"
+    stamp.write_text("")
+    future = time.time() + 3600  # newer than any file of the checkout
+    os.utime(stamp, (future, future))
+
+    def planned():
+        run = subprocess.run(
+            ["make", "-n", "-C", str(REPO), "test", f"VENV={venv}", f"POLICY_VENV={policy}", "PY=python3"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    assert "pip install" not in planned() and "pytest" in planned()
+    os.utime(stamp, (0, 0))  # older than requirements.txt: as after an edit of it
+    assert "pip install -q -r requirements.txt" in planned()
