@@ -42,8 +42,8 @@ def test_a_thread_answer_shows_reading_the_thread_then_the_tool_then_the_text(st
     assert all(c["status"] in ("complete", "error") for c in shown.values()), shown  # none left spinning
 
 
-def test_the_native_stop_button_in_the_middle_of_a_tool_call_stops_the_model(start_bot, slack, model):
-    slack.agent_view = True
+def start_a_slow_tool_call(start_bot, slack, model):
+    """An answer whose tool call takes 8 s, showing as a card in a native stream: (bot, thread ts)."""
     bot = start_bot(OPENAI_API="responses", MCP_SERVERS=json.dumps(SERVERS))
     model.default_plan = Plan(
         tokens=words("this text must never be written"),
@@ -52,11 +52,17 @@ def test_the_native_stop_button_in_the_middle_of_a_tool_call_stops_the_model(sta
     )
     root = slack.add_message("D1", "Run the slow report")
     assert bot.post_json(dm("Run the slow report", root)).status == 200
-    # The tool call is showing as a card in a native stream, and the model is busy with it.
+    # The tool call is showing as a card, and the model is busy with it.
     wait_for(
         lambda: any("slow_report" in (c.get("title", "") + c.get("details", "")) for c in cards(slack, "D1", root).values()),
         timeout=10,
     )
+    return bot, root
+
+
+def test_the_native_stop_button_in_the_middle_of_a_tool_call_stops_the_model(start_bot, slack, model):
+    slack.agent_view = True
+    bot, root = start_a_slow_tool_call(start_bot, slack, model)
     assert bot.post_json(slack.stop_click("D1", root)).status == 200
     clicked = time.monotonic()
     wait_for(lambda: model.requests[0].hung_up, timeout=6)  # the connection closed, the tool's wait with it
@@ -67,18 +73,7 @@ def test_the_native_stop_button_in_the_middle_of_a_tool_call_stops_the_model(sta
 
 
 def test_a_stop_in_the_middle_of_a_tool_call_leaves_its_card_stopped_not_spinning(start_bot, slack, model):
-    bot = start_bot(OPENAI_API="responses", MCP_SERVERS=json.dumps(SERVERS))
-    model.default_plan = Plan(
-        tokens=words("this text must never be written"),
-        item_delay_s=8.0,
-        items=[mcp_call("slow_report", {}, server_label="crm", output="x")],
-    )
-    root = slack.add_message("D1", "Run the slow report")
-    assert bot.post_json(dm("Run the slow report", root)).status == 200
-    wait_for(
-        lambda: any("slow_report" in (c.get("title", "") + c.get("details", "")) for c in cards(slack, "D1", root).values()),
-        timeout=10,
-    )
+    bot, root = start_a_slow_tool_call(start_bot, slack, model)
     message = slack.bot_messages("D1", root)[0]
     assert bot.post_form(shortcut("stop_generation", dict(message))).status == 200  # the Stop shortcut: our own write
     wait_for(lambda: [m for m in slack.bot_messages("D1", root) if (answer_mark(m) or {}).get("state") == STOPPED])
@@ -87,21 +82,9 @@ def test_a_stop_in_the_middle_of_a_tool_call_leaves_its_card_stopped_not_spinnin
 
 
 def test_an_approval_card_is_settled_when_the_answer_waits_for_the_asker(start_bot, slack, model):
-    from tests.fakes.openai_api import mcp_approval_request, mcp_list_tools
+    from tests.e2e.test_tools_mcp import ask_for_approval
 
-    servers = [{**SERVERS[0], "require_approval": "always"}]
-    bot = start_bot(OPENAI_API="responses", MCP_SERVERS=json.dumps(servers))
-    model.plans.append(
-        Plan(
-            tokens=[],
-            items=[
-                mcp_list_tools("crm", ["find_customer"]),
-                mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm", id="mcpr_1"),
-            ],
-        )
-    )
-    root = slack.add_message("D1", "Who is our contact at ACME?")
-    assert bot.post_json(dm("Who is our contact at ACME?", root)).status == 200
+    _, root, _ = ask_for_approval(start_bot, slack, model)
     wait_for(lambda: any("Waiting for approval" in m["text"] for m in slack.bot_messages("D1", root) if not m.get("streaming")))
     shown = cards(slack, "D1", root)
     assert shown and all(c["status"] in ("complete", "error") for c in shown.values()), shown
