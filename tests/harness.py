@@ -263,17 +263,9 @@ def assistant_thread_event(
     return envelope
 
 
-def feedback_click(message: dict, rating: str, *, user="U1", team="T1", action_ts=None) -> dict:
-    """A block_actions payload for a click on the feedback buttons of `message` (a FakeSlack
-    message): the clicked button's value is taken from the message's own blocks."""
-    element = next(
-        e
-        for b in message.get("blocks") or []
-        if b.get("type") == "context_actions"
-        for e in b["elements"]
-        if e.get("type") == "feedback_buttons"
-    )
-    button = element["positive_button" if rating == "good" else "negative_button"]
+def block_actions(message: dict, action: dict, *, user="U1", team="T1") -> dict:
+    """A block_actions payload for a click on `message` (a FakeSlack message), `action` being the
+    clicked element as Slack reports it (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload)."""
     return {
         "type": "block_actions",
         "team": {"id": team, "domain": "t"},
@@ -290,14 +282,27 @@ def feedback_click(message: dict, rating: str, *, user="U1", team="T1", action_t
         },
         "channel": {"id": message["channel"], "name": "x"},
         "message": _visible(message),
-        "actions": [
-            {
-                "type": "feedback_buttons",
-                "action_id": element["action_id"],
-                "block_id": "fb",
-                "value": button["value"],
-                "text": button["text"],
-                "action_ts": action_ts or f"{time.time():.6f}",
-            }
-        ],
+        "actions": [action],
     }
+
+
+def feedback_click(message: dict, rating: str, *, user="U1", team="T1", action_ts=None) -> dict:
+    """A click on the feedback buttons of `message`: the clicked button's value is taken from the
+    message's own blocks."""
+    element = next(
+        e
+        for b in message.get("blocks") or []
+        if b.get("type") == "context_actions"
+        for e in b["elements"]
+        if e.get("type") == "feedback_buttons"
+    )
+    button = element["positive_button" if rating == "good" else "negative_button"]
+    action = {
+        "type": "feedback_buttons",
+        "action_id": element["action_id"],
+        "block_id": "fb",
+        "value": button["value"],
+        "text": button["text"],
+        "action_ts": action_ts or f"{time.time():.6f}",
+    }
+    return block_actions(message, action, user=user, team=team)

@@ -3,6 +3,7 @@ Tasks task with scheduleTime, or a timer in-process), and exactly one of approve
 acts on a request, also when two clicks land on two instances (claims.py, on the real Firestore
 emulator). End to end over loopback: the real function processes, Slack-signed clicks."""
 
+import base64
 import json
 import threading
 import time
@@ -112,7 +113,7 @@ def test_clicks_on_two_instances_resume_the_answer_once(start_bot, slack, model,
 def test_the_expiry_is_a_cloud_tasks_task_run_at_its_schedule_time(start_tasks_bot, tasks, slack, model):  # noqa: F811
     bot, ts, prompt = ask_for_approval(start_tasks_bot, slack, model, MCP_APPROVAL_TTL_SECONDS="1")
     expiry = wait_for(lambda: [t for t in tasks.created if "scheduleTime" in t])
-    job = Job.from_json(__import__("base64").b64decode(expiry[0]["httpRequest"]["body"]))
+    job = Job.from_json(base64.b64decode(expiry[0]["httpRequest"]["body"]))
     assert job.kind == "mcp_approval_expire" and job.message_ts == prompt["ts"] and "ACME" not in json.dumps(job.extra)
     assert 0.0 < _rfc3339_utc(expiry[0]["scheduleTime"]) - time.time() <= 1.2
     wait_for(lambda: expired_notices(slack, ts), timeout=10)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.fakes.openai_api import Plan, mcp_approval_request, mcp_call, mcp_list_tools, words
-from tests.harness import dm, wait_for
+from tests.harness import block_actions, dm, wait_for
 
 SERVERS = [{"server_label": "crm", "server_url": "https://mcp.example.com/mcp", "allowed_tools": ["find_customer"]}]
 
@@ -21,43 +21,19 @@ def approval_prompts(slack, channel, thread_ts):
 
 
 def click(message: dict, action_id: str, *, user="U1", team="T1") -> dict:
-    """A block_actions payload for a click on the approval prompt's button `action_id`
-    (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload)."""
+    """A click on the approval prompt's button `action_id`."""
     button = next(
         e for b in message["blocks"] if b.get("type") == "actions" for e in b["elements"] if e["action_id"] == action_id
     )
-    visible = {
-        k: v
-        for k, v in message.items()
-        if k not in ("channel", "streaming", "deleted", "updates", "appends", "stream_started", "expired")
+    action = {
+        "type": "button",
+        "action_id": action_id,
+        "block_id": "mcp_approval",
+        "value": button["value"],
+        "text": button["text"],
+        "action_ts": f"{time.time():.6f}",
     }
-    return {
-        "type": "block_actions",
-        "team": {"id": team, "domain": "t"},
-        "user": {"id": user, "name": "u", "team_id": team},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": "1.2.3",
-        "container": {
-            "type": "message",
-            "message_ts": message["ts"],
-            "channel_id": message["channel"],
-            "is_ephemeral": False,
-            "thread_ts": message.get("thread_ts"),
-        },
-        "channel": {"id": message["channel"], "name": "x"},
-        "message": visible,
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action_id,
-                "block_id": "mcp_approval",
-                "value": button["value"],
-                "text": button["text"],
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
-    }
+    return block_actions(message, action, user=user, team=team)
 
 
 def ask_for_approval(start_bot, slack, model, **env):
