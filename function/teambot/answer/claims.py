@@ -54,18 +54,12 @@ class MemoryClaims:
 class FirestoreClaims:
     def __init__(self, *, database: str = "(default)", project: str | None = None, timeout_s: float = 5.0):
         self.database, self.project, self.timeout_s = database, project, timeout_s
-        self._client = None
-        self._lock = threading.Lock()
 
     def _doc(self, key: str):
+        from teambot.usage.firestore import firestore_client
         from teambot.usage.store import COLLECTION
 
-        with self._lock:
-            if self._client is None:
-                from google.cloud import firestore
-
-                self._client = firestore.Client(project=self.project, database=self.database)
-        return self._client.collection(COLLECTION).document(claim_doc_id(key))
+        return firestore_client(self.project, self.database).collection(COLLECTION).document(claim_doc_id(key))
 
     def claim(self, key: str, keep_s: float) -> bool:
         from google.api_core.exceptions import AlreadyExists, Conflict

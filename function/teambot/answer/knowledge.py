@@ -76,18 +76,12 @@ class FirestoreKnowledgeStore:
 
     def __init__(self, *, database: str = "(default)", project: str | None = None, timeout_s: float = 5.0):
         self.database, self.project, self.timeout_s = database, project, timeout_s
-        self._client = None
-        self._lock = threading.Lock()
 
     def _doc(self, team: str, channel: str):
+        from teambot.usage.firestore import firestore_client
         from teambot.usage.store import COLLECTION
 
-        with self._lock:
-            if self._client is None:
-                from google.cloud import firestore
-
-                self._client = firestore.Client(project=self.project, database=self.database)
-        return self._client.collection(COLLECTION).document(knowledge_doc_id(team, channel))
+        return firestore_client(self.project, self.database).collection(COLLECTION).document(knowledge_doc_id(team, channel))
 
     def get(self, team: str, channel: str) -> str | None:
         snap = self._doc(team, channel).get(retry=None, timeout=self.timeout_s)

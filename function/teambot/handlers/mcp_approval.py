@@ -33,22 +33,16 @@ def mcp_deny(ctx: "Context", job: Job) -> None:
 @scheduled_job(EXPIRE_JOB)
 def mcp_approval_expire(ctx: "Context", job: Job) -> None:
     """Scheduled by mcp_approvals.ask for the prompt's expiry; job.message_ts is the prompt's ts."""
-    from teambot.core import logs
-
-    value = parse_value(job.extra.get("value", ""))
-    if value is None:
-        logs.warning("mcp_approval_ignored", reason="bad value", team=job.team, channel=job.channel)
-        return
-    if _claimed(ctx, value):
+    value = _value(job)
+    if value is not None and _claimed(ctx, value):
         _conclude(ctx, job, value, "expired")
 
 
 def _answer(ctx: "Context", job: Job, *, approve: bool, now: float | None = None) -> None:
     from teambot.core import logs
 
-    value = parse_value(job.extra.get("value", ""))
+    value = _value(job)
     if value is None:
-        logs.warning("mcp_approval_ignored", reason="bad value", team=job.team, channel=job.channel)
         return
     asker = value["u"]
     if job.user != asker:  # anyone else's click changes nothing
@@ -62,6 +56,16 @@ def _answer(ctx: "Context", job: Job, *, approve: bool, now: float | None = None
         return
     expired = (time.time() if now is None else now) > value["x"]
     _conclude(ctx, job, value, "expired" if expired else "approved" if approve else "denied")
+
+
+def _value(job: Job) -> dict | None:
+    """The ids the prompt's buttons (and its expiry job) carry; None, logged, if unreadable."""
+    value = parse_value(job.extra.get("value", ""))
+    if value is None:
+        from teambot.core import logs
+
+        logs.warning("mcp_approval_ignored", reason="bad value", team=job.team, channel=job.channel)
+    return value
 
 
 def _claimed(ctx: "Context", value: dict) -> bool:

@@ -11,9 +11,26 @@ Locally and in tests the client follows FIRESTORE_EMULATOR_HOST (read by the cli
 
 from __future__ import annotations
 
+import os
 import threading
 
 from teambot.usage.store import COLLECTION, Totals, UsageEvent
+
+_clients: dict[tuple, object] = {}
+_clients_lock = threading.Lock()
+
+
+def firestore_client(project: str | None, database: str):
+    """One `firestore.Client` per process and database, shared by every store on the usage
+    collection (the ledger, the channels' knowledge ids, the approval claims): one channel to open,
+    one import on first use. Keyed by the emulator host too (tests point processes at emulators)."""
+    key = (project, database, os.environ.get("FIRESTORE_EMULATOR_HOST"))
+    with _clients_lock:
+        if key not in _clients:
+            from google.cloud import firestore
+
+            _clients[key] = firestore.Client(project=project, database=database)
+        return _clients[key]
 
 
 class FirestoreUsageStore:
@@ -22,15 +39,10 @@ class FirestoreUsageStore:
         self.project = project
         self.timeout_s = timeout_s
         self._client = None
-        self._lock = threading.Lock()
 
     def _collection(self):
         if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    from google.cloud import firestore
-
-                    self._client = firestore.Client(project=self.project, database=self.database)
+            self._client = firestore_client(self.project, self.database)
         return self._client.collection(COLLECTION)
 
     def warm(self) -> None:
