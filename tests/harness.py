@@ -63,6 +63,30 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _listens(pids: list[int], port: int) -> bool:
+    """Whether one of `pids` holds the listening socket on 127.0.0.1:`port` (/proc/net/tcp gives
+    the socket's inode, /proc/PID/fd the process's sockets)."""
+    want = f"0100007F:{port:04X}"
+    inodes = {
+        f[9]
+        for f in (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+        if f[1] == want and f[3] == "0A"
+    }
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+    return False
+
+
 class Response:
     def __init__(self, status, body, headers):
         self.status, self.body, self.headers = status, body, headers
@@ -90,36 +114,51 @@ class BotProcess:
             "PYTHONDONTWRITEBYTECODE": "1",
             **self.env,
         }
-        self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "functions_framework",
-                "--target",
-                "slack_bot",
-                "--source",
-                str(REPO / "function" / "main.py"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            env=env,
-            cwd=REPO,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        _running.append(self)
+        for _attempt in range(3):
+            self.started_at = time.monotonic()
+            self.proc = subprocess.Popen(self._command(), env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
+            _running.append(self)
+            if self._wait_started():
+                return self
+            # free_port() released the port before the function bound it, and another test's server
+            # took it: start again on a new port rather than talk to that server.
+            self.stop()
+            self.log.seek(0)
+            self.log.truncate()
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+        raise RuntimeError("function could not get a free port")
+
+    def _command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--target",
+            "slack_bot",
+            "--source",
+            str(REPO / "function" / "main.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+
+    def _wait_started(self) -> bool:
+        """True once this function listens on its port; False if another process holds the port."""
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if "Address already in use" in self.logs():
+                    return False
                 raise RuntimeError("function exited:\n" + self.logs())
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
             except OSError:
                 time.sleep(0.02)
+                continue
+            # something answers on the port: this function, or another process that took it first
+            return _listens([self.proc.pid, *_descendants(self.proc.pid)], self.port)
         raise RuntimeError("function did not start")
 
     def alive(self) -> bool:
