@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from teambot.core.profiles import ChannelProfile, McpServer, merge_prompts, parse_mcp_servers, parse_profiles
@@ -208,30 +209,215 @@ def _number(kind: type, *, minimum: float | None = None, positive: bool = False)
     return parse
 
 
-SETTING_PARSERS = {
-    "CHANNEL_PROMPTS": _channel_prompts,
-    "CHANNEL_PROFILES": parse_profiles,
-    "VISION_ENABLED": lambda raw: _bool(raw, "VISION_ENABLED", True),
-    "MAX_FILE_BYTES": _number(int, positive=True),
-    "MAX_FILES": _number(int, minimum=0),
-    "MAX_CONTEXT_TOKENS": _number(int, positive=True),
-    "MAX_ANSWER_TOKENS": _number(int, positive=True),
-    "MODEL_TIMEOUT_SECONDS": _number(float, positive=True),
-    "TASKS_DISPATCH_DEADLINE_SECONDS": _number(int, positive=True),
-    "SECRET_TTL_SECONDS": _number(float, minimum=0),
-    "SLACK_UPDATE_INTERVAL_SECONDS": _number(float, minimum=0),
-    "SLACK_TIMEOUT_SECONDS": _number(float, positive=True),
-    "SLACK_STREAM_MAX_AGE_SECONDS": _number(float, positive=True),
-    "MCP_APPROVAL_TTL_SECONDS": _number(float, positive=True),
-    "WORKER_THREADS": _number(int, positive=True),
-    "WORKERS": _number(int, positive=True),
-    "USAGE_STORE": _usage_store,
-    "DAILY_TOKEN_BUDGET_PER_USER": _number(int, minimum=0),
-    "DAILY_TOKEN_BUDGET_PER_TEAM": _number(int, minimum=0),
-    "MODEL_PRICES": _model_prices,
-    "SUGGESTED_PROMPTS": suggested_prompts,
-    "ALLOWED_EXTERNAL_TEAM_IDS": _team_ids_or_all,
-}
+# -- the table of settings --------------------------------------------------------------------
+# Every environment variable the function reads (and the few its libraries read on its behalf), in
+# one table: its parser (when it has one, so a bad value stops the process at start) and the text of
+# docs/configure.md "Function environment", which `python -m infra.configure_doc` generates from it.
+# infra/config.py links each Pulumi key to a row here by `env`. tests/unit/test_setting_table.py fails
+# when the function reads a variable missing here.
+@dataclass(frozen=True)
+class Setting:
+    """One row: `name` (and `also`, variables documented in the same row), the default as shown in
+    the docs (Markdown), what it means (Markdown), and the parser the start-up check runs."""
+
+    name: str
+    default: str
+    meaning: str
+    parser: Callable[[str], object] | None = None
+    also: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.also)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "SLACK_SIGNING_SECRET",
+        "—",
+        "a literal value, or a Secret Manager version name `projects/P/secrets/S/versions/latest`",
+        also=("SLACK_BOT_TOKEN", "OPENAI_API_KEY"),
+    ),
+    Setting(
+        "SLACK_CLIENT_ID",
+        "unset",
+        "the Slack app's client id (literal); with `SLACK_CLIENT_SECRET`, `SLACK_BOT_SCOPES`, `FUNCTION_URL` and a Secret Manager `SLACK_BOT_TOKEN`, enables `/slack/install`",
+    ),
+    Setting("SLACK_CLIENT_SECRET", "unset", "the app's client secret: a literal or a Secret Manager version name"),
+    Setting(
+        "SLACK_BOT_SCOPES", "unset", "comma-separated bot scopes requested at install (the stack sets them from the manifest)"
+    ),
+    Setting("SLACK_AUTHORIZE_URL", "`https://slack.com/oauth/v2/authorize`", "Slack's authorize page (tests point it elsewhere)"),
+    Setting("OPENAI_MODEL", "`gpt-5-mini`", "model name"),
+    Setting("OPENAI_BASE_URL", "OpenAI", "any OpenAI-compatible endpoint (read by the openai SDK)"),
+    Setting("SYSTEM_PROMPT", "built in", "replaces the default instructions"),
+    Setting(
+        "CHANNEL_PROMPTS",
+        "`{}`",
+        "JSON object channel id → extra instructions (a translation channel, a data channel…); each is a profile with only `instructions`",
+        parser=_channel_prompts,
+    ),
+    Setting(
+        "CHANNEL_PROFILES",
+        "`{}`",
+        "JSON object channel id → profile (see [Channel profiles](#channel-profiles)); invalid: the function answers nothing (each request fails, its log names channel and key); `pulumi preview` refuses it first",
+        parser=parse_profiles,
+    ),
+    Setting(
+        "VISION_ENABLED",
+        "`true`",
+        "`true`/`false`: images shared in a conversation go to the model; `false`: they are not read, and the answer says so",
+        parser=lambda raw: _bool(raw, "VISION_ENABLED", True),
+    ),
+    Setting(
+        "MAX_FILE_BYTES",
+        "`10000000`",
+        "a file larger than this (by its declared size) is skipped without being downloaded; a download also stops here",
+        parser=_number(int, positive=True),
+    ),
+    Setting(
+        "MAX_FILES",
+        "`8`",
+        "files read per answer, newest first; the others are skipped with a note",
+        parser=_number(int, minimum=0),
+    ),
+    Setting(
+        "MAX_CONTEXT_TOKENS",
+        "`24000`",
+        "thread history budget (estimate); oldest turns are dropped first",
+        parser=_number(int, positive=True),
+    ),
+    Setting("MAX_ANSWER_TOKENS", "unset", "`max_completion_tokens` per answer", parser=_number(int, positive=True)),
+    Setting(
+        "MODEL_TIMEOUT_SECONDS",
+        "`60`",
+        "longest silence from the model before the answer fails with a visible error",
+        parser=_number(float, positive=True),
+    ),
+    Setting("ALLOWED_TEAM_IDS", "all", "comma-separated; other teams get nothing at all"),
+    Setting("ALLOWED_CHANNEL_IDS", "all", "comma-separated; `im` allows every DM; refused users get a short explanation"),
+    Setting("ALLOWED_USER_IDS", "all", "comma-separated; refused users get a short explanation"),
+    Setting(
+        "ALLOWED_EXTERNAL_TEAM_IDS",
+        "none",
+        'Slack Connect: comma-separated team / enterprise ids (`T...`, `E...`) of other organizations whose members are answered; `*` = all. Strangers otherwise get nothing ([SECURITY.md](../SECURITY.md), "Slack Connect")',
+        parser=_team_ids_or_all,
+    ),
+    Setting("SLACK_API_URL", "`https://slack.com/api/`", "Slack Web API base URL"),
+    Setting(
+        "SLACK_UPDATE_INTERVAL_SECONDS",
+        "`1.0`",
+        'least time between two writes to one message (the write budget lengthens it when many answers share a method: [design.md, "Platform notes: Slack rate limits"](design.md#platform-notes-slack-rate-limits))',
+        parser=_number(float, minimum=0),
+    ),
+    Setting(
+        "SLACK_STREAM_MAX_AGE_SECONDS",
+        "`240`",
+        "a native stream is closed after this and the answer goes on in a new message (Slack ends streams after ~300 s)",
+        parser=_number(float, positive=True),
+    ),
+    Setting("TASKS_QUEUE", "unset", "`projects/P/locations/L/queues/Q`: use Cloud Tasks; unset = in-process"),
+    Setting("TASKS_INVOKER_SA", "—", "the service account Cloud Tasks signs OIDC tokens as"),
+    Setting(
+        "TASKS_DISPATCH_DEADLINE_SECONDS",
+        "`600`",
+        "`dispatchDeadline` of every task: how long Cloud Tasks waits for one answer before it counts the attempt as failed and may deliver it again (15–1800). The stack sets it from `taskDispatchDeadlineSeconds` and refuses a `timeoutSeconds` less than 30 s below it",
+        parser=_number(int, positive=True),
+    ),
+    Setting(
+        "THREADS",
+        "`os.cpu_count() * 4`",
+        "read by functions-framework (gunicorn threads). The stack sets `concurrency + 4`, so a new event is never queued behind answers that hold their requests (`infra.config.function_runtime_env`)",
+    ),
+    Setting("FUNCTION_URL", "—", "the function's URL: task target and OIDC audience"),
+    Setting(
+        "SECRET_TTL_SECONDS",
+        "`600`",
+        "after this, the next use re-reads a secret in the background",
+        parser=_number(float, minimum=0),
+    ),
+    Setting("WORKER_THREADS", "`64`", "in-process worker threads", parser=_number(int, positive=True)),
+    Setting(
+        "SUGGESTED_PROMPTS",
+        "4 built in",
+        'JSON list (at most 4) of strings or `{"title", "message"}`: the AI panel\'s suggested prompts (`assistant.threads.setSuggestedPrompts`); Pulumi config `suggestedPrompts` sets it and the manifest\'s `assistant_view`',
+        parser=suggested_prompts,
+    ),
+    Setting(
+        "SLACK_APP_TOKEN",
+        "—",
+        "`make dev` only: the app-level token (`xapp-`, scope `connections:write`) Socket Mode connects with",
+    ),
+    Setting("HOST", "`127.0.0.1`, `8080`", "`make run` only: where the local HTTP server listens", also=("PORT",)),
+    Setting(
+        "WORKERS",
+        "`1`",
+        "gunicorn worker processes (read by functions-framework); the write budget gives each process 1/`WORKERS` of Slack's tiers. Keep 1 on a 1-vCPU instance ([BENCHMARKS.md](../BENCHMARKS.md), busy hour)",
+        parser=_number(int, positive=True),
+    ),
+    Setting(
+        "SECRET_MANAGER_ENDPOINT",
+        "Google's",
+        "emulators for tests and local runs only; never set in a deployment (an `http://` endpoint gets no Google token off Cloud Run)",
+        also=("CLOUD_TASKS_ENDPOINT", "OIDC_CERTS_URL"),
+    ),
+    Setting(
+        "K_SERVICE",
+        "set by Cloud Run",
+        "the service (function) name: routes are accepted with or without a leading `/<K_SERVICE>`, and Google API calls take the runtime service account's token from the metadata server; unset, from google-auth's Application Default Credentials",
+    ),
+    Setting(
+        "GCE_METADATA_HOST",
+        "`metadata.google.internal`",
+        "the metadata server (google-auth's own variable); tests point it at a fake",
+    ),
+    Setting("SLACK_TIMEOUT_SECONDS", "`10`", "timeout of one Slack Web API call", parser=_number(float, positive=True)),
+    Setting(
+        "USAGE_STORE",
+        "`memory`",
+        "where usage counters live: `memory` (this process only; the local default) or `firestore` (set by Pulumi)",
+        parser=_usage_store,
+    ),
+    Setting("FIRESTORE_DATABASE", "`(default)`", "the Firestore database of the usage ledger (Pulumi sets `<name>-usage`)"),
+    Setting(
+        "DAILY_TOKEN_BUDGET_PER_USER",
+        "unset",
+        "prompt + completion tokens one person may use per UTC day; unset or `0` = no limit",
+        parser=_number(int, minimum=0),
+    ),
+    Setting("DAILY_TOKEN_BUDGET_PER_TEAM", "unset", "the same for the whole workspace", parser=_number(int, minimum=0)),
+    Setting(
+        "MODEL_PRICES",
+        "gpt-5-mini built in",
+        'JSON `{"model": {"input": USD per 1M tokens, "output": USD per 1M tokens}}`, added to / overriding the built-in price',
+        parser=_model_prices,
+    ),
+    Setting("ADMIN_USER_IDS", "none", "comma-separated user ids who also see the top users on the Home tab"),
+    Setting("FIRESTORE_EMULATOR_HOST", "unset", "tests and local runs only: the Firestore emulator (read by the client library)"),
+    Setting(
+        "OPENAI_API",
+        "`responses` without `OPENAI_BASE_URL`, else `chat_completions`",
+        'which OpenAI API answers: `responses` (hosted tools: web search, MCP) or `chat_completions` (any OpenAI-compatible server); see [use.md, "Web search and tools"](use.md#web-search-and-tools)',
+    ),
+    Setting(
+        "WEB_SEARCH",
+        "`off`",
+        "`on`: answers may use the hosted `web_search` tool (Responses API only); a profile's `web_search` overrides it per channel",
+    ),
+    Setting(
+        "MCP_SERVERS",
+        "none",
+        'JSON list of remote MCP servers the model may call (Responses API only), see [use.md, "Web search and tools"](use.md#web-search-and-tools); invalid: every request fails naming `MCP_SERVERS`, `pulumi preview` refuses `mcpServers` first',
+    ),
+    Setting(
+        "MCP_APPROVAL_TTL_SECONDS",
+        "`600`",
+        "an MCP tool-call approval prompt nobody answers expires after this: its buttons go, the answer ends politely (a scheduled job: a Cloud Tasks `scheduleTime`, or a timer when run locally)",
+        parser=_number(float, positive=True),
+    ),
+)
+SETTINGS_BY_NAME = {name: setting for setting in SETTINGS for name in setting.names}
+SETTING_PARSERS = {setting.name: setting.parser for setting in SETTINGS if setting.parser}
 
 
 def _why(name: str, exc: Exception) -> str:
@@ -331,7 +517,13 @@ class Settings:
     @classmethod
     def _from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
-        get = env.get
+
+        def get(name: str, default: str | None = None) -> str | None:
+            # Only variables of the table: a new one cannot be read without its documented row.
+            if name not in SETTINGS_BY_NAME:
+                raise LookupError(f"{name} is read by Settings.from_env but missing from settings.SETTINGS")
+            return env.get(name, default)
+
         return cls(
             slack_api_url=get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
             openai_model=get("OPENAI_MODEL") or DEFAULT_MODEL,
