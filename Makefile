@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 HOST ?= 127.0.0.1
 
-.PHONY: install test test-fast lint run dev preflight deploy manifest manifest-dev bench bench-smoke bench-usage fuzz clean
+.PHONY: install test test-fast lint docs run dev preflight deploy manifest manifest-dev bench bench-smoke bench-usage fuzz clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,10 +37,14 @@ test: install  ## the whole suite, offline (loopback fakes only); TEST_WORKERS=0
 test-fast:  ## unit and integration tests only (no function process), without reinstalling
 	$(BIN)/python -m pytest -q -m "not e2e" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
-lint:  ## what CI checks: ruff, ruff format, the layout's import contracts (pyproject.toml)
+lint:  ## what CI checks: ruff, ruff format, the layout's import contracts (pyproject.toml), docs/configure.md up to date
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/python -m infra.configure_doc --check
+
+docs:  ## regenerate docs/configure.md's tables (settings.SETTINGS, infra/config.py KEYS, Pulumi.yaml)
+	$(BIN)/python -m infra.configure_doc
 
 run:  ## the local run over HTTP: the same code, no cloud (README "Local run")
 	@HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m teambot.dev.local

@@ -1,6 +1,8 @@
 """The only reader of `pulumi.Config`. `KEYS` is the one table of config keys: name, type, default
-and where each value goes. Pulumi.yaml declares the same keys (tests/integration/test_infra.py checks type
-and default against this table); README "Configuration" lists them. Adding a key = one line here
+and where each value goes; a key's `env` names a row of the function's table of settings
+(`teambot.core.settings.SETTINGS`). Pulumi.yaml declares the same keys with their descriptions
+(tests/integration/test_infra.py checks type and default against this table); docs/configure.md's
+tables are generated from both (`python -m infra.configure_doc`, `make docs`). Adding a key = one line here
 plus its declaration in Pulumi.yaml.
 
 `check()` refuses at preview, with the keys named, a config Google would reject or that would
@@ -110,6 +112,11 @@ KEYS: tuple[Key, ...] = (
     Key("mcpServers", str, "", env="MCP_SERVERS"),
 )
 KEYS_BY_NAME = {key.name: key for key in KEYS}
+# Each key's `env` is a row of the function's table of settings (its parser, default and meaning):
+# a key cannot set a variable the function does not read.
+_UNKNOWN_ENV = [key.env for key in KEYS if key.env and key.env not in function_settings.SETTINGS_BY_NAME]
+if _UNKNOWN_ENV:
+    raise RuntimeError(f"infra/config.py KEYS set variables missing from teambot.core.settings.SETTINGS: {_UNKNOWN_ENV}")
 
 
 @dataclass(frozen=True)

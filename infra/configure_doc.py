@@ -41,9 +41,7 @@ def function_table() -> str:
     rows = ["| variable | default | meaning | Pulumi key |", "|---|---|---|---|"]
     for setting in SETTINGS:
         keys = [key_of[name] for name in setting.names if name in key_of]
-        rows.append(
-            f"| {_code(setting.names)} | {_cell(setting.default)} | {_cell(setting.meaning)} | {_code(keys) or '—'} |"
-        )
+        rows.append(f"| {_code(setting.names)} | {_cell(setting.default)} | {_cell(setting.meaning)} | {_code(keys) or '—'} |")
     return "\n".join(rows)
 
 
