@@ -4,9 +4,10 @@ The names here are a public contract (README "Configuration"): operators set the
 locally, or in tests. Secrets are *not* read here as values: `SecretStore` resolves the three
 secret variables, which hold either a literal or a Secret Manager version name.
 
-Why one module of ~390 lines: it is the one table of every variable the function reads (the
-parsers in SETTING_PARSERS, the Settings fields, from_env), which the Pulumi program imports to
-refuse a bad value at preview; one place keeps the two from drifting.
+Why one module: SETTINGS is the one table of every variable the function reads (its parser,
+documented default and meaning; SETTING_PARSERS and from_env read it), which the Pulumi program
+imports to refuse a bad value at preview and `python -m infra.configure_doc` turns into
+docs/configure.md's table; one place keeps the three from drifting.
 """
 
 from __future__ import annotations
