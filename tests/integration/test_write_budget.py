@@ -196,6 +196,48 @@ def test_when_starts_are_scarce_the_first_text_is_posted_at_once_and_the_final_i
     assert not reply._refusals.refused("D0")  # a budget decision, not Slack refusing streams
 
 
+def test_a_paused_chat_update_never_holds_the_final_text_the_rest_is_posted(slack, clock):
+    """Issue 21: a 429's Retry-After (shared by every answer, up to a minute) must not keep people
+    reading half an answer. The final write posts what was not shown yet, marked done, at once;
+    the partial message is closed ("continued", cursor gone) when the pause is over."""
+    budget = budget_on(clock)
+    while budget.try_take("T1", "chat.startStream", periodic=False):
+        pass
+    reply = SlackReply(slack_ops(slack, budget), job(), interval_s=1.0, clock=clock)
+    reply.begin()
+    reply.add("First part,")
+    reply.add(" shown ")
+    assert slack.count("chat.postMessage") == 1  # update mode: the first words are a post
+    reply.add("and the rest, never shown before the finish.")
+    budget.rate_limited("T1", "chat.update", 30)  # another answer hit the wall
+    posts_before, before = slack.count("chat.postMessage"), clock.now
+    reply.finish()
+    reply.release()
+    msgs = slack.bot_messages("D0", "1700000000.000000")
+    assert slack.count("chat.postMessage") == posts_before + 1
+    writes = [c["method"] for c in slack.calls if c["method"] in ("chat.postMessage", "chat.update")]
+    assert writes[-2:] == ["chat.postMessage", "chat.update"]  # the rest first, the partial's close after
+    assert [m["metadata"]["event_payload"]["state"] for m in msgs] == ["continued", "done"]
+    assert "".join(m["text"] for m in msgs) == "First part, shown and the rest, never shown before the finish."
+    assert clock.now - before == pytest.approx(30.0)  # only the partial's close waited out the pause
+    assert budget.owed("T1", "chat.update") == 0
+
+
+def test_a_short_pause_is_waited_out_by_the_final_update(slack, clock):
+    budget = budget_on(clock)
+    while budget.try_take("T1", "chat.startStream", periodic=False):
+        pass
+    reply = SlackReply(slack_ops(slack, budget), job(), interval_s=1.0, clock=clock)
+    reply.add("one two ")
+    reply.add("three")
+    budget.rate_limited("T1", "chat.update", 0.5)
+    reply.finish()
+    reply.release()
+    msgs = slack.bot_messages("D0", "1700000000.000000")
+    assert len(msgs) == 1 and msgs[0]["text"] == "one two three"
+    assert msgs[0]["metadata"]["event_payload"]["state"] == "done"
+
+
 def test_when_updates_are_spent_too_the_text_is_posted_as_it_completes_never_twice(slack, clock):
     budget = budget_on(clock)
     while budget.try_take("T1", "chat.startStream", periodic=False):

@@ -68,6 +68,9 @@ FIRST_CHUNK_CHARS = 40  # a first chunk this long is shown even without a word b
 POST_HOLD_S = 0.5  # post mode: a short answer done within this is one post
 POST_EVERY_S = 2.0  # post mode: least time between two posts of one answer, doubling after each
 POST_EVERY_MAX_S = 16.0
+# Update mode: a final chat.update that would wait longer than this for a shared 429 pause is not
+# made to wait; the rest of the answer is posted instead (chat.postMessage is limited per channel).
+FINAL_PAUSE_MAX_S = 1.0
 TASK_DISPLAY_MODE = "timeline"  # chat.startStream task_display_mode: each step as its own card
 _WORD_DONE = re.compile(r"\S\s")
 
@@ -526,11 +529,40 @@ class _UpdateWriter(_Writer):
     def close(self, upto: int, note: str, state: str) -> _Writer | None:
         r = self.r
         extra, blocks = r._final_extra(state)
+        if state != CONTINUED and self._finish_by_post(upto, note, state, blocks):
+            return None
         r._update(_with_note(r._part_text(upto), note) or "…", metadata(r._job, state), blocks)
         r._dirty.clear()
         if state != CONTINUED:
             self.end()
         return None
+
+    def _finish_by_post(self, upto: int, note: str, state: str, blocks: list[dict]) -> bool:
+        """Final text first (issue 21): when chat.update is paused by a 429 (Retry-After is shared
+        by every answer and can be a minute), the text not shown yet is posted as the answer's last
+        message, with the final mark, and the partial message is closed ("continued") afterwards,
+        when the budget allows. Until then it still says "streaming", which takeover ignores: the
+        thread holds a finished message of this answer. Nothing is shown twice: the cut is where
+        the partial message's text ends."""
+        r = self.r
+        cut = r._shown
+        if r._ts is None or cut >= upto or r._budget.paused_for(r._job.team, "chat.update") <= FINAL_PAUSE_MAX_S:
+            return False
+        partial_ts, reopen = r._ts, FENCE_OPEN if inside_fence(r._part_text(cut)) else ""
+        partial = _with_note(r._part_text(cut), FENCE_CLOSE if reopen else "") or "…"
+        r._part_start, r._ts, r._prefix = cut, None, reopen
+        r._post(_with_note(r._part_text(upto), note) or "…", metadata(r._job, state), blocks)
+        r._dirty.clear()
+        r._shown = upto
+        ts_of_answer, r._ts = r._ts, partial_ts
+        try:
+            r._update(partial, metadata(r._job, CONTINUED))
+        except (SlackApiError, ReplyGone):
+            pass  # the answer is complete in the thread; the partial keeps its cursor
+        finally:
+            r._ts = ts_of_answer
+            self.end()
+        return True
 
     def end(self) -> None:
         if self._owes:
