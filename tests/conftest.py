@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import harness
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import SIGNING_SECRET, BotProcess
@@ -18,6 +19,14 @@ def pytest_collection_modifyitems(items):
         kind = next((k for k in KINDS if k in Path(item.fspath).parts), None)
         if kind:
             item.add_marker(getattr(pytest.mark, kind))
+
+
+@pytest.fixture(autouse=True)
+def _real_cli(request, monkeypatch):
+    """A test marked `real_cli` starts its functions as a fresh `python -m functions_framework`,
+    not forked from the fork server (tests/zygote.py)."""
+    if request.node.get_closest_marker("real_cli"):
+        monkeypatch.setattr(harness, "real_cli_for_test", True)
 
 
 @pytest.fixture
