@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,10 @@ from tests import harness
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import SIGNING_SECRET, BotProcess
+
+# Cache bytecode (and pytest's rewritten test modules) even where PYTHONDONTWRITEBYTECODE=1 is set,
+# as on many CI images: without it every pytest worker compiles every test module again (~3 s each).
+sys.dont_write_bytecode = False
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("unit", "integration", "e2e")
