@@ -1,11 +1,17 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests import harness
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import SIGNING_SECRET, BotProcess
+
+# Cache bytecode (and pytest's rewritten test modules) even where PYTHONDONTWRITEBYTECODE=1 is set,
+# as on many CI images: without it every pytest worker compiles every test module again (~3 s each).
+sys.dont_write_bytecode = False
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("unit", "integration", "e2e")
@@ -18,6 +24,14 @@ def pytest_collection_modifyitems(items):
         kind = next((k for k in KINDS if k in Path(item.fspath).parts), None)
         if kind:
             item.add_marker(getattr(pytest.mark, kind))
+
+
+@pytest.fixture(autouse=True)
+def _real_cli(request, monkeypatch):
+    """A test marked `real_cli` starts its functions as a fresh `python -m functions_framework`,
+    not forked from the fork server (tests/zygote.py)."""
+    if request.node.get_closest_marker("real_cli"):
+        monkeypatch.setattr(harness, "real_cli_for_test", True)
 
 
 @pytest.fixture
@@ -56,6 +70,9 @@ def start_bot(slack, model):
         return bot
 
     yield start
+    for bot in started:  # all told to stop first, so their shutdowns overlap
+        if bot.alive():
+            bot.proc.terminate()
     for bot in started:
         bot.stop()
 

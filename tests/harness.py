@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -87,6 +88,81 @@ def _listens(pids: list[int], port: int) -> bool:
     return False
 
 
+class _ForkServer:
+    """The client of tests/zygote.py: one fork server per test process, started on first use."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen | None = None
+
+    def call(self, request: dict) -> dict:
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "PYTHONUNBUFFERED": "1"}
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "tests.zygote"],
+                    env=env,
+                    cwd=REPO,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("tests.zygote (the fork server) ended; see the test's stderr")
+            return json.loads(line)
+
+
+_fork_server = _ForkServer()
+
+
+class ForkedProcess:
+    """What the harness uses of subprocess.Popen, for a function forked by tests/zygote.py (the
+    child of the fork server, not of this process: its exit status is asked of the server)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log_path: str):
+        request = {"op": "spawn", "argv": argv, "env": env, "cwd": str(cwd), "log": log_path}
+        self.pid = _fork_server.call(request)["pid"]
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = _fork_server.call({"op": "poll", "pid": self.pid})["returncode"]
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("functions_framework (forked)", timeout)
+            time.sleep(0.005)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def real_cli_default() -> bool:
+    """TEAMBOT_TEST_REAL_CLI=1: every function starts as a real `python -m functions_framework`."""
+    return os.environ.get("TEAMBOT_TEST_REAL_CLI", "") not in ("", "0")
+
+
+# Set for the duration of a test marked `real_cli` (tests/conftest.py).
+real_cli_for_test = False
+
+
 class Response:
     def __init__(self, status, body, headers):
         self.status, self.body, self.headers = status, body, headers
@@ -100,8 +176,12 @@ atexit.register(lambda: [bot.stop() for bot in list(_running)])  # even when a t
 
 
 class BotProcess:
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], *, real_cli: bool | None = None):
+        """`real_cli`: start a fresh `python -m functions_framework` (True) or fork it from the
+        fork server, tests/zygote.py (False); by default the fork server, unless the test is marked
+        `real_cli` or TEAMBOT_TEST_REAL_CLI=1."""
         self.env = env
+        self.real_cli = real_cli if real_cli is not None else (real_cli_for_test or real_cli_default())
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
@@ -111,12 +191,14 @@ class BotProcess:
             "PATH": os.environ.get("PATH", ""),
             "HOME": os.environ.get("HOME", "/tmp"),
             "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
             **self.env,
         }
         for _attempt in range(3):
             self.started_at = time.monotonic()
-            self.proc = subprocess.Popen(self._command(), env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
+            if self.real_cli:
+                self.proc = subprocess.Popen(self._command(), env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
+            else:
+                self.proc = ForkedProcess(self._command()[2:], env, REPO, self.log.name)
             _running.append(self)
             if self._wait_started():
                 return self
