@@ -175,11 +175,16 @@ def test_when_stops_are_scarce_the_text_is_appended_at_once_and_the_stop_comes_l
     assert msg["metadata"]["event_payload"]["state"] == "done"
 
 
-def test_when_starts_are_scarce_the_first_text_is_posted_at_once_and_the_final_is_an_update(slack, clock):
+def update_mode_reply(slack, clock):
+    """A reply in update mode: this minute's native starts are spent by other answers."""
     budget = budget_on(clock)
     while budget.try_take("T1", "chat.startStream", periodic=False):
         pass
-    reply = SlackReply(slack_ops(slack, budget), job(), interval_s=1.0, clock=clock)
+    return budget, SlackReply(slack_ops(slack, budget), job(), interval_s=1.0, clock=clock)
+
+
+def test_when_starts_are_scarce_the_first_text_is_posted_at_once_and_the_final_is_an_update(slack, clock):
+    budget, reply = update_mode_reply(slack, clock)
     reply.begin()
     reply.add("one")
     assert slack.count("chat.postMessage") == 0  # "one" may be half a word
@@ -200,10 +205,7 @@ def test_a_paused_chat_update_never_holds_the_final_text_the_rest_is_posted(slac
     """Issue 21: a 429's Retry-After (shared by every answer, up to a minute) must not keep people
     reading half an answer. The final write posts what was not shown yet, marked done, at once;
     the partial message is closed ("continued", cursor gone) when the pause is over."""
-    budget = budget_on(clock)
-    while budget.try_take("T1", "chat.startStream", periodic=False):
-        pass
-    reply = SlackReply(slack_ops(slack, budget), job(), interval_s=1.0, clock=clock)
+    budget, reply = update_mode_reply(slack, clock)
     reply.begin()
     reply.add("First part,")
     reply.add(" shown ")
@@ -224,10 +226,7 @@ def test_a_paused_chat_update_never_holds_the_final_text_the_rest_is_posted(slac
 
 
 def test_a_short_pause_is_waited_out_by_the_final_update(slack, clock):
-    budget = budget_on(clock)
-    while budget.try_take("T1", "chat.startStream", periodic=False):
-        pass
-    reply = SlackReply(slack_ops(slack, budget), job(), interval_s=1.0, clock=clock)
+    budget, reply = update_mode_reply(slack, clock)
     reply.add("one two ")
     reply.add("three")
     budget.rate_limited("T1", "chat.update", 0.5)
