@@ -39,7 +39,9 @@ class Fakes:
         }
 
     def start_bot(self, **extra) -> BotProcess:
-        return BotProcess(self.bot_env(**extra)).start()
+        # A real `python -m functions_framework`: the tests' fork server (tests/zygote.py) shares
+        # pre-imported pages with its children, which is not what a deployed instance measures.
+        return BotProcess(self.bot_env(**extra), real_cli=True).start()
 
     def stop(self):
         self.slack.stop()
