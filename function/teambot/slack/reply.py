@@ -243,7 +243,7 @@ class SlackReply:
             cut = self._part_start + offset
             if self._writer.keeps_shown() and cut < self._shown:
                 # A stream can't take back what it showed: cut after it, or it would appear twice.
-                cut, reopen = self._shown, FENCE_OPEN if inside_fence(self._part_text(self._shown)) else ""
+                cut, reopen = self._shown, self._reopen(self._shown)
             self._continue_at(cut, reopen)
 
     def _continue_at(self, cut: int, reopen: str) -> None:
@@ -262,15 +262,21 @@ class SlackReply:
 
     def _stream_cut(self) -> tuple[int, str]:
         cut = stream_cut(self.text, self._shown)
-        return cut, FENCE_OPEN if inside_fence(self._part_text(cut)) else ""
+        return cut, self._reopen(cut)
+
+    def _reopen(self, cut: int) -> str:
+        """What a message that goes on after text[:cut] starts with: a code fence cut in two is reopened."""
+        return FENCE_OPEN if inside_fence(self._part_text(cut)) else ""
 
     def _final_extra(self, state: str) -> tuple[dict, list[dict]]:
         blocks = self._final_blocks if state == DONE else []
         return ({"blocks": blocks} if blocks else {}), blocks
 
     # -- Slack calls shared by the writers -----------------------------------------------------
-    def _update(self, text: str, meta: dict | None = None, blocks: list[dict] | None = None) -> None:
-        if self._ts is None:
+    def _update(self, text: str, meta: dict | None = None, blocks: list[dict] | None = None, *, ts: str | None = None) -> None:
+        """Rewrite the current message (or the message `ts`); post it when there is none yet."""
+        ts = ts or self._ts
+        if ts is None:
             self._post(text, meta or metadata(self._job, STREAMING), blocks)
             return
         extra = {"metadata": meta} if meta else {}
@@ -279,7 +285,7 @@ class SlackReply:
                 "chat_update",
                 team=self._job.team,
                 channel=self._job.channel,
-                ts=self._ts,
+                ts=ts,
                 **with_blocks(text, blocks or []),
                 **extra,
             )
@@ -548,19 +554,16 @@ class _UpdateWriter(_Writer):
         cut = r._shown
         if r._ts is None or cut >= upto or r._budget.paused_for(r._job.team, "chat.update") <= FINAL_PAUSE_MAX_S:
             return False
-        partial_ts, reopen = r._ts, FENCE_OPEN if inside_fence(r._part_text(cut)) else ""
+        partial_ts, reopen = r._ts, r._reopen(cut)
         partial = _with_note(r._part_text(cut), FENCE_CLOSE if reopen else "") or "…"
-        r._part_start, r._ts, r._prefix = cut, None, reopen
-        r._post(_with_note(r._part_text(upto), note) or "…", metadata(r._job, state), blocks)
+        r._part_start, r._prefix = cut, reopen
+        r._post(_with_note(r._part_text(upto), note) or "…", metadata(r._job, state), blocks)  # the answer's message now
         r._dirty.clear()
-        r._shown = upto
-        ts_of_answer, r._ts = r._ts, partial_ts
         try:
-            r._update(partial, metadata(r._job, CONTINUED))
+            r._update(partial, metadata(r._job, CONTINUED), ts=partial_ts)
         except (SlackApiError, ReplyGone):
             pass  # the answer is complete in the thread; the partial keeps its cursor
         finally:
-            r._ts = ts_of_answer
             self.end()
         return True
 
@@ -612,7 +615,7 @@ class _PostWriter(_Writer):
         cut = self._cut()
         if cut <= r._part_start:
             return None
-        r._continue_at(cut, FENCE_OPEN if inside_fence(r._part_text(cut)) else "")
+        r._continue_at(cut, r._reopen(cut))
         self._posts += 1
         self._next_at = r._clock() + min(POST_EVERY_MAX_S, POST_EVERY_S * 2 ** (self._posts - 1))
         return None
