@@ -20,25 +20,14 @@ class _PatchHandler(Handler):
 
 
 class FakeRunAdmin(LoopbackServer):
+    handler = _PatchHandler  # the shared Handler has no PATCH; the patch call is this API's whole point
+
     def __init__(self, services: list[str], *, polls_before_done: int = 2):
         self.services = {name: {"name": name, "invokerIamDisabled": False} for name in services}
         self.polls_before_done = polls_before_done
         self.calls: list[tuple[str, str, dict]] = []  # (method, path, query)
         self._operations: dict[str, dict] = {}
         self.lock = threading.Lock()
-
-    def start(self) -> "FakeRunAdmin":
-        # The shared Handler has no PATCH; the patch call is this API's whole point.
-        import http.server
-
-        handler = type("BoundHandler", (_PatchHandler,), {"fake": self})
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        # shutdown() waits for the loop's next poll: 0.05 s, not the default 0.5 s, per fake per test
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
 
     def handle(self, req, verb):
         parts = urlsplit(req.path)

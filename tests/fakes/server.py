@@ -64,10 +64,13 @@ class Server(ThreadingHTTPServer):
 
 
 class LoopbackServer:
-    """Subclasses implement handle(request_handler, method)."""
+    """Subclasses implement handle(request_handler, method); `handler` is the request handler
+    class they extend (a verb the shared one lacks)."""
+
+    handler = Handler
 
     def start(self) -> "LoopbackServer":
-        handler = type("BoundHandler", (Handler,), {"fake": self})
+        handler = type("BoundHandler", (self.handler,), {"fake": self})
         self.httpd = Server(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
