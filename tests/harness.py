@@ -88,6 +88,11 @@ def _listens(pids: list[int], port: int) -> bool:
     return False
 
 
+def process_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A function process's environment: nothing of the test runner's but PATH and HOME."""
+    return {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "PYTHONUNBUFFERED": "1", **(extra or {})}
+
+
 class _ForkServer:
     """The client of tests/zygote.py: one fork server per test process, started on first use."""
 
@@ -98,10 +103,9 @@ class _ForkServer:
     def call(self, request: dict) -> dict:
         with self.lock:
             if self.proc is None or self.proc.poll() is not None:
-                env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "PYTHONUNBUFFERED": "1"}
                 self.proc = subprocess.Popen(
                     [sys.executable, "-m", "tests.zygote"],
-                    env=env,
+                    env=process_env(),
                     cwd=REPO,
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
@@ -187,12 +191,7 @@ class BotProcess:
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
 
     def start(self) -> "BotProcess":
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "PYTHONUNBUFFERED": "1",
-            **self.env,
-        }
+        env = process_env(self.env)
         for _attempt in range(3):
             self.started_at = time.monotonic()
             if self.real_cli:
