@@ -70,11 +70,8 @@ def start_bot(slack, model):
         return bot
 
     yield start
-    for bot in started:  # all told to stop first, so their shutdowns overlap
-        if bot.alive():
-            bot.proc.terminate()
     for bot in started:
-        bot.stop()
+        bot.end()
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from tests.fakes.server import ACTIVITY
+
 REPO = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "test-signing-secret"
 
@@ -35,14 +37,43 @@ def sign(body: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, cap: float | None = None):
+    """Wait until `predicate()` is truthy and return its value.
+
+    `timeout` is how long the system under test may go without progress, not a wall-clock budget:
+    progress is a request handled by a loopback fake (which wakes this wait at once) or a line
+    logged by a running function. A machine loaded by other work is slow but makes progress, so
+    the wait goes on; a stuck answer makes none and fails after `timeout`. `interval` is only the
+    poll for what wakes no one (a log line, a process exiting). A hard `cap`, by default
+    max(60, 6 x timeout) s, ends a wait on something that keeps busy without ever getting there."""
+    started = time.monotonic()
+    cap = started + (max(60.0, 6 * timeout) if cap is None else cap)
+    seen, logged = ACTIVITY.count, _logged()
+    idle_until = started + timeout
+    while True:
         value = predicate()
         if value:
             return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
+        now = time.monotonic()
+        if (ACTIVITY.count, _logged()) != (seen, logged):
+            seen, logged = ACTIVITY.count, _logged()
+            idle_until = now + timeout
+        if now >= idle_until or now >= cap:
+            raise AssertionError(
+                f"condition not met: no progress for {timeout}s" if now >= idle_until else f"condition not met in {cap - started:.0f}s"
+            )
+        ACTIVITY.wait_past(seen, min(interval, idle_until - now))
+
+
+def _logged() -> int:
+    """Bytes the running functions have logged (their log lines are progress too)."""
+    total = 0
+    for bot in list(_running):
+        try:
+            total += os.path.getsize(bot.log.name)
+        except OSError:
+            pass
+    return total
 
 
 def _descendants(pid: int) -> list[int]:
@@ -176,7 +207,7 @@ class Response:
 
 
 _running: list["BotProcess"] = []
-atexit.register(lambda: [bot.stop() for bot in list(_running)])  # even when a test is cut short
+atexit.register(lambda: [bot.end() for bot in list(_running)])  # even when a test is cut short
 
 
 class BotProcess:
@@ -195,7 +226,9 @@ class BotProcess:
         for _attempt in range(3):
             self.started_at = time.monotonic()
             if self.real_cli:
-                self.proc = subprocess.Popen(self._command(), env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
+                self.proc = subprocess.Popen(
+                    self._command(), env=env, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+                )
             else:
                 self.proc = ForkedProcess(self._command()[2:], env, REPO, self.log.name)
             _running.append(self)
@@ -254,6 +287,19 @@ class BotProcess:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+    def end(self) -> None:
+        """End a test's function at once: SIGKILL to its process group (the arbiter and its worker,
+        each function runs in its own session). A graceful stop takes 0.2-0.3 s of gunicorn's
+        shutdown polling per function, 300 times a suite; and an instance still shutting down
+        could call a fake on a port a later test's fake has taken."""
+        if self in _running:
+            _running.remove(self)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(5)
 
     def kill(self) -> None:
         """SIGKILL the function and its gunicorn worker, as Cloud Run ends an instance that runs out

@@ -4,6 +4,7 @@ store (created on first use, its id kept), through the conversation files' caps 
 download; a non-editor is refused; "List knowledge" lists them; profiles are validated."""
 
 import json
+import uuid
 
 import pytest
 
@@ -222,10 +223,11 @@ def test_the_store_id_survives_in_firestore(firestore_emulator, monkeypatch):
     from teambot.answer.knowledge import FirestoreKnowledgeStore
 
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator)
-    store = FirestoreKnowledgeStore(project="demo-knowledge")
+    project = f"knowledge-{uuid.uuid4().hex[:12]}"  # its own project: a reused emulator keeps earlier runs' documents
+    store = FirestoreKnowledgeStore(project=project)
     assert store.get("T1", "C42") is None
     assert store.put_if_absent("T1", "C42", "vs_abc") == "vs_abc"
-    other = FirestoreKnowledgeStore(project="demo-knowledge")  # another instance
+    other = FirestoreKnowledgeStore(project=project)  # another instance
     assert other.get("T1", "C42") == "vs_abc"
     assert other.put_if_absent("T1", "C42", "vs_late") == "vs_abc"  # a concurrent creation keeps the first
     assert store.get("T1", "C42") == "vs_abc"

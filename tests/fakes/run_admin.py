@@ -15,8 +15,7 @@ from .server import Handler, LoopbackServer
 
 class _PatchHandler(Handler):
     def do_PATCH(self):
-        self._read_body()
-        self.fake.handle(self, "PATCH")
+        self.dispatch("PATCH")
 
 
 class FakeRunAdmin(LoopbackServer):

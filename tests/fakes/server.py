@@ -8,6 +8,32 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class Activity:
+    """How many requests the fakes have handled, and a condition to wait for the next one.
+
+    `tests.harness.wait_for` wakes on it (a fake's state changes when it handles a request) and
+    counts it as progress: a wait fails when nothing happens for its timeout, not when a loaded
+    machine is merely slow."""
+
+    def __init__(self):
+        self.condition = threading.Condition()
+        self.count = 0
+
+    def handled(self) -> None:
+        with self.condition:
+            self.count += 1
+            self.condition.notify_all()
+
+    def wait_past(self, seen: int, timeout: float) -> int:
+        """Wait up to `timeout` seconds for a request after the `seen`-th; return the count."""
+        with self.condition:
+            self.condition.wait_for(lambda: self.count != seen, timeout)
+            return self.count
+
+
+ACTIVITY = Activity()
+
+
 class Handler(BaseHTTPRequestHandler):
     fake = None  # set per server class
     protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs allow (responses carry Content-Length)
@@ -40,17 +66,21 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):
+    def dispatch(self, method: str) -> None:
         self._read_body()
-        self.fake.handle(self, "GET")
+        try:
+            self.fake.handle(self, method)
+        finally:
+            ACTIVITY.handled()
+
+    def do_GET(self):
+        self.dispatch("GET")
 
     def do_POST(self):
-        self._read_body()
-        self.fake.handle(self, "POST")
+        self.dispatch("POST")
 
     def do_DELETE(self):  # e.g. DELETE /v1/vector_stores/{id} (openai_files_api.py)
-        self._read_body()
-        self.fake.handle(self, "DELETE")
+        self.dispatch("DELETE")
 
 
 class Server(ThreadingHTTPServer):

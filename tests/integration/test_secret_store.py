@@ -102,6 +102,30 @@ def test_failures_are_remembered_briefly_then_retried(sm):
     assert store.get("SLACK_SIGNING_SECRET") == "slack_signing_secret-v1"
 
 
+def test_the_signature_check_recovers_by_itself_once_secret_manager_is_back(sm):
+    """The e2e test shows a down Secret Manager gives a 503 and a live process; this shows, on a
+    fake clock instead of a 10 s sleep, that the same verifier verifies again after the back-off."""
+    from teambot.ack.signing import SlackRequestVerifier
+    from tests.harness import sign
+
+    clock = Clock()
+    verifier = SlackRequestVerifier(store_for(sm, clock))
+    body = b'{"type":"event_callback"}'
+    headers = sign(body, "slack_signing_secret-v1")
+    args = (body, headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"])
+    sm.down = True
+    for _ in range(3):
+        with pytest.raises(SecretUnavailable):
+            verifier.verify(*args)
+    sm.down = False
+    clock.t = FAILURE_BACKOFF_S - 1
+    with pytest.raises(SecretUnavailable):  # still inside the back-off: Secret Manager is spared
+        verifier.verify(*args)
+    clock.t = FAILURE_BACKOFF_S + 1
+    verifier.verify(*args)  # no exception: verified, without a restart
+    assert reads(sm, "SLACK_SIGNING_SECRET") == 1  # the fake counts the read that succeeded
+
+
 def test_a_forced_refresh_skips_the_failure_back_off(sm):
     clock = Clock()
     store = store_for(sm, clock)
