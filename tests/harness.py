@@ -60,7 +60,9 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, cap: floa
             idle_until = now + timeout
         if now >= idle_until or now >= cap:
             raise AssertionError(
-                f"condition not met: no progress for {timeout}s" if now >= idle_until else f"condition not met in {cap - started:.0f}s"
+                f"condition not met: no progress for {timeout}s"
+                if now >= idle_until
+                else f"condition not met in {cap - started:.0f}s"
             )
         ACTIVITY.wait_past(seen, min(interval, idle_until - now))
 
