@@ -7,7 +7,7 @@ import pytest
 from tests import harness
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
-from tests.harness import SIGNING_SECRET, BotProcess
+from tests.harness import BotProcess, bot_env
 
 # Cache bytecode (and pytest's rewritten test modules) even where PYTHONDONTWRITEBYTECODE=1 is set,
 # as on many CI images: without it every pytest worker compiles every test module again (~3 s each).
@@ -54,18 +54,7 @@ def start_bot(slack, model):
     started = []
 
     def start(**env):
-        base = {
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "OPENAI_API_KEY": "sk-test",
-            "SLACK_API_URL": slack.url + "/api/",
-            "OPENAI_BASE_URL": model.url + "/v1",
-            "OPENAI_MODEL": "test-model",
-        }
-        base.update({k: str(v) for k, v in env.items() if v is not None})
-        for k in [k for k, v in env.items() if v is None]:
-            base.pop(k, None)
-        bot = BotProcess(base).start()
+        bot = BotProcess(bot_env(slack, model, **env)).start()
         started.append(bot)
         return bot
 

@@ -37,6 +37,23 @@ def sign(body: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
 
 
+def bot_env(slack, model, **extra) -> dict[str, str]:
+    """The environment a test's function gets, wired to the loopback fakes: `extra` adds or
+    overrides settings, and a None value removes one."""
+    env = {
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "OPENAI_API_KEY": "sk-test",
+        "SLACK_API_URL": slack.url + "/api/",
+        "OPENAI_BASE_URL": model.url + "/v1",
+        "OPENAI_MODEL": "test-model",
+    }
+    env.update({k: str(v) for k, v in extra.items() if v is not None})
+    for k in [k for k, v in extra.items() if v is None]:
+        env.pop(k, None)
+    return env
+
+
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, cap: float | None = None):
     """Wait until `predicate()` is truthy and return its value.
 
@@ -48,23 +65,22 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, cap: floa
     max(60, 6 x timeout) s, ends a wait on something that keeps busy without ever getting there."""
     started = time.monotonic()
     cap = started + (max(60.0, 6 * timeout) if cap is None else cap)
-    seen, logged = ACTIVITY.count, _logged()
+    progress = (ACTIVITY.count, _logged())
     idle_until = started + timeout
     while True:
         value = predicate()
         if value:
             return value
         now = time.monotonic()
-        if (ACTIVITY.count, _logged()) != (seen, logged):
-            seen, logged = ACTIVITY.count, _logged()
-            idle_until = now + timeout
+        if (latest := (ACTIVITY.count, _logged())) != progress:
+            progress, idle_until = latest, now + timeout
         if now >= idle_until or now >= cap:
             raise AssertionError(
                 f"condition not met: no progress for {timeout}s"
                 if now >= idle_until
                 else f"condition not met in {cap - started:.0f}s"
             )
-        ACTIVITY.wait_past(seen, min(interval, idle_until - now))
+        ACTIVITY.wait_past(progress[0], min(interval, idle_until - now))
 
 
 def _logged() -> int:

@@ -15,26 +15,12 @@ from teambot.ack.signing import SlackRequestVerifier
 from teambot.app import App
 from teambot.core.jobs import Job
 from teambot.core.settings import Settings
-from tests.harness import SIGNING_SECRET, sign
+from tests.harness import SIGNING_SECRET, bot_env, sign
 
 AUDIENCE = "https://europe-west1-p.cloudfunctions.net/slack-bot"
 INVOKER = "slack-bot-tasks@p.iam.gserviceaccount.com"
 QUEUE = "projects/p/locations/europe-west1/queues/slack-bot"
 METHODS = ["GET", "POST", "PUT", "DELETE"]
-
-
-def bot_env(slack, model, **extra) -> dict[str, str]:
-    """The environment the e2e tests give a function process (tests/conftest.py start_bot)."""
-    env = {
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_BOT_TOKEN": "xoxb-test",
-        "OPENAI_API_KEY": "sk-test",
-        "SLACK_API_URL": slack.url + "/api/",
-        "OPENAI_BASE_URL": model.url + "/v1",
-        "OPENAI_MODEL": "test-model",
-    }
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
 
 
 def make_app(slack, model, **extra) -> App:

@@ -11,8 +11,8 @@ import json
 import pytest
 
 from teambot.core.settings import Settings
-from tests.harness import dm, event_envelope, shortcut, sign, wait_for
-from tests.integration.stage_helpers import Client, RecordingApp, bot_env, spy_on_ingress
+from tests.harness import bot_env, dm, event_envelope, shortcut, sign, wait_for
+from tests.integration.stage_helpers import Client, RecordingApp, spy_on_ingress
 
 
 @pytest.fixture
