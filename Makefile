@@ -30,14 +30,13 @@ $(VENV)/.installed: $(BIN)/python $(POLICY_VENV)/bin/python $(REQUIREMENTS)
 $(POLICY_VENV)/bin/python:
 	$(PY) -m venv $(POLICY_VENV)
 
-# Measured on 2 cores before the fork server: -n 3 161 s, -n 4 114 s, -n 6 103 s, -n 8 123 s. With it
-# (stop 28): -n 6 86 s, -n 8 --dist worksteal 72-77 s (the tests mostly wait on loopback I/O).
-TEST_WORKERS ?= 8
+# Measured on 2 cores: -n 3 161 s, -n 4 114 s, -n 6 103 s, -n 8 123 s (the tests mostly wait on loopback I/O).
+TEST_WORKERS ?= 6
 test: install  ## the whole suite, offline (loopback fakes only); TEST_WORKERS=0 runs it in one process
-	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal)
+	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 test-fast:  ## unit and integration tests only (no function process), without reinstalling
-	$(BIN)/python -m pytest -q -m "not e2e" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist worksteal)
+	$(BIN)/python -m pytest -q -m "not e2e" $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 lint:  ## what CI checks: ruff, ruff format, the layout's import contracts (pyproject.toml), docs/configure.md up to date
 	$(BIN)/ruff check .
