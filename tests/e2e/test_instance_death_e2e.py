@@ -25,7 +25,7 @@ def test_redelivery_after_sigkill_leaves_one_complete_answer(start_tasks_bot, ta
     if mode == "native-several-messages":  # the dying instance already closed parts ("continued")
         env["SLACK_STREAM_MAX_AGE_SECONDS"] = "0.4"
     first, second = start_tasks_bot(**env), start_tasks_bot(**env)  # the queue delivers to first, then second
-    model.default_plan = Plan(tokens=words(ANSWER), delay_s=0.015)  # ~2.3 s: long enough to be killed mid-stream
+    model.default_plan = Plan(tokens=words(ANSWER), delay_s=0.03)  # ~4.5 s
     ts = slack.add_message("D1", "a question")
     first.post_json(dm("a question", ts))
     parts_before_kill = 2 if mode == "native-several-messages" else 1
