@@ -9,19 +9,38 @@ import threading
 
 
 class Generation:
+    """One answer being written. `end()` and `cancel()` decide, under one lock, which came first:
+    once the model has finished, the answer is complete even though the worker still writes its
+    last Slack message and wraps up, so a stop from then on is told "already complete" rather
+    than "Stopped." over an answer that shows in full."""
+
     def __init__(self):
         self.cancelled = threading.Event()
+        self._ended = False
         self._stream = None
+        self._lock = threading.Lock()
 
     def attach(self, stream) -> None:
         self._stream = stream
         if self.cancelled.is_set():
             stream.close()
 
-    def cancel(self) -> None:
-        self.cancelled.set()
+    def end(self) -> bool:
+        """The model is done: stops from now on find the answer complete. False when a stop came first."""
+        with self._lock:
+            if not self.cancelled.is_set():
+                self._ended = True
+            return self._ended
+
+    def cancel(self) -> bool:
+        """Stop the answer (closing the model stream at once); False when it had already ended."""
+        with self._lock:
+            if self._ended:
+                return False
+            self.cancelled.set()
         if self._stream is not None:
             self._stream.close()
+        return True
 
 
 class Generations:

@@ -116,7 +116,7 @@ def stream_answer(
             from teambot.answer.code_files import deliver_outputs  # files the code interpreter produced -> the thread
 
             deliver_outputs(ctx, job, reply, others.others)
-        if generation.cancelled.is_set():
+        if not generation.end():  # stopped while the model wrote (or its files were delivered)
             outcome = "stopped"
             reply.settle_steps(STEP_FAILED, "stopped")
             reply.finish(STOPPED_NOTE, STOPPED, session_status=agent_session.ACTIVE)

@@ -47,8 +47,9 @@ def agent_session_stopped(ctx: "Context", job: Job) -> None:
     from teambot.slack import agent_session
 
     local = ctx.generations.in_thread(job.channel, job.thread_ts)
-    for generation in local:
-        generation.cancel()  # closes the model stream now; the answer loop writes the stop
+    # cancel() closes the model stream now (the answer loop writes the stop); an answer whose
+    # model had finished is complete and is left alone.
+    cancelled = sum(generation.cancel() for generation in local)
     elsewhere = 0
     if not local:
         for ts in job.extra.get("streams") or []:
@@ -56,7 +57,7 @@ def agent_session_stopped(ctx: "Context", job: Job) -> None:
     agent_session.set_status(ctx, job, agent_session.ACTIVE)
     logs.info(
         "session_stopped",
-        local=len(local),
+        local=cancelled,
         elsewhere=elsewhere,
         streams=len(job.extra.get("streams") or []),
         team=job.team,

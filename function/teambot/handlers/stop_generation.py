@@ -2,6 +2,8 @@
 
 Stop works across instances because the signal lives in Slack itself:
   1. the answer is being written in this process -> cancel it here (closes the model stream);
+     once its model has finished it is complete, even while the worker writes its last
+     message and wraps up: "already complete" (generations.py decides which came first);
   2. otherwise end its native stream with chat.stopStream, with the stop note and "stopped"
      metadata: the writer's next appendStream fails with message_not_in_streaming_state, it
      reads the message back, sees the stop (not an expiry, stream_lifetime.py) and closes its
@@ -48,7 +50,7 @@ def stop_generation(ctx: "Context", job: Job) -> None:
 
     if refused_not_own(ctx, job, NOT_MINE):
         return
-    how = "local" if cancel_here(ctx, job.message_ts) else _stop_elsewhere(ctx, job)
+    how = cancel_here(ctx, job.message_ts) or _stop_elsewhere(ctx, job)
     logs.info("stop", how=how, team=job.team, channel=job.channel, user=job.user)
     ctx.slack.tell(
         job.channel, job.user, ALREADY_DONE if how == "already_done" else STOPPED_CONFIRMATION, job.thread_ts, team=job.team

@@ -20,10 +20,11 @@ def refused_not_own(ctx: "Context", job: Job, refusal: str) -> bool:
     return True
 
 
-def cancel_here(ctx: "Context", message_ts: str) -> bool:
-    """Cancel the answer being written into `message_ts` by this process, if it is."""
+def cancel_here(ctx: "Context", message_ts: str) -> str | None:
+    """Cancel the answer being written into `message_ts` by this process, if it is: "local" when
+    cancelled, "already_done" when its model had finished (the worker may still be writing its
+    last message), None when no answer of this process writes there."""
     generation = ctx.generations.get(message_ts)
     if generation is None:
-        return False
-    generation.cancel()
-    return True
+        return None
+    return "local" if generation.cancel() else "already_done"
