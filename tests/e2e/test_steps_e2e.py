@@ -4,6 +4,7 @@ Responses API fake. Each test crosses the seams the unit tests stop at: the hand
 (reading the thread), a hosted tool's step from the model stream, and a stop while a tool runs."""
 
 import json
+import threading
 import time
 
 from teambot.slack.marks import STOPPED, answer_mark
@@ -79,6 +80,25 @@ def test_a_stop_in_the_middle_of_a_tool_call_leaves_its_card_stopped_not_spinnin
     wait_for(lambda: [m for m in slack.bot_messages("D1", root) if (answer_mark(m) or {}).get("state") == STOPPED])
     tool = next(c for c in cards(slack, "D1", root).values() if "slow_report" in c.get("title", "") + c.get("details", ""))
     assert tool["status"] == "error" and tool.get("output") == "stopped", tool
+
+
+def test_a_stop_before_the_writer_knows_its_first_messages_ts_is_still_a_local_stop(start_bot, slack, model):
+    # Slack shows an answer's first message the moment chat.startStream lands; its ts reaches the
+    # writer only with the response. A Stop in between is on this instance's own answer: stopped
+    # here (the answer loop settles its tool card), not through Slack (the card would spin).
+    slack.held["chat.startStream"] = release = threading.Event()
+    try:
+        bot, root = start_a_slow_tool_call(start_bot, slack, model)
+        message = slack.bot_messages("D1", root)[0]
+        assert bot.post_form(shortcut("stop_generation", dict(message))).status == 200
+        stops = wait_for(lambda: [r for r in bot.log_records() if r.get("message") == "stop"])
+    finally:
+        release.set()
+    assert stops[0]["how"] == "local", stops
+    wait_for(lambda: [m for m in slack.bot_messages("D1", root) if (answer_mark(m) or {}).get("state") == STOPPED])
+    tool = next(c for c in cards(slack, "D1", root).values() if "slow_report" in c.get("title", "") + c.get("details", ""))
+    assert tool["status"] == "error" and tool.get("output") == "stopped", tool
+    assert slack.count("chat.stopStream") == 1  # the writer's own, with the settled card
 
 
 def test_an_approval_card_is_settled_when_the_answer_waits_for_the_asker(start_bot, slack, model):

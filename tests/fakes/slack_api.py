@@ -92,6 +92,9 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         self.page_size = 200
         self.hang: dict[str, int] = {}  # method -> how many of the next calls stall for hang_s first
         self.hang_s = 2.0
+        # method -> an event its responses wait for (at most 10 s), set by the test: the call is
+        # applied and shown, its caller doesn't know yet (network latency, made deterministic)
+        self.held: dict[str, threading.Event] = {}
         self.user_teams: dict[str, str] = {}  # user id -> their own team (Slack Connect / Grid users)
         self.stream_lifetime_s = 300.0  # Slack ends a native stream after about 5 minutes (see _streaming)
         self.rng = random.Random(7)
@@ -223,6 +226,8 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         with self.lock:
             result = handler(params)
         record["ok"] = result.get("ok")
+        if method in self.held:
+            self.held[method].wait(10)
         req.send_json(200, result)
 
     def _429(self, req, record, method: str, retry_after: int):

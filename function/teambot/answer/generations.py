@@ -14,7 +14,8 @@ class Generation:
     last Slack message and wraps up, so a stop from then on is told "already complete" rather
     than "Stopped." over an answer that shows in full."""
 
-    def __init__(self):
+    def __init__(self, question_ts: str = ""):
+        self.question_ts = question_ts  # the message it answers: its own messages come later
         self.cancelled = threading.Event()
         self._ended = False
         self._stream = None
@@ -56,6 +57,20 @@ class Generations:
     def in_thread(self, channel: str, thread_ts: str) -> list[Generation]:
         with self._lock:
             return list(self._by_thread.get((channel, thread_ts), ()))
+
+    def first_message_in_flight(self, channel: str, thread_ts: str, ts: str) -> Generation | None:
+        """The one answer of this process in the thread whose first message Slack has created but
+        whose ts it doesn't know yet (chat.startStream / chat.postMessage not returned), when
+        message `ts` can be that message (it is later than the question). None if there is no
+        such answer, or more than one (then the stop goes through Slack, which is never wrong)."""
+        with self._lock:
+            with_messages = {id(g) for g in self._by_ts.values()}
+            candidates = [
+                g
+                for g in self._by_thread.get((channel, thread_ts), ())
+                if id(g) not in with_messages and g.question_ts and float(g.question_ts) < float(ts)
+            ]
+        return candidates[0] if len(candidates) == 1 else None
 
     def register(self, ts: str, generation: Generation) -> None:
         with self._lock:

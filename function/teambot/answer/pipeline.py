@@ -83,7 +83,7 @@ def stream_answer(
         post_notice(ctx, job, refusal)
         logs.info("answer", outcome=OVER_BUDGET, **usage)
         return OVER_BUDGET
-    generation = Generation()
+    generation = Generation(job.message_ts)
     ctx.generations.register_thread(job.channel, job.reply_thread_ts, generation)  # the native stop button
     reply = SlackReply(
         ctx.slack,

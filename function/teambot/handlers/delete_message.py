@@ -24,7 +24,7 @@ def delete_message(ctx: "Context", job: Job) -> None:
 
     if refused_not_own(ctx, job, NOT_MINE):
         return
-    cancel_here(ctx, job.message_ts)
+    cancel_here(ctx, job)
     try:
         ctx.slack.call("chat_delete", team=job.team, channel=job.channel, ts=job.message_ts)
         confirmation = "Deleted."

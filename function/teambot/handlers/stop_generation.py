@@ -50,7 +50,7 @@ def stop_generation(ctx: "Context", job: Job) -> None:
 
     if refused_not_own(ctx, job, NOT_MINE):
         return
-    how = cancel_here(ctx, job.message_ts) or _stop_elsewhere(ctx, job)
+    how = cancel_here(ctx, job) or _stop_elsewhere(ctx, job)
     logs.info("stop", how=how, team=job.team, channel=job.channel, user=job.user)
     ctx.slack.tell(
         job.channel, job.user, ALREADY_DONE if how == "already_done" else STOPPED_CONFIRMATION, job.thread_ts, team=job.team
