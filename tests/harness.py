@@ -83,6 +83,22 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, cap: floa
         ACTIVITY.wait_past(progress[0], min(interval, idle_until - now))
 
 
+def settle(quiet: float = 0.5, cap: float = 30.0) -> None:
+    """Wait until nothing has happened for `quiet` seconds: no loopback fake handled a request and
+    no running function logged a line. For checks that something did *not* happen (no second
+    answer, no model call): a fixed sleep ends too early on a loaded machine, where the work it
+    should have let happen is merely slow; this waits as long as the system keeps busy."""
+    deadline = time.monotonic() + cap
+    progress = (ACTIVITY.count, _logged())
+    quiet_until = time.monotonic() + quiet
+    while (now := time.monotonic()) < quiet_until:
+        if now >= deadline:
+            raise AssertionError(f"never quiet for {quiet}s in {cap:.0f}s")
+        ACTIVITY.wait_past(progress[0], min(0.05, quiet_until - now))
+        if (latest := (ACTIVITY.count, _logged())) != progress:
+            progress, quiet_until = latest, time.monotonic() + quiet
+
+
 def _logged() -> int:
     """Bytes the running functions have logged (their log lines are progress too)."""
     total = 0

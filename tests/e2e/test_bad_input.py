@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
-from tests.harness import SIGNING_SECRET, BotProcess, dm, sign, wait_for
+from tests.harness import SIGNING_SECRET, BotProcess, dm, settle, sign, wait_for
 
 NOW = int(time.time())
 EVENT = json.dumps(dm("hello", "1700000000.000100")).encode()
@@ -194,7 +194,7 @@ def test_bad_input_gets_its_status_and_nothing_else_happens(env, case):
 
 def test_nothing_reached_slack_or_the_model_after_all_cases(env):
     bot, slack, model = env
-    time.sleep(0.5)  # anything asynchronous would have started by now
+    settle()  # anything asynchronous would have started by now
     assert slack.calls == [] and model.requests == []
     assert not [r for r in bot.log_records() if r.get("severity") == "ERROR"]
 
@@ -207,5 +207,5 @@ def test_replay_inside_the_window_is_answered_once(start_bot, slack, model):
     for _ in range(5):  # a captured request replayed within 5 minutes: accepted, deduplicated
         assert bot.request("POST", "/", body, headers).status == 200
     wait_for(lambda: slack.bot_messages("D1", ts) and not slack.bot_messages("D1", ts)[-1].get("streaming"), timeout=20)
-    time.sleep(0.5)
+    settle()
     assert len(model.requests) == 1 and len(slack.bot_messages("D1", ts)) == 1

@@ -11,7 +11,7 @@ from tests.fakes.cloud_tasks import FakeCloudTasks
 from tests.fakes.google_oidc import FakeGoogleOIDC
 from tests.fakes.metadata_server import FakeMetadataServer
 from tests.fakes.openai_api import Plan
-from tests.harness import dm, shortcut, wait_for
+from tests.harness import dm, settle, shortcut, wait_for
 
 AUDIENCE = "https://europe-west1-p.cloudfunctions.net/slack-bot"
 INVOKER = "slack-bot-tasks@p.iam.gserviceaccount.com"
@@ -70,7 +70,7 @@ def test_duplicate_across_instances_is_refused_by_the_queue(start_tasks_bot, tas
     assert a.post_json(dm("hello", ts)).status == 200
     assert b.post_json(dm("hello", ts), retry=1).status == 200  # other instance: its memory is empty
     wait_for(finished(slack, "D1", ts))
-    time.sleep(0.5)
+    settle()
     assert len(tasks.created) == 1 and len(model.requests) == 1
     assert any(r.get("message") == "duplicate" for r in b.log_records())
 
@@ -149,7 +149,7 @@ def test_task_route_verifies_the_oidc_token(start_tasks_bot, oidc, slack, model,
     r = _task_post(bot, make_token(oidc))
     assert r.status == status
     if status != 200:
-        time.sleep(0.3)
+        settle()
         assert slack.calls == [] and model.requests == []
     else:
         assert model.requests and slack.count("chat.startStream") == 1
@@ -213,5 +213,5 @@ def test_stop_on_another_instance_is_told_apart_from_a_stream_slack_ended(start_
     assert not any(m.get("expired") for m in msgs)
     record = wait_for(lambda: [r for r in a.log_records() if r.get("message") == "answer"])[0]
     assert record["outcome"] == "stopped_in_slack"
-    time.sleep(1.5)  # nothing is written after the stop
+    settle(quiet=1.5)  # nothing is written after the stop
     assert len(slack.bot_messages("D1", ts)) == len(msgs)

@@ -1,13 +1,11 @@
 """Faults injected by the loopback fakes: the user always ends with a complete answer or a clear
 error, no placeholder left spinning, nothing posted twice, the process up."""
 
-import time
-
 import pytest
 
 from tests.e2e.test_answer_e2e import finished
 from tests.fakes.openai_api import Plan, words
-from tests.harness import dm, wait_for
+from tests.harness import dm, settle, wait_for
 
 TEXT = "The quick brown fox jumps over the lazy dog again and again until the answer is complete."
 
@@ -56,7 +54,7 @@ def test_answer_deleted_while_streaming_stops_the_model_quietly(bot, slack, mode
     slack.messages[message["ts"]]["deleted"] = True  # someone deleted it in Slack
     wait_for(lambda: model.requests[0].hung_up or model.requests[0].finished, timeout=5)
     assert model.requests[0].hung_up
-    time.sleep(0.5)
+    settle()
     assert slack.bot_messages("D1", ts) == []  # nothing re-posted
     record = wait_for(lambda: [r for r in bot.log_records() if r.get("message") == "answer"])[0]
     assert record["outcome"] == "stopped_in_slack" and bot.alive()

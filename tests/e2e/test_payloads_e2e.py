@@ -5,9 +5,7 @@ recipient_team_id is the user's workspace, not the enterprise id."""
 
 from __future__ import annotations
 
-import time
-
-from tests.harness import assistant_thread_event, dm, mention, wait_for
+from tests.harness import assistant_thread_event, dm, mention, settle, wait_for
 
 
 def test_thread_not_found_as_the_panel_opens_still_greets_and_suggests(bot, slack):
@@ -39,7 +37,7 @@ def test_a_bare_mention_gets_a_hint_and_no_model_call(bot, slack, model):
     assert bot.post_json(mention("<@UBOT>", ts)).status == 200
     msgs = wait_for(lambda: slack.bot_messages("C1", ts), 15)
     assert "question" in msgs[0]["text"]
-    time.sleep(0.3)
+    settle()
     assert model.requests == []
     record = [r for r in bot.log_records() if r.get("message") == "answer"][0]
     assert record["outcome"] == "bare_mention"

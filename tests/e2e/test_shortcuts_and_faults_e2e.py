@@ -6,7 +6,7 @@ import pytest
 
 from tests.e2e.test_answer_e2e import finished
 from tests.fakes.openai_api import Plan, words
-from tests.harness import dm, shortcut, wait_for
+from tests.harness import dm, settle, shortcut, wait_for
 
 SLOW = Plan(tokens=[f" t{i}" for i in range(300)], delay_s=0.02)  # ~6 s if never stopped
 
@@ -170,5 +170,5 @@ def test_events_from_other_teams_do_nothing(start_bot, slack, model):
     envelope = dm("hi", "1700000000.000001")
     envelope["team_id"] = "T666"
     assert bot.post_json(envelope).status == 200
-    time.sleep(0.5)
+    settle()
     assert slack.calls == [] and model.requests == []

@@ -7,11 +7,9 @@ authorizations[], is_ext_shared_channel (docs.slack.dev/apis/events-api, "Callba
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.harness import dm, mention, shortcut, wait_for
+from tests.harness import dm, mention, settle, shortcut, wait_for
 
 
 def connect(envelope: dict, user_team: str, *, enterprise: str | None = None, ext_shared: bool = True) -> dict:
@@ -36,7 +34,7 @@ def test_a_slack_connect_stranger_gets_no_model_call_and_no_slack_write(bot, sla
     assert bot.post_json(connect(envelope, "T9")).status == 200
     record = wait_for(lambda: refused(bot))[0]
     assert record["user_team"] == "T9"
-    time.sleep(0.5)  # a job would have started by now
+    settle()  # a job would have started by now
     assert model.requests == []
     writes = [c for c in slack.calls if c["method"] not in ("auth.test",)]
     assert writes == []
@@ -78,7 +76,7 @@ def test_a_strangers_message_shortcut_is_not_run(bot, slack, model):
     payload["user"]["team_id"] = "T9"
     assert bot.post_form(payload).status == 200
     wait_for(lambda: refused(bot))
-    time.sleep(0.3)
+    settle()
     assert model.requests == []
 
 

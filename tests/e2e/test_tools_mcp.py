@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.fakes.openai_api import Plan, mcp_approval_request, mcp_call, mcp_list_tools, words
-from tests.harness import block_actions, dm, wait_for
+from tests.harness import block_actions, dm, settle, wait_for
 
 SERVERS = [{"server_label": "crm", "server_url": "https://mcp.example.com/mcp", "allowed_tools": ["find_customer"]}]
 
@@ -97,7 +97,7 @@ def test_a_denied_call_ends_politely_without_calling_the_model(start_bot, slack,
     assert bot.post_form(click(prompt, "mcp_deny")).status == 200
     wait_for(lambda: any("didn't call" in m["text"] for m in slack.bot_messages("D1", ts)))
     assert "denied" in slack.messages[prompt["ts"]]["text"]
-    time.sleep(0.3)
+    settle()
     assert len(model.requests) == 1
 
 
@@ -106,7 +106,7 @@ def test_only_the_asker_may_click(start_bot, slack, model):
     assert bot.post_form(click(prompt, "mcp_approve", user="U2")).status == 200
     wait_for(lambda: slack.ephemerals)
     assert slack.ephemerals[0]["user"] == "U2" and "Only <@U1>" in slack.ephemerals[0]["text"]
-    time.sleep(0.3)
+    settle()
     assert len(model.requests) == 1 and any(b.get("type") == "actions" for b in slack.messages[prompt["ts"]]["blocks"])
 
 

@@ -1,4 +1,4 @@
-"""tests.harness.wait_for: its timeout measures a stall, not a slow machine."""
+"""tests.harness.wait_for and settle: their times measure a stall or a quiet spell, not a slow machine."""
 
 import threading
 import time
@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tests.fakes.server import ACTIVITY
-from tests.harness import wait_for
+from tests.harness import settle, wait_for
 
 
 def test_a_wait_goes_on_past_its_timeout_while_the_fakes_make_progress():
@@ -44,5 +44,39 @@ def test_endless_progress_is_still_capped():
     try:
         with pytest.raises(AssertionError, match="not met in"):
             wait_for(lambda: False, timeout=0.2, cap=0.5)
+    finally:
+        stop.set()
+
+
+def test_settle_returns_once_nothing_happened_for_its_quiet_time():
+    started = time.monotonic()
+    settle(quiet=0.2)
+    assert 0.2 <= time.monotonic() - started < 1.0
+
+
+def test_settle_waits_while_the_fakes_keep_busy():
+    def busy():  # a request every 0.1 s for 0.6 s: each one restarts the quiet time
+        for _ in range(6):
+            time.sleep(0.1)
+            ACTIVITY.handled()
+
+    threading.Thread(target=busy, daemon=True).start()
+    started = time.monotonic()
+    settle(quiet=0.3)
+    assert time.monotonic() - started >= 0.85  # the last request at ~0.6 s, then 0.3 s of quiet
+
+
+def test_settle_on_a_system_that_never_goes_quiet_fails():
+    stop = threading.Event()
+
+    def chatter():
+        while not stop.is_set():
+            ACTIVITY.handled()
+            time.sleep(0.02)
+
+    threading.Thread(target=chatter, daemon=True).start()
+    try:
+        with pytest.raises(AssertionError, match="never quiet"):
+            settle(quiet=0.2, cap=0.5)
     finally:
         stop.set()

@@ -33,9 +33,15 @@ def mcp_deny(ctx: "Context", job: Job) -> None:
 @scheduled_job(EXPIRE_JOB)
 def mcp_approval_expire(ctx: "Context", job: Job) -> None:
     """Scheduled by mcp_approvals.ask for the prompt's expiry; job.message_ts is the prompt's ts."""
+    from teambot.core import logs
+
     value = _value(job)
-    if value is not None and _claimed(ctx, value):
-        _conclude(ctx, job, value, "expired")
+    if value is None:
+        return
+    if not _claimed(ctx, value):  # approved or denied in time: nothing expires (logged, so it shows it ran)
+        logs.info("mcp_approval_ignored", reason="answered before expiry", team=job.team, channel=job.channel)
+        return
+    _conclude(ctx, job, value, "expired")
 
 
 def _answer(ctx: "Context", job: Job, *, approve: bool, now: float | None = None) -> None:
