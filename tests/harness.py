@@ -338,12 +338,13 @@ class BotProcess:
     def kill(self) -> None:
         """SIGKILL the function and its gunicorn worker, as Cloud Run ends an instance that runs out
         of memory: no shutdown, open connections reset. (Killing only the arbiter would let the
-        worker finish its requests: gunicorn workers exit gracefully when their parent dies.)"""
-        for pid in [*_descendants(self.proc.pid), self.proc.pid]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        worker finish its requests: gunicorn workers exit gracefully when their parent dies.) The
+        whole process group, as end() does, at once: the worker can't outlive the arbiter by a
+        scan of /proc. The function stays in `_running` for the test's teardown."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.proc.wait(5)
 
     def logs(self) -> str:
