@@ -56,8 +56,9 @@ def _not_on_cloud_run(monkeypatch):
     monkeypatch.delenv("GCE_METADATA_HOST", raising=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def oidc():
+    # One per module: its RSA key takes ~0.1 s to make, and tests only read its tokens and certs.
     fake = FakeGoogleOIDC().start()
     yield fake
     fake.stop()
