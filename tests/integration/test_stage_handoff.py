@@ -117,7 +117,7 @@ class ClosedAtRun(RecordingApp):
 
 def test_in_process_job_starts_only_once_the_response_is_closed(make):
     app, spy, client = make(ClosedAtRun)
-    assert app.handoff.__class__ is handoff_module.InProcessHandoff
+    assert isinstance(app.handoff, handoff_module.InProcessHandoff)
     body = json.dumps(dm("hello", "1700000001.000100")).encode()
     headers = {"Content-Type": "application/json", **sign(body)}
     response = client.http.post("/", data=body, headers=headers, buffered=False)
@@ -198,7 +198,7 @@ def test_a_failing_in_process_job_does_not_touch_the_ack_or_the_next_job(make):
 # -- Cloud Tasks: the task created -----------------------------------------------------------
 def test_a_dm_becomes_one_cloud_task_with_the_job_and_the_invokers_token(make, tasks, oidc):
     app, spy, client = make(**tasks_env(tasks, oidc))
-    assert app.handoff.__class__ is handoff_module.CloudTasksHandoff
+    assert isinstance(app.handoff, handoff_module.CloudTasksHandoff)
     response = client.post_json(dm("hello there", "1700000002.000100"))
     assert (response.status_code, response.data) == (200, b"")
     [(job, accepted)] = spy.calls
