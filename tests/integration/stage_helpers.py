@@ -119,3 +119,33 @@ def log_records(captured: str) -> list[dict]:
         if isinstance(record, dict):
             out.append(record)
     return out
+
+
+# -- Cloud Tasks mode (test_stage_handoff.py, test_stage_task_route.py) --------------------------
+def tasks_env(tasks, oidc, **extra) -> dict:
+    """The settings of Cloud Tasks mode, as tests/e2e/test_cloud_tasks_e2e.py gives its functions:
+    the queue, the invoker and audience, and the Cloud Tasks and OIDC certs fakes' URLs."""
+    env = {"TASKS_QUEUE": QUEUE, "TASKS_INVOKER_SA": INVOKER, "FUNCTION_URL": AUDIENCE, "OIDC_CERTS_URL": oidc.certs_url}
+    return env | ({"CLOUD_TASKS_ENDPOINT": tasks.url} if tasks is not None else {}) | extra
+
+
+class Served:
+    """`app` behind a real HTTP server on 127.0.0.1 in a thread (werkzeug's, as a local run's), for
+    what must reach it over the network: the Cloud Tasks fake's deliveries."""
+
+    def __init__(self, app: App):
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, entry_point(app), threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> "Served":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
