@@ -21,12 +21,13 @@ import time
 
 import pytest
 
+from teambot.ack.payloads import job_from_interaction
 from teambot.core.jobs import Job
 from teambot.core.registry import Handler, Registry
 from teambot.handlers.questions import question_from_event
 from teambot.slack.marks import STOPPED_NOTE, answer_metadata, notice_metadata
-from tests.fakes.openai_api import FakeOpenAI, Plan, words
-from tests.harness import dm, mention, wait_for
+from tests.fakes.openai_api import FakeOpenAI, Plan, web_search, words
+from tests.harness import dm, mention, shortcut, wait_for
 from tests.integration.stage_helpers import log_records, make_app
 
 SECRETS = ("xoxb-test", "sk-test")
@@ -273,9 +274,9 @@ def test_a_job_that_crashes_is_logged_once_with_its_trace_and_the_asker_told(wor
     assert all(r["stack_trace"].startswith("Traceback") and "AttributeError" in r["stack_trace"] for r in errors)
     # Only the person who asked is told (ephemeral), with the reference of the log line; an event
     # nobody asked for (the AI panel opening) stays silent.
-    assert slack.ephemerals == [{"channel": "C1", "user": "U1", "text": slack.ephemerals[0]["text"]}]
-    assert errors[0]["error_id"] in slack.ephemerals[0]["text"]
-    assert "Something went wrong on our side" in slack.ephemerals[0]["text"]
+    [told] = slack.ephemerals
+    assert (told["channel"], told["user"]) == ("C1", "U1")
+    assert errors[0]["error_id"] in told["text"] and "Something went wrong on our side" in told["text"]
     no_text_or_secret_in(lines, "<@UBOT> hi")
 
 
@@ -311,6 +312,31 @@ def test_a_stop_mid_stream_closes_the_model_stream_and_leaves_the_stopped_mark(w
     assert w.services.generations.in_thread("D1", ts) == []  # forgotten once ended
 
 
+def test_a_stop_while_a_hosted_tool_runs_hangs_up_at_once(worker, slack, model, capsys):
+    # Responses API (as tests/e2e/test_tools_both_apis.py runs it): a web search that takes 5 s, no
+    # byte meanwhile. The stop must close the HTTP stream now, not after the tool's next event.
+    model.default_plan = Plan(tokens=["late"], items=[web_search("q", id="ws_1")], item_delay_s=5.0)
+    w = worker(OPENAI_API="responses", WEB_SEARCH="on")
+    ts = slack.add_message("D1", "search something")
+    runner = threading.Thread(target=w.run, args=(question(w, dm("search something", ts)),))
+    runner.start()
+    try:
+        # The search's step card is shown: the model stream is now silent.
+        wait_for(lambda: any("ws_1" in (m.get("tasks") or {}) for m in slack.bot_messages("D1", ts)))
+        [generation] = w.services.generations.in_thread("D1", ts)
+        generation.cancel()
+        wait_for(lambda: not runner.is_alive())
+    finally:
+        runner.join(10)
+    seen = model.requests[0]
+    wait_for(lambda: seen.hung_up or seen.finished)
+    assert seen.hung_up and seen.tokens_sent == 0  # hung up during the tool, before any text
+    [answer] = slack.bot_messages("D1", ts)
+    assert mark(answer)["state"] == "stopped" and "late" not in answer["text"]
+    assert answer["tasks"]["ws_1"]["status"] == "error"  # the step is settled as stopped, not left spinning
+    assert [r["outcome"] for r in records(capsys, "answer")] == ["stopped"]
+
+
 # -- dispatch ---------------------------------------------------------------------------------
 def test_an_unknown_job_kind_is_refused_and_logged_not_crashed(worker, slack, model, capsys):
     w = worker()
@@ -325,9 +351,18 @@ def test_an_unknown_job_kind_is_refused_and_logged_not_crashed(worker, slack, mo
     assert slack.calls == [] and model.requests == []
 
 
-def test_every_kind_ingress_can_enqueue_has_a_handler_the_worker_runs(worker):
+def test_a_shortcut_job_is_dispatched_by_its_kind_to_its_own_handler(worker, slack, model, capsys):
+    # The job ingress makes of a "Stop generating" click on someone else's message, run by kind.
     w = worker()
-    registry = w.registry
-    assert registry.get("answer") is not None and registry.get("stop_generation") is not None
-    with pytest.raises(ValueError):
-        registry.add(Handler("answer", lambda ctx, job: None))  # two handlers for one kind: refused at load
+    ts = slack.add_message("C1", "a human message", user="U7")
+    job = job_from_interaction(shortcut("stop_generation", slack.messages[ts]), w.registry)
+    assert job.kind == "stop_generation"
+    w.run(job)
+    assert [(e["channel"], e["user"]) for e in slack.ephemerals] == [("C1", "U1")]
+    assert "nothing to stop" in slack.ephemerals[0]["text"]
+    assert model.requests == [] and not [r for r in records(capsys) if r.get("severity") == "ERROR"]
+
+
+def test_two_handlers_for_one_kind_are_refused_when_loaded(worker):
+    with pytest.raises(ValueError, match="two handlers for job kind 'answer'"):
+        worker().registry.add(Handler("answer", lambda ctx, job: None))
