@@ -256,6 +256,24 @@ def test_an_unreadable_model_stream_is_logged_once_with_its_trace_and_the_refere
     no_text_or_secret_in(lines, "Tell me something")
 
 
+def test_a_slack_timeout_mid_answer_is_logged_once_with_its_trace_and_the_reference_shown(worker, slack, model, capsys):
+    # Not one of Slack's documented errors: the final chat.stopStream (and its retry) time out.
+    slack.hang, slack.hang_s = {"chat.stopStream": 5}, 1.0
+    w = worker(SLACK_TIMEOUT_SECONDS="0.5")  # long enough for the calls that do not hang, under load
+    ts = slack.add_message("D1", "hi there")
+    w.run(question(w, dm("hi there", ts)))  # must not raise
+    lines = records(capsys)
+    [error] = [r for r in lines if r.get("severity") == "ERROR"]
+    assert (error["message"], error["error"]) == ("answer_failed", "TimeoutError")
+    assert error["stack_trace"].startswith("Traceback (most recent call last):\n")
+    # The answer could not be ended: the note goes alone, as a notice the model never reads.
+    [notice] = [m for m in slack.bot_messages("D1", ts) if error["error_id"] in m["text"]]
+    assert notice["text"].startswith(":warning: Something went wrong while writing this answer")
+    assert notice["metadata"] == notice_metadata(ts)
+    assert [r["outcome"] for r in lines if r.get("message") == "answer"] == ["error_TimeoutError"]
+    no_text_or_secret_in(lines, "hi there", "Hello")
+
+
 def test_a_job_that_crashes_is_logged_once_with_its_trace_and_the_asker_told(worker, slack, model, capsys):
     def crashing(ctx, job):
         return None.missing  # a bug in a handler
