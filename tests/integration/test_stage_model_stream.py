@@ -198,7 +198,7 @@ def test_close_from_another_thread_wakes_a_reader_blocked_on_a_silent_tool_call(
 
 # -- key rotation -------------------------------------------------------------------------------
 @pytest.mark.parametrize("api", APIS)
-def test_a_401_rereads_a_rotated_key_and_retries_once(model, api, monkeypatch):
+def test_a_401_rereads_a_rotated_key_and_retries_once(model, api, monkeypatch, capsys):
     monkeypatch.delenv("GCE_METADATA_HOST", raising=False)
     sm = FakeSecretManager().start()
     try:
@@ -216,5 +216,7 @@ def test_a_401_rereads_a_rotated_key_and_retries_once(model, api, monkeypatch):
         with pytest.raises(ModelError) as failure:
             client.stream(ASK, job=JOB)
         assert failure.value.kind == "auth" and len(model.requests) == 4
+        logged = capsys.readouterr().out
+        assert "sk-test" not in logged and "sk-new" not in logged  # no key value in any log line
     finally:
         sm.stop()

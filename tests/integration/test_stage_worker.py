@@ -22,11 +22,13 @@ import time
 import pytest
 
 from teambot.ack.payloads import job_from_interaction
+from teambot.core.errors import SecretUnavailable
 from teambot.core.jobs import Job
 from teambot.core.registry import Handler, Registry
 from teambot.handlers.questions import question_from_event
 from teambot.slack.marks import STOPPED_NOTE, answer_metadata, notice_metadata
 from tests.fakes.openai_api import FakeOpenAI, Plan, web_search, words
+from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import dm, mention, shortcut, wait_for
 from tests.integration.stage_helpers import log_records, make_app
 
@@ -66,10 +68,11 @@ def no_text_or_secret_in(lines: list[dict], *texts: str) -> None:
 
 
 # -- the answer, streamed ---------------------------------------------------------------------
-def test_a_dm_is_streamed_natively_and_ends_with_the_done_mark(worker, slack, model, capsys):
+@pytest.mark.parametrize("api", ["chat_completions", "responses"])
+def test_a_dm_is_streamed_natively_and_ends_with_the_done_mark(worker, slack, model, capsys, api):
     # Tokens slower than the write interval: the answer is seen growing (appends), not in one write.
     model.default_plan = Plan(tokens=words("Paris is the capital of France."), delay_s=0.03)
-    w = worker(SLACK_UPDATE_INTERVAL_SECONDS="0.05")
+    w = worker(SLACK_UPDATE_INTERVAL_SECONDS="0.05", OPENAI_API=api)
     ts = slack.add_message("D1", "Capital of France?")
     w.run(question(w, dm("Capital of France?", ts)))
     [answer] = slack.bot_messages("D1", ts)
@@ -81,7 +84,8 @@ def test_a_dm_is_streamed_natively_and_ends_with_the_done_mark(worker, slack, mo
     # come at most every 0.8 s per answer, the write budget's share of Tier 4: none in 0.2 s).
     [start] = [c for c in slack.calls if c["method"] == "chat.startStream"]
     assert 0 < start["text_len"] < len(answer["text"])
-    assert model.requests[0].body["messages"][-1] == {"role": "user", "content": "Capital of France?"}
+    assert ("input" in model.requests[0].body) == (api == "responses")
+    assert model.requests[0].messages[-1] == {"role": "user", "content": "Capital of France?"}
     lines = records(capsys)
     [done] = [r for r in lines if r.get("message") == "answer"]
     assert (done["outcome"], done["mode"], done["delivery"]) == ("done", "native", 0)
@@ -272,6 +276,39 @@ def test_a_slack_timeout_mid_answer_is_logged_once_with_its_trace_and_the_refere
     assert notice["metadata"] == notice_metadata(ts)
     assert [r["outcome"] for r in lines if r.get("message") == "answer"] == ["error_TimeoutError"]
     no_text_or_secret_in(lines, "hi there", "Hello")
+
+
+@pytest.fixture
+def secret_outage(worker):
+    """A worker whose SLACK_BOT_TOKEN lives in a Secret Manager that answers 503 to everything."""
+    sm = FakeSecretManager().start()
+    sm.set("bot-token", "xoxb-test")
+    sm.down = True
+    yield worker(SLACK_BOT_TOKEN=sm.ref("bot-token"), SECRET_MANAGER_ENDPOINT=sm.url)
+    sm.stop()
+
+
+def test_an_unreadable_bot_token_is_raised_for_a_retry_before_anything_is_shown(secret_outage, slack, model, capsys):
+    ts = slack.add_message("D1", "hi there")
+    # The one exception the worker lets through: the task route answers 503 and Cloud Tasks retries.
+    with pytest.raises(SecretUnavailable):
+        secret_outage.run(question(secret_outage, dm("hi there", ts)))
+    assert slack.calls == [] and model.requests == []
+    [cause] = records(capsys, "secret_unavailable")
+    assert (cause["secret"], cause["http_status"]) == ("SLACK_BOT_TOKEN", 503) and "retry" in cause["likely_cause"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product gap: ai_panel.set_thinking logs SecretUnavailable (an outage, already logged with its "
+    "cause) as `status_failed`, a second ERROR line with a stack trace (an Error Reporting event)",
+)
+def test_an_unreadable_bot_token_is_one_error_line_without_a_trace(secret_outage, slack, capsys):
+    ts = slack.add_message("D1", "hi there")
+    with pytest.raises(SecretUnavailable):
+        secret_outage.run(question(secret_outage, dm("hi there", ts)))
+    errors = [r for r in records(capsys) if r.get("severity") == "ERROR"]
+    assert [r["message"] for r in errors] == ["secret_unavailable"] and "stack_trace" not in errors[0]
 
 
 def test_a_job_that_crashes_is_logged_once_with_its_trace_and_the_asker_told(worker, slack, model, capsys):
