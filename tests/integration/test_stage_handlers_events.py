@@ -4,13 +4,14 @@ assistant_thread_started, assistant_thread_context_changed, mcp_approval (approv
 scheduled expiry). Each envelope or click is parsed by the real ingress parser and registry and
 its real handler runs in this process (tests/integration/handler_stage.py) over SlackOps
 (slack_sdk) and the openai SDK; the assertions are on what the Slack and OpenAI fakes saw. The
-assistant events' parsing is in test_assistant_units.py, not repeated here. Started in this
+assistant events' parsing is in test_assistant_units.py (only a malformed one is added here). Started in this
 process: the Slack and OpenAI loopback fakes (conftest `slack`, `model`), nothing else."""
 
 from __future__ import annotations
 
 import copy
 import json
+import time
 
 import pytest
 
@@ -55,6 +56,13 @@ def processing_session(slack, channel, thread_ts):
     }
 
 
+def native_stream(slack, root, text) -> str:
+    """An answer of ours being streamed natively (chat.startStream: no metadata until stopped)."""
+    return slack.add_message(
+        "D1", text, user="UBOT", bot_id="BBOT", thread_ts=root, streaming=True, appends=1, stream_started=time.monotonic()
+    )
+
+
 def test_the_stop_event_becomes_a_job_naming_the_thread_and_its_streams(slack):
     root = slack.add_message("D1", "write a lot")
     processing_session(slack, "D1", root)
@@ -80,12 +88,7 @@ def test_the_stop_event_becomes_a_job_naming_the_thread_and_its_streams(slack):
 def test_a_native_stop_of_an_answer_written_elsewhere_marks_it_stopped_and_ends_processing(slack, model):
     ctx = make_context(slack, model)
     root = slack.add_message("D1", "write a lot")
-    streaming = slack.new_ts()
-    slack.messages[streaming] = {
-        "ts": streaming, "channel": "D1", "text": "word word", "user": "UBOT", "bot_id": "BBOT", "type": "message",
-        "thread_ts": root, "streaming": True, "appends": 2, "stream_started": 0.0,
-    }  # fmt: skip
-    slack.stream_lifetime_s = float("inf")  # a stream that is still open, whenever it started
+    streaming = native_stream(slack, root, "word word")
     done = slack.add_message(
         "D1", "an earlier answer", user="UBOT", bot_id="BBOT", thread_ts=root, metadata=answer_metadata(root, DONE)
     )
@@ -104,6 +107,7 @@ def test_a_native_stop_of_an_answer_written_elsewhere_marks_it_stopped_and_ends_
 def test_a_native_stop_of_an_answer_written_here_cancels_it_without_touching_slacks_messages(slack, model):
     ctx = make_context(slack, model)
     root = slack.add_message("D1", "write a lot")
+    native_stream(slack, root, "word word")  # the writer here finalizes it, not the stop
     generation = Generation()
     ctx.generations.register_thread("D1", root, generation)
     processing_session(slack, "D1", root)
