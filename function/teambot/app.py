@@ -113,7 +113,10 @@ class App:
             raise BadRequest("body is not a job") from None
         if self.ingress.registry.get(job.kind) is None:
             raise BadRequest("unknown job kind")
-        delivery = int(request.headers.get("X-CloudTasks-TaskRetryCount") or 0)
+        retries = request.headers.get("X-CloudTasks-TaskRetryCount") or "0"
+        if not retries.isdigit():
+            raise BadRequest("X-CloudTasks-TaskRetryCount is not a count")
+        delivery = int(retries)
         self.run_job(job, delivery=delivery)
         return json.dumps({"ok": True}), 200, {"Content-Type": "application/json"}
 

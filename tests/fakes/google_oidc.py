@@ -49,6 +49,8 @@ class FakeGoogleOIDC(LoopbackServer):
 
     def handle(self, req, verb):
         self.cert_fetches += 1
+        if req.path.split("?")[0] != "/oauth2/v1/certs":  # Google's endpoint serves the certs at one path
+            return req.send_json(404, {"error": "not_found"})
         req.send_json(200, {self.KID: self.cert_pem}, {"Cache-Control": "public, max-age=3600"})
 
     def token(self, *, audience: str, email: str, verified=True, expires_in=300, issuer="https://accounts.google.com") -> str:

@@ -195,6 +195,56 @@ def test_a_failing_in_process_job_does_not_touch_the_ack_or_the_next_job(make):
     assert [ok for _, ok in spy.calls] == [True, True]
 
 
+class RaisesOutside(RecordingApp):
+    """A worker that raises outside Worker.run's own handling (building the worker, say)."""
+
+    def run_job(self, job, *, delivery=0):
+        super().run_job(job, delivery=delivery)
+        raise RuntimeError("outside the worker's handling")
+
+
+def test_what_escapes_an_in_process_job_is_logged_once_with_its_trace(make, capsys):
+    app, _, client = make(RaisesOutside)
+    assert client.post_json(dm("hello", "1700000001.000600")).status_code == 200
+    wait_for(lambda: app.ran)
+    records = wait_for(lambda: [r for r in log_records(capsys.readouterr().out) if r.get("message") == "job_failed"])
+    [failed] = records
+    assert failed["severity"] == "ERROR" and failed["error"] == "RuntimeError" and "outside the worker" in failed["stack_trace"]
+
+
+class SecretsDown(RecordingApp):
+    """A worker whose secrets are unreadable for its first `down` deliveries."""
+
+    down = 1
+
+    def run_job(self, job, *, delivery=0):
+        super().run_job(job, delivery=delivery)
+        if delivery < self.down:
+            raise SecretUnavailable("SLACK_BOT_TOKEN", "PERMISSION_DENIED")
+
+
+@pytest.mark.parametrize("down", [1, len(handoff_module.LOCAL_RETRY_DELAYS_S) + 1], ids=["back-soon", "down-for-good"])
+def test_an_in_process_job_that_met_a_secret_outage_runs_again_later_as_cloud_tasks_would(make, monkeypatch, capsys, down):
+    monkeypatch.setattr(FakeTimer, "made", [])
+    monkeypatch.setattr(handoff_module.threading, "Timer", FakeTimer)
+    app, _, _ = make(SecretsDown)
+    app.down = down
+    job = answer_job("1700000001.000700")
+    assert app.handoff.enqueue(job) is True
+    for attempt, delay in enumerate(handoff_module.LOCAL_RETRY_DELAYS_S[:down], start=1):
+        wait_for(lambda attempt=attempt: len(FakeTimer.made) == attempt)  # the retry is timed, not run at once
+        assert FakeTimer.made[-1].interval == delay and len(app.ran) == attempt
+        FakeTimer.made[-1].fire()
+        wait_for(lambda attempt=attempt: len(app.ran) == attempt + 1)
+    deliveries = [delivery for _, delivery in app.ran]
+    assert deliveries == list(range(min(down, len(handoff_module.LOCAL_RETRY_DELAYS_S)) + 1))
+    dropped = [r for r in log_records(capsys.readouterr().out) if r.get("message") == "job_dropped"]
+    if down > len(handoff_module.LOCAL_RETRY_DELAYS_S):  # given up, said once, no trace
+        assert [(r["severity"], r["deliveries"]) for r in dropped] == [("ERROR", down)] and "stack_trace" not in dropped[0]
+    else:
+        assert dropped == []
+
+
 # -- Cloud Tasks: the task created -----------------------------------------------------------
 def test_a_dm_becomes_one_cloud_task_with_the_job_and_the_invokers_token(make, tasks, oidc):
     app, spy, client = make(**tasks_env(tasks, oidc))

@@ -24,7 +24,7 @@ from teambot.core.jobs import Job
 from teambot.core.settings import Settings
 from tests.e2e.test_answer_e2e import finished
 from tests.fakes.google_oidc import FakeGoogleOIDC
-from tests.harness import bot_env, wait_for
+from tests.harness import bot_env, free_port, wait_for
 from tests.integration.stage_helpers import AUDIENCE, INVOKER, Client, RecordingApp, log_records, make_app, tasks_env
 
 JOB = Job(kind="answer", team="T1", channel="D1", user="U1", message_ts="1700000005.000100", text="hi", channel_type="im")
@@ -179,6 +179,37 @@ def test_the_certs_are_fetched_once_then_again_after_their_ttl(make, oidc, monke
     now[0] += task_auth.CERTS_TTL_S + 1  # Google rotates its keys: the cache ends
     assert client.post_task(JOB, token=valid(oidc)).status_code == 200
     assert oidc.cert_fetches - fetched == 2 and len(app.ran) == 4
+
+
+@pytest.mark.parametrize("certs", ["answering-404", "unreachable"])
+def test_when_googles_certs_cannot_be_fetched_the_task_gets_503_and_one_error_line(make, oidc, capsys, certs):
+    # No verdict on the token either way: not a 401 (a forged token, to the operator), but an
+    # outage that Cloud Tasks retries.
+    url = oidc.certs_url + "/nowhere" if certs == "answering-404" else f"http://127.0.0.1:{free_port()}/certs"
+    app, client = make(OIDC_CERTS_URL=url)
+    response = client.post_task(JOB, token=valid(oidc))
+    assert response.status_code == 503 and "X-Slack-No-Retry" not in response.headers
+    assert app.ran == []
+    records = log_records(capsys.readouterr().out)
+    [line] = [r for r in records if r.get("message") in ("unavailable", "refused", "unhandled")]
+    assert (line["message"], line["severity"], line["error"]) == ("unavailable", "ERROR", "CertsUnavailable")
+    assert "stack_trace" not in line  # an outage: one line, no trace
+
+
+def test_the_bearer_scheme_is_case_insensitive(make, oidc):
+    app, client = make()
+    headers = {"Content-Type": "application/json", "Authorization": f"bearer {valid(oidc)}"}
+    assert client.request("POST", "/tasks/answer", data=JOB.to_json(), headers=headers).status_code == 200
+    assert app.ran == [(JOB, 0)]
+
+
+@pytest.mark.parametrize("count", ["one", "-1", "1.5"])
+def test_a_retry_count_that_is_not_a_count_is_a_400_and_nothing_runs(make, oidc, count):
+    app, client = make()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {valid(oidc)}", "X-CloudTasks-TaskRetryCount": count}
+    response = client.request("POST", "/tasks/answer", data=JOB.to_json(), headers=headers)
+    assert (response.status_code, response.data) == (400, b"X-CloudTasks-TaskRetryCount is not a count")
+    assert app.ran == []
 
 
 class Failing(RecordingApp):

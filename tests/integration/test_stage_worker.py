@@ -298,11 +298,6 @@ def test_an_unreadable_bot_token_is_raised_for_a_retry_before_anything_is_shown(
     assert (cause["secret"], cause["http_status"]) == ("SLACK_BOT_TOKEN", 503) and "retry" in cause["likely_cause"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap: ai_panel.set_thinking logs SecretUnavailable (an outage, already logged with its "
-    "cause) as `status_failed`, a second ERROR line with a stack trace (an Error Reporting event)",
-)
 def test_an_unreadable_bot_token_is_one_error_line_without_a_trace(secret_outage, slack, capsys):
     ts = slack.add_message("D1", "hi there")
     with pytest.raises(SecretUnavailable):

@@ -10,6 +10,9 @@ already taken; `delay_s` > 0: run it no sooner than that, e.g. an approval promp
     A delay is the task's `scheduleTime`.
   * InProcessHandoff (local runs, tests): a worker thread, started once the response is sent (a
     delayed job: a timer thread, then the worker pool; it dies with the process, as local runs do).
+    What Cloud Tasks does around a job, it does too: a job that met an outage (a secret
+    unreadable) runs again later with the next delivery number, and nothing that escapes a job
+    vanishes in the pool: it is logged once with its trace.
 """
 
 from __future__ import annotations
@@ -24,13 +27,16 @@ from typing import Protocol
 
 from teambot.ack.dedup import RecentKeys
 from teambot.core import logs
-from teambot.core.errors import HandoffFailed
+from teambot.core.errors import HandoffFailed, SecretUnavailable
 from teambot.core.jobs import Job
 from teambot.core.settings import DEFAULT_TASKS_DISPATCH_DEADLINE_S
 from teambot.gcp.rest import CallFailed, GoogleRest, google_status
 from teambot.gcp.token import token_source
 
 TASK_ROUTE = "/tasks/answer"
+# In process, after a job's secret outage: the delays before its next deliveries (the task route
+# answers 503 instead, and the queue's own backoff retries it).
+LOCAL_RETRY_DELAYS_S = (2.0, 10.0, 30.0)
 
 
 class Handoff(Protocol):
@@ -44,7 +50,7 @@ def schedule_time(delay_s: float, now: float | None = None) -> str:
 
 
 class InProcessHandoff:
-    def __init__(self, run_job: Callable[[Job], None], *, max_workers: int = 64, seen: RecentKeys | None = None):
+    def __init__(self, run_job: Callable[..., None], *, max_workers: int = 64, seen: RecentKeys | None = None):
         self._run_job = run_job
         self._max_workers = max_workers
         self._seen = seen or RecentKeys()
@@ -63,9 +69,7 @@ class InProcessHandoff:
             return False
         pool = self._executor()
         if delay_s > 0:
-            timer = threading.Timer(delay_s, lambda: pool.submit(self._run_job, job))
-            timer.daemon = True  # a local run's pending expiries end with it
-            timer.start()
+            self._later(job, delay_s, delivery=0)
             return True
         try:
             import flask
@@ -73,12 +77,31 @@ class InProcessHandoff:
             # Start the job once the response has been sent, as a separate worker would.
             @flask.after_this_request
             def _start_after_response(response):
-                response.call_on_close(lambda: pool.submit(self._run_job, job))
+                response.call_on_close(lambda: pool.submit(self._run, job))
                 return response
 
         except (ImportError, RuntimeError):  # not inside a request (bench, direct calls)
-            pool.submit(self._run_job, job)
+            pool.submit(self._run, job)
         return True
+
+    def _later(self, job: Job, delay_s: float, *, delivery: int) -> None:
+        pool = self._executor()
+        timer = threading.Timer(delay_s, lambda: pool.submit(self._run, job, delivery))
+        timer.daemon = True  # a local run's pending jobs end with it
+        timer.start()
+
+    def _run(self, job: Job, delivery: int = 0) -> None:
+        """One job on the pool. The worker logs a job's own failures; what escapes it would vanish
+        in the pool's future."""
+        try:
+            self._run_job(job, delivery=delivery)
+        except SecretUnavailable as exc:  # already logged with its cause by the secret store
+            if delivery < len(LOCAL_RETRY_DELAYS_S):
+                self._later(job, LOCAL_RETRY_DELAYS_S[delivery], delivery=delivery + 1)
+            else:
+                logs.error("job_dropped", kind=job.kind, deliveries=delivery + 1, error=f"secret {exc.name} unavailable")
+        except Exception as exc:  # never lost without a trace
+            logs.exception("job_failed", exc, kind=job.kind, channel=job.channel)
 
 
 class CloudTasksHandoff:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-from teambot.core.errors import Forbidden, Unauthorized
+from teambot.core.errors import CertsUnavailable, Forbidden, Unauthorized
 
 ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 CERTS_TTL_S = 300.0
@@ -52,7 +52,8 @@ class TaskAuthenticator:
     def verify(self, authorization: str | None) -> dict:
         if not self._audience or not self._invoker_email:
             raise Forbidden("task route disabled: FUNCTION_URL / TASKS_INVOKER_SA not set")
-        if not authorization or not authorization.startswith("Bearer "):
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive (RFC 7235)
             raise Unauthorized("missing bearer token")
         from google.auth import exceptions
         from google.oauth2 import id_token
@@ -61,12 +62,14 @@ class TaskAuthenticator:
             self._request = _CachedCertsRequest()
         try:
             claims = id_token.verify_token(
-                authorization[len("Bearer ") :].strip(),
+                token.strip(),
                 self._request,
                 audience=self._audience,
                 certs_url=self._certs_url,
                 clock_skew_in_seconds=10,
             )
+        except exceptions.TransportError:  # the certs, not the token: no verdict either way
+            raise CertsUnavailable("Google's token-signing certs could not be fetched") from None
         except (ValueError, exceptions.GoogleAuthError):
             raise Unauthorized("invalid OIDC token") from None
         if claims.get("iss") not in ISSUERS:

@@ -39,6 +39,13 @@ class SecretUnavailable(BotError):
         self.cause = cause
 
 
+class CertsUnavailable(BotError):
+    """Google's token-signing certs could not be fetched, so no task token can be judged: 503 (an
+    outage on Google's side, not a forged token), and Cloud Tasks retries the task."""
+
+    status = 503
+
+
 class HandoffFailed(BotError):
     """The job could not be handed to the worker (Cloud Tasks down): 503, Slack retries."""
 
