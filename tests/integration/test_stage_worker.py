@@ -331,6 +331,20 @@ def test_a_job_that_crashes_is_logged_once_with_its_trace_and_the_asker_told(wor
 
 
 # -- stop -------------------------------------------------------------------------------------
+def run_then_stop(w, job, ts, shown) -> None:
+    """Run `job` on a thread; once `shown()` holds, cancel its Generation as the native stop
+    button finds it (by thread), and wait for the run to end."""
+    runner = threading.Thread(target=w.run, args=(job,))
+    runner.start()
+    try:
+        wait_for(shown)
+        [generation] = w.services.generations.in_thread("D1", ts)
+        generation.cancel()
+        wait_for(lambda: not runner.is_alive())
+    finally:
+        runner.join(10)
+
+
 @pytest.mark.parametrize("native", [True, False], ids=["native", "update"])
 def test_a_stop_mid_stream_closes_the_model_stream_and_leaves_the_stopped_mark(worker, slack, model, capsys, native):
     if not native:
@@ -338,17 +352,9 @@ def test_a_stop_mid_stream_closes_the_model_stream_and_leaves_the_stopped_mark(w
     model.default_plan = Plan(tokens=[f" t{i}" for i in range(300)], delay_s=0.01)  # ~3 s if never stopped
     w = worker(SLACK_UPDATE_INTERVAL_SECONDS="0.05")
     ts = slack.add_message("D1", "tell me a long story")
-    job = question(w, dm("tell me a long story", ts))
-    runner = threading.Thread(target=w.run, args=(job,))
-    runner.start()
-    try:
-        # Some text is in Slack: the answer is mid-stream.
-        wait_for(lambda: any(m["text"].strip(" ▍").startswith("t0") for m in slack.bot_messages("D1", ts)))
-        [generation] = w.services.generations.in_thread("D1", ts)  # what the stop button finds
-        generation.cancel()
-        wait_for(lambda: not runner.is_alive())
-    finally:
-        runner.join(10)
+    # Some text is in Slack: the answer is mid-stream.
+    shown = lambda: any(m["text"].strip(" ▍").startswith("t0") for m in slack.bot_messages("D1", ts))  # noqa: E731
+    run_then_stop(w, question(w, dm("tell me a long story", ts)), ts, shown)
     seen = model.requests[0]
     # The fake notices the closed connection on its next write (a token every 10 ms).
     wait_for(lambda: seen.hung_up or seen.finished)
@@ -368,16 +374,9 @@ def test_a_stop_while_a_hosted_tool_runs_hangs_up_at_once(worker, slack, model, 
     model.default_plan = Plan(tokens=["late"], items=[web_search("q", id="ws_1")], item_delay_s=5.0)
     w = worker(OPENAI_API="responses", WEB_SEARCH="on")
     ts = slack.add_message("D1", "search something")
-    runner = threading.Thread(target=w.run, args=(question(w, dm("search something", ts)),))
-    runner.start()
-    try:
-        # The search's step card is shown: the model stream is now silent.
-        wait_for(lambda: any("ws_1" in (m.get("tasks") or {}) for m in slack.bot_messages("D1", ts)))
-        [generation] = w.services.generations.in_thread("D1", ts)
-        generation.cancel()
-        wait_for(lambda: not runner.is_alive())
-    finally:
-        runner.join(10)
+    # The search's step card is shown: the model stream is now silent.
+    shown = lambda: any("ws_1" in (m.get("tasks") or {}) for m in slack.bot_messages("D1", ts))  # noqa: E731
+    run_then_stop(w, question(w, dm("search something", ts)), ts, shown)
     seen = model.requests[0]
     wait_for(lambda: seen.hung_up or seen.finished)
     assert seen.hung_up and seen.tokens_sent == 0  # hung up during the tool, before any text

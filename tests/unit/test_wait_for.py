@@ -32,15 +32,21 @@ def test_a_wait_fails_after_its_timeout_without_progress():
     assert 0.2 <= time.monotonic() - started < 1.0
 
 
-def test_endless_progress_is_still_capped():
+def chatter() -> threading.Event:
+    """Fake requests every 20 ms until the returned event is set."""
     stop = threading.Event()
 
-    def chatter():
+    def run():
         while not stop.is_set():
             ACTIVITY.handled()
             time.sleep(0.02)
 
-    threading.Thread(target=chatter, daemon=True).start()
+    threading.Thread(target=run, daemon=True).start()
+    return stop
+
+
+def test_endless_progress_is_still_capped():
+    stop = chatter()
     try:
         with pytest.raises(AssertionError, match="not met in"):
             wait_for(lambda: False, timeout=0.2, cap=0.5)
@@ -67,14 +73,7 @@ def test_settle_waits_while_the_fakes_keep_busy():
 
 
 def test_settle_on_a_system_that_never_goes_quiet_fails():
-    stop = threading.Event()
-
-    def chatter():
-        while not stop.is_set():
-            ACTIVITY.handled()
-            time.sleep(0.02)
-
-    threading.Thread(target=chatter, daemon=True).start()
+    stop = chatter()
     try:
         with pytest.raises(AssertionError, match="never quiet"):
             settle(quiet=0.2, cap=0.5)

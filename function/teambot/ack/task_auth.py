@@ -55,14 +55,19 @@ class TaskAuthenticator:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive (RFC 7235)
             raise Unauthorized("missing bearer token")
-        from google.auth import exceptions
+        from google.auth import exceptions, jwt
         from google.oauth2 import id_token
 
         if self._request is None:
             self._request = _CachedCertsRequest()
+        token = token.strip()
+        try:
+            jwt.decode_header(token)  # not even a JWT: refused without asking Google for its certs
+        except (ValueError, TypeError):
+            raise Unauthorized("invalid OIDC token") from None
         try:
             claims = id_token.verify_token(
-                token.strip(),
+                token,
                 self._request,
                 audience=self._audience,
                 certs_url=self._certs_url,
