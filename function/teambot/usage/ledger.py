@@ -11,6 +11,10 @@ Promises (README "Usage and budgets"):
   warning line when the backlog is full. Every store call is bounded by the store's timeout.
 - Recording runs on the ledger's own small thread pool, after the answer's last write: the caller
   gets a Future and may wait for it (on Cloud Run, CPU is only guaranteed while a request is open).
+
+Why one module of ~260 lines: the budget check, the recording with its retry backlog and the Home
+tab's reads share one store, one thread pool and one cache of today's totals; split apart, each
+would reach into the others' state.
 """
 
 from __future__ import annotations
