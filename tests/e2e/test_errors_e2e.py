@@ -6,43 +6,13 @@ the user reads one honest sentence with the reference that is in that line."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
-from tests.fakes.openai_api import FakeOpenAI
+from tests.fakes.openai_api import BrokenFrameOpenAI
 from tests.harness import dm, wait_for
 
 REPORTED_ERROR_EVENT = "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
-
-
-class BrokenFrameOpenAI(FakeOpenAI):
-    """Streams one good chunk, then a frame no parser reads (`frame`), then ends properly. An SSE
-    `data:` line is JSON in OpenAI's streaming format (platform.openai.com/docs/api-reference/
-    chat-streaming); this one is not, or is JSON of the wrong shape."""
-
-    frame = b"data: {this is not json\n\n"
-
-    def handle(self, req, verb):
-        if verb != "POST":
-            return super().handle(req, verb)
-        self.requests.append(req.body())
-        req.send_response(200)
-        req.send_header("Content-Type", "text/event-stream")
-        req.send_header("Connection", "close")
-        req.end_headers()
-        req.close_connection = True
-        good = {
-            "id": "c",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": "m",
-            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}],
-        }
-        req.wfile.write(f"data: {json.dumps(good)}\n\n".encode())
-        req.wfile.write(self.frame)
-        req.wfile.write(b"data: [DONE]\n\n")
-        req.wfile.flush()
 
 
 @pytest.mark.parametrize(

@@ -36,17 +36,20 @@ def click(message: dict, action_id: str, *, user="U1", team="T1") -> dict:
     return block_actions(message, action, user=user, team=team)
 
 
+def approval_plan() -> Plan:
+    """The model's answer to "Who is our contact at ACME?": it asks to call find_customer on crm."""
+    return Plan(
+        tokens=[],
+        items=[
+            mcp_list_tools("crm", ["find_customer"]),
+            mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm", id="mcpr_1"),
+        ],
+    )
+
+
 def ask_for_approval(start_bot, slack, model, **env):
     bot = start_bot(OPENAI_API="responses", MCP_SERVERS=json.dumps(SERVERS), **env)
-    model.plans.append(
-        Plan(
-            tokens=[],
-            items=[
-                mcp_list_tools("crm", ["find_customer"]),
-                mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm", id="mcpr_1"),
-            ],
-        )
-    )
+    model.plans.append(approval_plan())
     ts = slack.add_message("D1", "Who is our contact at ACME?")
     assert bot.post_json(dm("Who is our contact at ACME?", ts)).status == 200
     prompt = wait_for(lambda: approval_prompts(slack, "D1", ts))[0]

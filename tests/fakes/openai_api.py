@@ -457,3 +457,32 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
         except (BrokenPipeError, ConnectionResetError):
             seen.hung_up = True
         seen.ended_at = time.monotonic()
+
+
+class BrokenFrameOpenAI(FakeOpenAI):
+    """Streams one good chunk, then a frame no parser reads (`frame`), then ends properly. An SSE
+    `data:` line is JSON in OpenAI's streaming format (platform.openai.com/docs/api-reference/
+    chat-streaming); this one is not, or is JSON of the wrong shape."""
+
+    frame = b"data: {this is not json\n\n"
+
+    def handle(self, req, verb):
+        if verb != "POST":
+            return super().handle(req, verb)
+        self.requests.append(req.body())
+        req.send_response(200)
+        req.send_header("Content-Type", "text/event-stream")
+        req.send_header("Connection", "close")
+        req.end_headers()
+        req.close_connection = True
+        good = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}],
+        }
+        req.wfile.write(f"data: {json.dumps(good)}\n\n".encode())
+        req.wfile.write(self.frame)
+        req.wfile.write(b"data: [DONE]\n\n")
+        req.wfile.flush()

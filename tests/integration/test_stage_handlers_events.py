@@ -25,8 +25,8 @@ from teambot.handlers.assistant_thread_started import GREETING
 from teambot.handlers.questions import answer_question, question_from_event
 from teambot.slack.blocks import feedback_block
 from teambot.slack.marks import CONTEXT_EVENT, DONE, NOTICE_EVENT, STOPPED, STOPPED_NOTE, answer_metadata
-from tests.e2e.test_tools_mcp import SERVERS, approval_prompts, click
-from tests.fakes.openai_api import Plan, mcp_approval_request, mcp_call, mcp_list_tools, words
+from tests.e2e.test_tools_mcp import SERVERS, approval_plan, approval_prompts, click
+from tests.fakes.openai_api import Plan, mcp_call, words
 from tests.harness import assistant_thread_event, dm, event_envelope, feedback_click
 from tests.integration.handler_stage import (
     fresh_process_memory,  # noqa: F401 (autouse fixture)
@@ -279,15 +279,7 @@ def ask_for_approval(slack, model):
     the approval prompt and schedules its expiry."""
     scheduled = []
     ctx = make_context(slack, model, scheduled=scheduled, OPENAI_API="responses", MCP_SERVERS=json.dumps(SERVERS))
-    model.plans.append(
-        Plan(
-            tokens=[],
-            items=[
-                mcp_list_tools("crm", ["find_customer"]),
-                mcp_approval_request("find_customer", {"name": "ACME"}, server_label="crm", id="mcpr_1"),
-            ],
-        )
-    )
+    model.plans.append(approval_plan())
     ts = slack.add_message("D1", "Who is our contact at ACME?")
     answer_question(ctx, question_from_event(dm("Who is our contact at ACME?", ts), ctx.settings))
     prompt = copy.deepcopy(approval_prompts(slack, "D1", ts)[0])  # as the client shows it, buttons and all

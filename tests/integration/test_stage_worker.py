@@ -27,7 +27,7 @@ from teambot.core.jobs import Job
 from teambot.core.registry import Handler, Registry
 from teambot.handlers.questions import question_from_event
 from teambot.slack.marks import STOPPED_NOTE, answer_metadata, notice_metadata
-from tests.fakes.openai_api import FakeOpenAI, Plan, web_search, words
+from tests.fakes.openai_api import BrokenFrameOpenAI, Plan, web_search, words
 from tests.fakes.secret_manager import FakeSecretManager
 from tests.harness import dm, mention, shortcut, wait_for
 from tests.integration.stage_helpers import log_records, make_app
@@ -220,29 +220,10 @@ def test_a_model_error_is_shown_in_the_thread_and_logged(worker, slack, model, c
     no_text_or_secret_in(lines, "hi there", "this answer")
 
 
-class BrokenFrameOpenAI(FakeOpenAI):
-    """One good chunk, then a frame of the wrong shape, then a proper end: a stream the parser
-    cannot read (a provider's change, or our bug), not a connection error."""
-
-    def handle(self, req, verb):
-        if verb != "POST":
-            return super().handle(req, verb)
-        self.requests.append(req.body())
-        req.send_response(200)
-        req.send_header("Content-Type", "text/event-stream")
-        req.send_header("Connection", "close")
-        req.end_headers()
-        req.close_connection = True
-        good = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m"}
-        good["choices"] = [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}]
-        req.wfile.write(f"data: {json.dumps(good)}\n\n".encode())
-        req.wfile.write(b'data: {"choices": "not a list"}\n\n')
-        req.wfile.write(b"data: [DONE]\n\n")
-        req.wfile.flush()
-
-
 def test_an_unreadable_model_stream_is_logged_once_with_its_trace_and_the_reference_shown(worker, slack, capsys):
-    broken = BrokenFrameOpenAI().start()
+    broken = BrokenFrameOpenAI()
+    broken.frame = b'data: {"choices": "not a list"}\n\n'  # JSON of the wrong shape
+    broken.start()
     try:
         w = worker(OPENAI_BASE_URL=broken.url + "/v1")
         ts = slack.add_message("D1", "Tell me something")

@@ -140,3 +140,13 @@ def test_thread_context_single_human_has_no_prefix_and_huge_message_is_cut():
 def test_strip_mention_variants():
     assert strip_mention("<@UBOT> hi <@UBOT|bot> there", "UBOT") == "hi  there"
     assert strip_mention("<@U2> hi", "UBOT") == "<@U2> hi"
+
+
+def test_a_secret_outage_is_an_outage_for_every_caught_failure():
+    # Logged once with its cause by the secret store; a caller that catches it (a status line, a
+    # file read, a knowledge call) adds one line, never a second trace for Error Reporting.
+    from teambot.core import logs
+    from teambot.core.errors import SecretUnavailable
+
+    assert logs.is_outage(SecretUnavailable("SLACK_BOT_TOKEN", "PERMISSION_DENIED"))
+    assert not logs.is_outage(KeyError("a bug"))

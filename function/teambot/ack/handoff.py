@@ -67,10 +67,10 @@ class InProcessHandoff:
     def enqueue(self, job: Job, *, delay_s: float = 0.0) -> bool:
         if not self._seen.add(job.dedup_key()):
             return False
-        pool = self._executor()
         if delay_s > 0:
             self._later(job, delay_s, delivery=0)
             return True
+        pool = self._executor()
         try:
             import flask
 

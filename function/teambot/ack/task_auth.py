@@ -53,14 +53,14 @@ class TaskAuthenticator:
         if not self._audience or not self._invoker_email:
             raise Forbidden("task route disabled: FUNCTION_URL / TASKS_INVOKER_SA not set")
         scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():  # the scheme is case-insensitive (RFC 7235)
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:  # the scheme is case-insensitive (RFC 7235)
             raise Unauthorized("missing bearer token")
         from google.auth import exceptions, jwt
         from google.oauth2 import id_token
 
         if self._request is None:
             self._request = _CachedCertsRequest()
-        token = token.strip()
         try:
             jwt.decode_header(token)  # not even a JWT: refused without asking Google for its certs
         except (ValueError, TypeError):

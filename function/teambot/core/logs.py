@@ -19,6 +19,8 @@ import threading
 import time
 import traceback
 
+from teambot.core.errors import SecretUnavailable
+
 _lock = threading.Lock()
 
 REPORTED_ERROR_EVENT = "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
@@ -107,9 +109,10 @@ _OUTAGE_MODULES = ("requests", "urllib3", "httpx", "httpx2", "httpcore", "httpco
 
 
 def is_outage(exc: BaseException) -> bool:
-    """An expected failure (a timeout, a refused connection, a cloud API's error): one line, no trace."""
+    """An expected failure (a timeout, a refused connection, a cloud API's error, a secret that
+    can't be read, which the secret store has already logged with its cause): one line, no trace."""
     return (
-        isinstance(exc, (OSError, TimeoutError))
+        isinstance(exc, (OSError, TimeoutError, SecretUnavailable))
         or "timeout" in type(exc).__name__.lower()
         or type(exc).__module__.split(".")[0] in _OUTAGE_MODULES
     )

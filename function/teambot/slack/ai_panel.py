@@ -62,7 +62,6 @@ def set_thinking(ctx: "Context", job: "Job") -> None:
     """Show "is thinking…" in the thread the answer will go to. Never raises."""
     from slack_sdk.errors import SlackApiError
 
-    from teambot.core.errors import SecretUnavailable
     from teambot.slack.client import slack_error
 
     memory = ctx.services.status
@@ -85,8 +84,6 @@ def set_thinking(ctx: "Context", job: "Job") -> None:
         )
     except SlackApiError as exc:
         memory.refused(slack_error(exc), job.channel)
-    except SecretUnavailable:  # logged once, with its cause, by the secret store; not a refusal
-        return
     except Exception as exc:  # a timeout: the answer matters more than its status line
         if not logs.is_outage(exc):
             logs.exception("status_failed", exc, channel=job.channel)
