@@ -4,7 +4,7 @@ import json
 import threading
 
 from tests.fakes.openai_api import Plan, words
-from tests.harness import dm, mention, wait_for
+from tests.harness import dm, mention, settle, wait_for
 
 
 def finished(slack, channel, thread_ts):
@@ -75,7 +75,7 @@ def test_slack_retry_and_double_event_are_answered_once(bot, slack, model):
     both = mention("hello <@UBOT>", ts, channel="D1")
     assert bot.post_json(both).status == 200
     wait_for(finished(slack, "D1", ts))
-    threading.Event().wait(0.5)
+    settle()
     assert len(model.requests) == 1
     assert len(slack.bot_messages("D1", ts)) == 1
 
@@ -94,7 +94,7 @@ def test_own_messages_edits_and_subtypes_are_ignored(bot, slack, model):
     cases.append(channel_msg)
     for envelope in cases:
         assert bot.post_json(envelope).status == 200
-    threading.Event().wait(0.5)
+    settle()
     assert model.requests == [] and slack.calls == []
 
 

@@ -3,7 +3,6 @@ the Slack fake (assistant.threads.*, conversations.info, blocks) and the model f
 answer-path test runs natively and in update mode (native streaming refused)."""
 
 import json
-import threading
 import time
 
 import pytest
@@ -14,7 +13,7 @@ from teambot.slack.blocks import FEEDBACK_ACTION
 from teambot.slack.marks import CONTEXT_EVENT
 from tests.e2e.test_answer_e2e import finished
 from tests.fakes.openai_api import Plan, words
-from tests.harness import assistant_thread_event, dm, feedback_click, mention, wait_for
+from tests.harness import assistant_thread_event, dm, feedback_click, mention, settle, wait_for
 
 WRITES = ("chat.startStream", "chat.appendStream", "chat.postMessage", "chat.update")
 
@@ -70,7 +69,7 @@ def test_thread_start_suggests_prompts_and_keeps_the_context_in_the_greeting(bot
     # Slack's retry of the same event, and a redelivery with another envelope: one greeting.
     event = assistant_thread_event("assistant_thread_started", root, context_channel="C7", event_ts="1.000001")
     bot.post_json(event, retry=1)
-    threading.Event().wait(0.5)
+    settle()
     assert len(slack.bot_messages("D1", root)) == 1
     assert model.requests == []
     record = wait_for(lambda: [r for r in bot.log_records() if r.get("message") == "assistant_thread_started"])[0]
@@ -183,7 +182,7 @@ def test_feedback_is_logged_thanked_and_never_reaches_the_model(bot, slack, mode
         assert (r["team"], r["channel"], r["message_ts"], r["model"]) == ("T1", "D1", answer["ts"], "test-model")
         assert set(r) <= {"severity", "message", "time", "rating", "team", "channel", "user", "message_ts", "model"}
     assert {e["user"] for e in slack.ephemerals} == {"U1", "U2"} and all("Thanks" in e["text"] for e in slack.ephemerals)
-    threading.Event().wait(0.3)
+    settle()
     assert len(model.requests) == calls_before
     assert "Is this right" not in bot.logs() and model.default_plan.text not in bot.logs()
 
@@ -195,7 +194,7 @@ def test_a_context_change_before_the_greeting_is_kept(bot, slack, model):
     assert context_of(slack, root)["channel_id"] == "C5"
     bot.post_json(assistant_thread_event("assistant_thread_started", root, context_channel="C5"))
     wait_for(lambda: slack.prompts)
-    threading.Event().wait(0.3)
+    settle()
     assert len(slack.bot_messages("D1", root)) == 1  # no second greeting
 
 

@@ -3,7 +3,6 @@ conditional events, and end to end: a profile channel answers every top-level me
 with its model, options and language; other channels are unchanged."""
 
 import json
-import threading
 
 import pytest
 import yaml
@@ -14,7 +13,7 @@ from teambot.core.profiles import ChannelProfile, ProfileError, parse_profiles
 from teambot.core.settings import Settings
 from teambot.handlers import load_handlers
 from tests.e2e.test_answer_e2e import finished
-from tests.harness import dm, event_envelope, mention, wait_for
+from tests.harness import dm, event_envelope, mention, settle, wait_for
 from tests.pulumi_stack import run_stack
 
 PROFILES = {
@@ -148,7 +147,7 @@ def test_a_profile_channel_answers_every_top_level_message_once_with_its_model(p
     bot.post_json(channel_message("merci", reply, thread_ts=first))
     for ts in (first, second):
         wait_for(finished(slack, "C5", ts))
-    threading.Event().wait(0.5)
+    settle()
     assert len(model.requests) == 2
     assert [len(slack.bot_messages("C5", ts)) for ts in (first, second)] == [1, 1]  # the reply got nothing
     assert slack.bot_messages("C5", first)[0]["metadata"]["event_payload"]["reply_to"] == first
@@ -171,7 +170,7 @@ def test_other_channels_are_unchanged(profiled, slack, model):
     bot.post_json(dm("hi", dm_ts))
     wait_for(finished(slack, "C1", ts))
     wait_for(finished(slack, "D1", dm_ts))
-    threading.Event().wait(0.3)
+    settle()
     assert len(model.requests) == 2 and slack.bot_messages("C1", quiet) == []
     for request in model.requests:
         assert request.body["model"] == "test-model"

@@ -2,14 +2,13 @@
 thread, exactly once, streamed, stoppable; long threads summarized in parts."""
 
 import json
-import threading
 import time
 
 from teambot.handlers.summarize_thread import parts, transcript_lines
 from tests.e2e.test_answer_e2e import finished
 from tests.e2e.test_shortcuts_and_faults_e2e import first_bot_message
 from tests.fakes.openai_api import Plan, words
-from tests.harness import shortcut, wait_for
+from tests.harness import settle, shortcut, wait_for
 
 
 def a_thread(slack, channel="C1", replies=3):
@@ -29,7 +28,7 @@ def test_summarize_answers_in_the_thread_of_the_message_once(bot, slack, model):
     assert bot.post_form(payload).status == 200
     assert bot.post_form(payload).status == 200  # Slack retries / a double click: one summary
     answer = wait_for(finished(slack, "C1", root))
-    threading.Event().wait(0.5)
+    settle()
     assert [m["text"] for m in answer] == ["We ship Friday once the tests are green."]
     assert answer[0]["thread_ts"] == root and len(model.requests) == 1
     sent = model.requests[0].body["messages"]
@@ -84,7 +83,7 @@ def test_translate_uses_the_users_locale_and_answers_in_the_thread(bot, slack, m
     bot.post_form(payload)
     bot.post_form(payload)
     answer = wait_for(finished(slack, "C1", root))
-    threading.Event().wait(0.5)
+    settle()
     assert [m["text"] for m in answer] == ["Le déploiement est bloqué par un test en échec."]
     assert answer[0]["thread_ts"] == root and len(model.requests) == 1
     sent = model.requests[0].body["messages"]

@@ -273,11 +273,11 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
                         },
                     }
                 )
+            seen.finished = True  # before the last frame: the client may act on it before this thread runs again
             req.wfile.write(b"data: [DONE]\n\n")
             req.wfile.flush()
-            seen.finished = True
         except (BrokenPipeError, ConnectionResetError):
-            seen.hung_up = True
+            seen.finished, seen.hung_up = False, True
         seen.ended_at = time.monotonic()
 
     # -- Responses API (POST /v1/responses, stream=true) ---------------------------------------
@@ -452,10 +452,10 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
                 "total_tokens": 42 + len(plan.tokens),
             }
             self.responses[response_id] = output
+            seen.finished = True  # before the last event: the client may act on it before this thread runs again
             send("response.completed", response=response("completed", output, usage))
-            seen.finished = True
         except (BrokenPipeError, ConnectionResetError):
-            seen.hung_up = True
+            seen.finished, seen.hung_up = False, True
         seen.ended_at = time.monotonic()
 
 
