@@ -171,7 +171,7 @@ def test_stop_in_the_middle_of_a_tool_call_closes_the_stream(model):
     reader.join(5)
     assert not reader.is_alive() and "late" not in got
     closed = time.monotonic()
-    wait_for(lambda: model.requests[0].hung_up or model.requests[0].ended_at, timeout=6)
+    wait_for(lambda: model.requests[0].hung_up or model.requests[0].finished, timeout=6)
     assert model.requests[0].hung_up and not model.requests[0].finished
     assert model.requests[0].ended_at - closed < 1.0  # the tool's wait ended with the connection
 

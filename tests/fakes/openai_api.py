@@ -42,6 +42,9 @@ def words(text: str) -> list[str]:
 
 @dataclass
 class Seen:
+    """One model request as the fake saw it. `ended_at` is set before `finished` or `hung_up`: a
+    test that waited for either flag can read it at once."""
+
     body: dict
     key: str
     tokens_sent: int = 0
@@ -273,12 +276,13 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
                         },
                     }
                 )
+            seen.ended_at = time.monotonic()  # set before the flag a test waits for, as below
             seen.finished = True  # before the last frame: the client may act on it before this thread runs again
             req.wfile.write(b"data: [DONE]\n\n")
             req.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
+            seen.ended_at = time.monotonic()  # before hung_up: a test that saw hung_up reads ended_at next
             seen.finished, seen.hung_up = False, True
-        seen.ended_at = time.monotonic()
 
     # -- Responses API (POST /v1/responses, stream=true) ---------------------------------------
     # Event and object shapes: openai/types/responses/response_stream_event.py and response.py of
@@ -386,8 +390,8 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
                     failed = kind.endswith(".completed") and item.get("status") == "failed"
                     if kind.endswith(".completed"):
                         if plan.item_delay_s and _wait_or_hang_up(req, plan.item_delay_s):
+                            seen.ended_at = time.monotonic()  # before hung_up, which a test waits for
                             seen.hung_up = True  # the client closed the stream while the tool ran
-                            seen.ended_at = time.monotonic()
                             return
                     if failed and item["type"] not in FAILED_EVENTS:
                         continue  # no such event: the failure is the item's status in output_item.done
@@ -452,11 +456,12 @@ class FakeOpenAI(OpenAIFilesApi, LoopbackServer):
                 "total_tokens": 42 + len(plan.tokens),
             }
             self.responses[response_id] = output
+            seen.ended_at = time.monotonic()  # set before the flag a test waits for, as below
             seen.finished = True  # before the last event: the client may act on it before this thread runs again
             send("response.completed", response=response("completed", output, usage))
         except (BrokenPipeError, ConnectionResetError):
+            seen.ended_at = time.monotonic()  # before hung_up: a test that saw hung_up reads ended_at next
             seen.finished, seen.hung_up = False, True
-        seen.ended_at = time.monotonic()
 
 
 class BrokenFrameOpenAI(FakeOpenAI):
