@@ -2,6 +2,7 @@
 process -> the Slack fake (agents.sessions.*, setSuggestedPrompts without thread_ts, the native
 stop button) and the model fake."""
 
+import threading
 import time
 
 from teambot.slack.marks import STOPPED, answer_mark
@@ -63,7 +64,8 @@ def test_the_native_stop_button_closes_the_model_stream_and_ends_processing(star
     assert model.requests[0].ended_at - clicked < 3 and not model.requests[0].finished
     wait_for(lambda: [m for m in slack.bot_messages("D1", ts) if (answer_mark(m) or {}).get("state") == STOPPED])
     wait_for(lambda: slack.sessions[("D1", ts)]["status"] == "active")  # moved out of processing by us
-    assert records(bot, "session_stopped")[0]["local"] == 1
+    # The answer's own finish can set "active" before the stop handler logs (after its setStatus).
+    assert wait_for(lambda: records(bot, "session_stopped"))[0]["local"] == 1
 
 
 def test_a_native_stop_for_an_answer_written_elsewhere_marks_it_stopped(start_bot, slack, model):
@@ -76,12 +78,21 @@ def test_a_native_stop_for_an_answer_written_elsewhere_marks_it_stopped(start_bo
     writer.post_json(dm("write a lot", ts))
     wait_for(lambda: any(m.get("streaming") for m in slack.bot_messages("D1", ts)))
     wait_for(lambda: model.requests and model.requests[0].tokens_sent > 5)
-    assert other.post_json(slack.stop_click("D1", ts)).status == 200
+    # The case under test: the mark lands before the writer's next write fails and it reads the
+    # message back. Without an order, a loaded machine can let the writer read first, take the stop
+    # for an expiry and go on in a second message. So the writer learns of its appends' outcome
+    # only once the other instance has marked the stream and logged.
+    slack.held["chat.appendStream"] = release = threading.Event()
+    try:
+        assert other.post_json(slack.stop_click("D1", ts)).status == 200
+        stopped = wait_for(lambda: records(other, "session_stopped"))
+    finally:
+        release.set()
     wait_for(lambda: model.requests[0].hung_up, timeout=10)  # the writer gave up too
     [answer] = slack.bot_messages("D1", ts)
     assert answer_mark(answer)["state"] == STOPPED and answer["text"].rstrip().endswith("Stopped._")
     wait_for(lambda: slack.sessions[("D1", ts)]["status"] == "active")
-    assert records(other, "session_stopped")[0]["elsewhere"] == 1
+    assert stopped[0]["elsewhere"] == 1
 
 
 def messages_tab(ts, *, user="U1", channel="D1"):
