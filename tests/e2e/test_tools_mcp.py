@@ -2,6 +2,7 @@
 real function, the real openai SDK against the Responses fake, Slack's block_actions clicks."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -78,9 +79,16 @@ def test_mcp_servers_are_sent_as_mcp_tools_and_an_approved_call_resumes_the_chai
             items=[mcp_call("find_customer", {"name": "ACME"}, server_label="crm", output="Jane", approval_request_id="mcpr_1")],
         )
     )
-    started = time.monotonic()
-    r = bot.post_form(click(prompt, "mcp_approve"))
-    assert r.status == 200 and time.monotonic() - started < 1.0
+    # The click is acknowledged without waiting for the resumed answer: its job's first write (the
+    # prompt's update) is held, and the acknowledgement still comes, with the model not asked yet.
+    slack.held["chat.update"] = release = threading.Event()
+    try:
+        r = bot.post_form(click(prompt, "mcp_approve"))
+        assert r.status == 200
+        wait_for(lambda: [c for c in slack.calls if c["method"] == "chat.update" and c["ts"] == prompt["ts"]])
+        assert len(model.requests) == 1
+    finally:
+        release.set()
     wait_for(lambda: len(model.requests) == 2)
     second = model.requests[1].body
     assert second["previous_response_id"] == model.requests[0].response_id
@@ -154,8 +162,6 @@ def test_a_failing_tool_is_a_visible_error_step(model):
 
 
 def test_stop_in_the_middle_of_a_tool_call_closes_the_stream(model):
-    import threading
-
     from teambot.core.jobs import Job
     from tests.e2e.test_tools_responses import model_ops
 
