@@ -145,9 +145,8 @@ def test_utc_day_rollover_resets_the_budget_and_starts_new_counters(store):
 def test_no_budget_means_no_store_call_before_the_model(capsys):
     dead = FirestoreUsageStore(project="p", timeout_s=30)  # never contacted: creating it does no I/O
     ledger = UsageLedger(dead, clock=Clock(NOON))
-    started = time.monotonic()
     assert ledger.check("T1", "U1") is None
-    assert time.monotonic() - started < 0.05 and dead._client is None
+    assert dead._client is None  # the store was never asked (its client is made on first use), whatever the clock says
     assert records(capsys.readouterr().out, "usage_check_failed") == []
 
 
