@@ -96,6 +96,15 @@ def test_queue_down_means_503_then_the_slack_retry_is_answered(start_tasks_bot, 
     assert [m["text"] for m in wait_for(finished(slack, "D1", ts))] == [model.default_plan.text]
 
 
+def gave_up_at_its_first_failed_write(slack, ts, method) -> bool:
+    """The writer's writes (`method`) to message `ts`: one failed (the stop had taken effect), and it
+    was the last. That is how promptly a writer on another instance can stop: at its next write,
+    which is an update interval away, or more in update mode (the write budget spaces chat.update
+    by up to 1.8 s), so a wall-clock bound from the click would mostly measure the machine's load."""
+    outcomes = [c.get("ok") for c in slack.calls if c["ts"] == ts and c["method"] == method and c["status"] == 200]
+    return outcomes.count(False) == 1 and outcomes[-1] is False
+
+
 @pytest.mark.parametrize("native", [True, False], ids=["native", "update"])
 def test_stop_lands_on_another_instance_and_still_stops_the_model(start_tasks_bot, tasks, slack, model, native):
     if not native:
@@ -105,10 +114,10 @@ def test_stop_lands_on_another_instance_and_still_stops_the_model(start_tasks_bo
     ts = slack.add_message("D1", "long story")
     a.post_json(dm("long story", ts))
     message = wait_for(lambda: next((m for m in slack.bot_messages("D1", ts) if "t1" in m["text"]), None))
-    pressed = time.monotonic()
     b.post_form(shortcut("stop_generation", dict(message)))
     wait_for(lambda: model.requests[0].hung_up or model.requests[0].finished, timeout=6)
-    assert model.requests[0].hung_up and model.requests[0].ended_at - pressed < 2.0
+    assert model.requests[0].hung_up and model.requests[0].tokens_sent < 300
+    assert gave_up_at_its_first_failed_write(slack, message["ts"], "chat.appendStream" if native else "chat.update")
     visible = wait_for(lambda: [m for m in slack.bot_messages("D1", ts) if "Stopped" in m["text"]])
     assert len(visible) == 1 and visible[0]["text"].startswith(" t0")
     assert len(slack.bot_messages("D1", ts)) == 1  # no second copy left behind
@@ -204,11 +213,10 @@ def test_stop_on_another_instance_is_told_apart_from_a_stream_slack_ended(start_
         return live[-1] if live else None
 
     message = wait_for(young_second_stream, timeout=10)
-    pressed = time.monotonic()
     on = message if pressed_on == "live part" else slack.bot_messages("D1", ts)[0]
     b.post_form(shortcut("stop_generation", dict(on)))
     wait_for(lambda: model.requests[0].hung_up or model.requests[0].finished, timeout=6)
-    assert model.requests[0].hung_up and model.requests[0].ended_at - pressed < 2.0
+    assert model.requests[0].hung_up and gave_up_at_its_first_failed_write(slack, message["ts"], "chat.appendStream")
     msgs = wait_for(finished(slack, "D1", ts))
     assert msgs[-1]["ts"] == message["ts"] and msgs[-1]["text"].endswith("_⏹ Stopped._")
     assert [(m.get("metadata") or {}).get("event_payload", {}).get("state") for m in msgs[:-1]] == ["continued"] * (len(msgs) - 1)
