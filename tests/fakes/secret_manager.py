@@ -34,6 +34,10 @@ class FakeSecretManager(LoopbackServer):
         self.delay_s = 0.0  # a slow Secret Manager: each answer waits this long (bounded below)
         self.valid_tokens: set[str] | None = None  # when set, only `Authorization: Bearer <one of them>`
         self.access_count: dict[str, int] = {}
+        # Set by a test: every answer waits for this event (at most 10 s); `waiting` counts the
+        # requests held right now (how many reads are in flight at once, whatever the machine's speed).
+        self.held: threading.Event | None = None
+        self.waiting = 0
         self.lock = threading.Lock()
 
     def name(self, secret_id: str) -> str:
@@ -54,6 +58,14 @@ class FakeSecretManager(LoopbackServer):
         path = req.path.split("?")[0]
         if self.delay_s:
             time.sleep(min(self.delay_s, 30.0))
+        if (held := self.held) is not None:
+            with self.lock:
+                self.waiting += 1
+            try:
+                held.wait(10)
+            finally:
+                with self.lock:
+                    self.waiting -= 1
         if (
             self.valid_tokens is not None
             and req.headers.get("Authorization", "").removeprefix("Bearer ") not in self.valid_tokens

@@ -2,6 +2,7 @@
 real HTTP (the same REST reader the function uses; a controllable clock for the time rules)."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -44,12 +45,17 @@ def reads(sm, name):
 
 
 def test_cold_start_reads_the_three_concurrently(sm):
-    sm.delay_s = 1.0
+    sm.held = release = threading.Event()  # every read waits in the fake until released
     store = store_for(sm, Clock())
-    started = time.monotonic()
-    assert store.load_all() == {}
-    elapsed = time.monotonic() - started
-    assert elapsed < 2.5  # one after the other would take 3 s
+    loaded = []
+    loading = threading.Thread(target=lambda: loaded.append(store.load_all()))
+    loading.start()
+    try:
+        wait_for(lambda: sm.waiting == 3)  # all three in flight at once (one after the other: only ever one)
+    finally:
+        release.set()
+        loading.join(10)
+    assert loaded == [{}]
     assert {name: store.get(name) for name in NAMES} == {name: f"{name.lower()}-v1" for name in NAMES}
     assert [reads(sm, name) for name in NAMES] == [1, 1, 1]
 
@@ -79,12 +85,15 @@ def test_ttl_serves_the_cached_value_and_re_reads_in_the_background(sm):
     sm.set("openai_api_key", "openai_api_key-v2")
     clock.t = 599
     assert store.get("OPENAI_API_KEY") == "openai_api_key-v1" and reads(sm, "OPENAI_API_KEY") == 1
-    sm.delay_s = 0.3
+    sm.held = release = threading.Event()  # the re-read waits in the fake until released
     clock.t = 601
-    started = time.monotonic()
-    assert store.get("OPENAI_API_KEY") == "openai_api_key-v1"  # never waits for the re-read
-    assert store.get("OPENAI_API_KEY") == "openai_api_key-v1"  # one re-read in flight, not two
-    assert time.monotonic() - started < 0.25
+    try:
+        # Never waits for the re-read: a get that did would block until the release, then see v2.
+        assert store.get("OPENAI_API_KEY") == "openai_api_key-v1"
+        assert store.get("OPENAI_API_KEY") == "openai_api_key-v1"  # one re-read in flight, not two
+        wait_for(lambda: sm.waiting == 1)
+    finally:
+        release.set()
     wait_for(lambda: store.get("OPENAI_API_KEY") == "openai_api_key-v2", timeout=10)
     assert reads(sm, "OPENAI_API_KEY") == 2
 
