@@ -95,6 +95,31 @@ def test_a_native_stop_for_an_answer_written_elsewhere_marks_it_stopped(start_bo
     assert stopped[0]["elsewhere"] == 1
 
 
+def test_a_native_stop_whose_mark_lands_after_the_writer_went_on_still_stops_the_model(start_bot, slack, model):
+    """The other order: the writer's append fails and it reads the message back before the other
+    instance's mark lands, takes Slack's stop for an expiry and goes on in a second part. The mark
+    lands on the closed part; the other instance then stops the part being written."""
+    slack.agent_view = True
+    writer, other = start_bot(), start_bot()
+    model.default_plan = Plan(tokens=words("word " * 400), delay_s=0.02)
+    ts = slack.add_message("D1", "write a lot")
+    writer.post_json(dm("write a lot", ts))
+    wait_for(lambda: model.requests and model.requests[0].tokens_sent > 5)
+    mark = threading.Event()
+    slack.gates.append(
+        ("chat.update", lambda p: (p.get("metadata") or {}).get("event_payload", {}).get("state") == STOPPED, mark)
+    )
+    try:
+        assert other.post_json(slack.stop_click("D1", ts)).status == 200
+        wait_for(lambda: any(m.get("streaming") for m in slack.bot_messages("D1", ts)[1:]))  # it went on
+    finally:
+        mark.set()
+    wait_for(lambda: model.requests[0].hung_up, timeout=10)
+    msgs = wait_for(lambda: [] if any(m.get("streaming") for m in slack.bot_messages("D1", ts)) else slack.bot_messages("D1", ts))
+    assert len(msgs) == 2 and [answer_mark(m)["state"] for m in msgs] == [STOPPED, STOPPED]  # no "done" after the stop
+    assert msgs[-1]["text"].rstrip().endswith("Stopped._")
+
+
 def messages_tab(ts, *, user="U1", channel="D1"):
     # docs.slack.dev/reference/events/app_home_opened: user, channel, tab, event_ts
     return event_envelope(

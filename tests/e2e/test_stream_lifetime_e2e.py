@@ -5,6 +5,7 @@ enforces a configurable lifetime; here it is a second or two.
 In-process: SlackReply against the loopback fake through the real SlackOps (the stage itself).
 End to end: the function process, with SLACK_STREAM_MAX_AGE_SECONDS set."""
 
+import threading
 import time
 
 import pytest
@@ -95,6 +96,28 @@ def test_a_stop_is_told_apart_from_an_expiry(slack, ops):
         reply.add(" and more")
     [msg] = slack.bot_messages("D1", ts)
     assert msg["text"] == "being written" + STOPPED_NOTE
+
+
+def test_a_stop_mark_that_lands_after_the_read_back_still_stops_the_writer(slack, ops):
+    """Slack's native stop button ends the stream; the other instance's stop mark lands only after
+    the writer read the message back (no mark: an expiry, it seemed) and closed it "continued".
+    The writer looks at that message again before it starts the next part, and stops."""
+    ts, reply = reply_for(slack, ops, interval_s=0, stream_max_age_s=60)
+    reply.add("being written")
+    first = reply.message_ts[0]
+    slack.messages[first]["streaming"] = False  # stopped by Slack, not marked yet
+    slack.held["chat.update"] = answered = threading.Event()
+
+    def mark_lands_late():
+        wait_for(lambda: states([slack.messages[first]]) == ["continued"])
+        with slack.lock:
+            slack.messages[first].update(text="being written" + STOPPED_NOTE, metadata=answer_metadata("", STOPPED))
+        answered.set()
+
+    threading.Thread(target=mark_lands_late, daemon=True).start()
+    with pytest.raises(ReplyGone):  # each add writes once the budget's next turn has come
+        wait_for(lambda: reply.add(" more"))  # an append fails, the part is closed, the next would start
+    assert slack.count("chat.startStream") == 1 and [m["ts"] for m in slack.bot_messages("D1", ts)] == [first]
 
 
 def test_a_deleted_stream_is_gone_not_expired(slack, ops):

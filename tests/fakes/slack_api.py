@@ -8,6 +8,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from .server import LoopbackServer
@@ -95,6 +96,9 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         # method -> an event its responses wait for (at most 10 s), set by the test: the call is
         # applied and shown, its caller doesn't know yet (network latency, made deterministic)
         self.held: dict[str, threading.Event] = {}
+        # (method, which calls, event): matching calls wait for the event (at most 10 s) before they
+        # are applied, set by the test: a request that is slow to arrive, made deterministic
+        self.gates: list[tuple[str, Callable[[dict], bool], threading.Event]] = []
         self.user_teams: dict[str, str] = {}  # user id -> their own team (Slack Connect / Grid users)
         self.stream_lifetime_s = 300.0  # Slack ends a native stream after about 5 minutes (see _streaming)
         self.rng = random.Random(7)
@@ -223,6 +227,9 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return req.send_json(200, {"ok": False, "error": "unknown_method"})
+        for gated, which, opened in list(self.gates):
+            if gated == method and which(params):
+                opened.wait(10)
         with self.lock:
             result = handler(params)
         record["ok"] = result.get("ok")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import time
 
 import pytest
@@ -24,10 +25,10 @@ from teambot.handlers.answer_feedback import THANKS
 from teambot.handlers.assistant_thread_started import GREETING
 from teambot.handlers.questions import answer_question, question_from_event
 from teambot.slack.blocks import feedback_block
-from teambot.slack.marks import CONTEXT_EVENT, DONE, NOTICE_EVENT, STOPPED, STOPPED_NOTE, answer_metadata
+from teambot.slack.marks import CONTEXT_EVENT, CONTINUED, DONE, NOTICE_EVENT, STOPPED, STOPPED_NOTE, answer_metadata
 from tests.e2e.test_tools_mcp import SERVERS, approval_plan, approval_prompts, click
 from tests.fakes.openai_api import Plan, mcp_call, words
-from tests.harness import assistant_thread_event, dm, event_envelope, feedback_click
+from tests.harness import assistant_thread_event, dm, event_envelope, feedback_click, wait_for
 from tests.integration.handler_stage import (
     fresh_process_memory,  # noqa: F401 (autouse fixture)
     make_context,
@@ -102,6 +103,58 @@ def test_a_native_stop_of_an_answer_written_elsewhere_marks_it_stopped_and_ends_
     assert slack.messages[done]["text"] == "an earlier answer" and state(slack.messages[done]) == DONE  # left alone
     assert slack.sessions[("D1", root)]["status"] == "active"
     assert model.requests == []
+
+
+def is_the_stop_mark(params) -> bool:
+    return ((params.get("metadata") or {}).get("event_payload") or {}).get("state") == STOPPED
+
+
+def test_a_native_stop_whose_mark_lands_after_the_writer_went_on_stops_the_later_part(slack, model):
+    """The writer read the message back before the mark landed, took Slack's stop for an expiry,
+    closed the part ("continued") and went on in a new stream: that one is stopped too."""
+    ctx = make_context(slack, model)
+    root = slack.add_message("D1", "write a lot")
+    first = native_stream(slack, root, "word word")
+    processing_session(slack, "D1", root)
+    event = slack.stop_click("D1", root)  # Slack stops the stream itself
+    later = []
+
+    def writer_went_on(params) -> bool:  # just before the stop mark arrives, as the writer does it
+        if is_the_stop_mark(params) and not later:
+            slack.messages[first]["metadata"] = answer_metadata(root, CONTINUED)
+            later.append(native_stream(slack, root, " word"))
+        return False
+
+    slack.gates.append(("chat.update", writer_went_on, threading.Event()))
+    run(ctx, event)
+    [second] = later
+    assert state(slack.messages[first]) == STOPPED  # the mark landed over "continued"
+    message = slack.messages[second]
+    assert not message["streaming"] and message["text"] == " word" + STOPPED_NOTE and state(message) == STOPPED
+    assert slack.sessions[("D1", root)]["status"] == "active"
+
+
+def test_a_native_stop_mark_the_writer_closed_over_is_written_again(slack, model):
+    """The writer's "continued" landed over the mark, and it has no later part yet: the mark is
+    written again, for the look the writer takes at the closed part before it starts the next."""
+    ctx = make_context(slack, model)
+    root = slack.add_message("D1", "write a lot")
+    first = native_stream(slack, root, "word word")
+    processing_session(slack, "D1", root)
+    event = slack.stop_click("D1", root)
+    slack.held["chat.update"] = answered = threading.Event()
+
+    def writer_closes_over_the_mark():
+        wait_for(lambda: state(slack.messages[first]) == STOPPED)
+        with slack.lock:
+            slack.messages[first].update(text="word word", metadata=answer_metadata(root, CONTINUED))
+        answered.set()
+
+    threading.Thread(target=writer_closes_over_the_mark, daemon=True).start()
+    run(ctx, event)
+    message = slack.messages[first]
+    assert message["text"] == "word word" + STOPPED_NOTE and message["metadata"] == answer_metadata(root, STOPPED)
+    assert [m["ts"] for m in slack.bot_messages("D1", root)] == [first]
 
 
 def test_a_native_stop_of_an_answer_written_here_cancels_it_without_touching_slacks_messages(slack, model):

@@ -21,7 +21,7 @@ from teambot.handlers.questions import answer_question, question_from_event
 from teambot.handlers.stop_generation import ALREADY_DONE, NOT_MINE, STOPPED_CONFIRMATION
 from teambot.handlers.summarize_thread import NOTHING
 from teambot.handlers.translate_message import NO_TEXT
-from teambot.slack.marks import DONE, STOPPED, STOPPED_NOTE, STREAMING, answer_metadata
+from teambot.slack.marks import CONTINUED, DONE, STOPPED, STOPPED_NOTE, STREAMING, answer_metadata
 from tests.fakes.openai_api import Plan, words
 from tests.harness import dm, shortcut, wait_for
 from tests.integration.handler_stage import (
@@ -131,6 +131,21 @@ def test_stop_on_a_native_stream_written_elsewhere_ends_it_with_the_stop_mark(sl
     assert not message["streaming"] and message["text"] == "Once upon" + STOPPED_NOTE
     assert message["metadata"] == answer_metadata("", STOPPED)  # reply_to unknown: takeover.py attributes it
     assert said_to(slack, "U1") == [STOPPED_CONFIRMATION]
+
+
+def test_stop_on_a_native_part_its_writer_just_closed_stops_the_part_being_written(slack, model):
+    """Clicked while the part was live; by the time the stop runs, its writer has closed it (a
+    renewal before Slack's age limit) and goes on in a new stream: the stop follows the answer."""
+    ctx = make_context(slack, model)
+    q = slack.add_message("D1", "tell me a story")
+    first = bot_answer(slack, "D1", q, "Once upon", mark=None, streaming=True, appends=3, stream_started=time.monotonic())
+    clicked = press(slack, "stop_generation", first)
+    slack.messages[first].update(streaming=False, metadata=answer_metadata(q, CONTINUED))
+    second = bot_answer(slack, "D1", q, " a time", mark=None, streaming=True, appends=1, stream_started=time.monotonic())
+    run(ctx, clicked)
+    message = slack.messages[second]
+    assert not message["streaming"] and message["text"] == " a time" + STOPPED_NOTE and state(message) == STOPPED
+    assert state(slack.messages[first]) == CONTINUED and said_to(slack, "U1") == [STOPPED_CONFIRMATION]
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "update"])

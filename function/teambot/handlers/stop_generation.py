@@ -12,7 +12,9 @@ Stop works across instances because the signal lives in Slack itself:
   3. an update-mode answer still being written (metadata state "streaming") is replaced by a
      stopped copy: the writer's next chat.update fails with message_not_found, same effect.
 Used on an earlier, closed part of a multi-message answer (state "continued": a long answer, or
-one older than a native stream may live), the stop applies to the part still being written.
+one older than a native stream may live), the stop applies to the part still being written; so
+does a stop whose part its writer closed in the meantime, and a native stop whose mark landed
+after the writer had read the message back and gone on (docs/design.md, "Known limits").
 """
 
 from __future__ import annotations
@@ -79,8 +81,7 @@ def _part_being_written(ctx: "Context", job: Job) -> Job | None:
             continue  # another closed part: the one being written comes later
         if mark is not None and mark.get("state") != STREAMING:
             return None  # the answer has ended
-        target = {"user": message.get("user", ""), "bot_id": message.get("bot_id", ""), "metadata": message.get("metadata") or {}}
-        return replace(job, message_ts=message["ts"], text=message.get("text") or "", target=target)
+        return _as_part(job, message)
     return None
 
 
@@ -103,8 +104,11 @@ def _stop_elsewhere(ctx: "Context", job: Job) -> str:
                 metadata=answer_metadata("", STOPPED),
             )
             return "native_stream"
-        except SlackApiError:
-            return "already_done"  # not a live native stream, and not an update-mode one either
+        except SlackApiError:  # not a live native stream, and not an update-mode one either:
+            now = _as_part(job, _message(ctx, job, job.message_ts))
+            if now is not None and (answer_mark(now.target) or {}).get("state") == CONTINUED:
+                return _stop_elsewhere(ctx, now)  # its writer just closed it and goes on in a later part
+            return "already_done"
     reply_to = (answer_mark(job.target) or {}).get("reply_to", "")
     ctx.slack.call("chat_delete", team=job.team, channel=job.channel, ts=job.message_ts)
     ctx.slack.call(
@@ -125,16 +129,14 @@ def stop_message(ctx: "Context", job: Job, ts: str) -> str:
     expiry); an update-mode answer is replaced, as by the shortcut. Returns how it stopped."""
     from slack_sdk.errors import SlackApiError
 
-    message = next((m for m in ctx.slack.thread(job.channel, job.thread_ts, team=job.team) if m.get("ts") == ts), None)
-    if message is None or not is_own(message, *ctx.slack.identity()):
+    part = _as_part(job, _message(ctx, job, ts))
+    if part is None or not is_own(part.target, *ctx.slack.identity()):
         return "already_done"
-    mark = answer_mark(message)
+    mark = answer_mark(part.target)
     # CONTINUED: the writer closed this part (e.g. it took Slack's stop for an expiry before the
     # mark below landed) and goes on in a later one: _stop_elsewhere stops the part being written.
     if mark is not None and mark.get("state") not in (STREAMING, CONTINUED, None):
         return "already_done"
-    target = {"user": message.get("user", ""), "bot_id": message.get("bot_id", ""), "metadata": message.get("metadata") or {}}
-    part = replace(job, message_ts=ts, text=message.get("text") or "", target=target)
     if mark is None:  # a native stream: stopped by Slack, or still open (then stopStream ends it)
         try:
             ctx.slack.call(
@@ -155,5 +157,46 @@ def stop_message(ctx: "Context", job: Job, ts: str) -> str:
                 markdown_text=strip_cursor(part.text) + STOPPED_NOTE,
                 metadata=answer_metadata("", STOPPED),
             )
-            return "marked"
+            return _went_on(ctx, part) or "marked"
     return _stop_elsewhere(ctx, part)
+
+
+def _went_on(ctx: "Context", part: Job) -> str | None:
+    """After marking `part` stopped: stop the answer where its writer went on, if it did.
+
+    The writer may have read the message back before the mark landed, taken Slack's stop for an
+    expiry (stream_lifetime.py) and gone on in a later part: that part is stopped too. If it closed
+    this one over the mark ("continued") and has no later part yet, the mark is written again: the
+    writer looks at the message it closed before it starts the next part (slack/reply.py)."""
+    now = _as_part(part, _message(ctx, part, part.message_ts))
+    mark = (answer_mark(now.target) if now else None) or {}
+    reply_to = mark.get("reply_to", "")
+    anchor = replace(part, target={**part.target, "metadata": answer_metadata(reply_to, CONTINUED)})
+    later = _part_being_written(ctx, anchor)
+    if later is not None:
+        return _stop_elsewhere(ctx, later)
+    if now is not None and mark.get("state") == CONTINUED:
+        ctx.slack.call(
+            "chat_update",
+            team=part.team,
+            channel=part.channel,
+            ts=part.message_ts,
+            markdown_text=strip_cursor(now.text) + STOPPED_NOTE,
+            metadata=answer_metadata(reply_to, STOPPED),
+        )
+        return "marked"
+    return None
+
+
+def _message(ctx: "Context", job: Job, ts: str) -> dict | None:
+    return next(
+        (m for m in ctx.slack.thread(job.channel, job.thread_ts or job.message_ts, team=job.team) if m.get("ts") == ts), None
+    )
+
+
+def _as_part(job: Job, message: dict | None) -> Job | None:
+    """`job` aimed at `message` as Slack shows it now (its text and mark)."""
+    if message is None:
+        return None
+    target = {"user": message.get("user", ""), "bot_id": message.get("bot_id", ""), "metadata": message.get("metadata") or {}}
+    return replace(job, message_ts=message["ts"], text=message.get("text") or "", target=target)

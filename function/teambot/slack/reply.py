@@ -367,6 +367,7 @@ class _NativeWriter(_Writer):
         self._prepaid = prepaid  # a chat.startStream slot already taken (SlackReply._choose)
         self._started = 0.0  # when the current stream began
         self._expired = False  # Slack ended the current stream: only chat.update reaches it
+        self._closed_as_expired: str | None = None  # that message, closed "continued": was it a stop after all?
 
     def method(self) -> str:
         return "chat.appendStream" if self.r._ts else "chat.startStream"
@@ -390,6 +391,7 @@ class _NativeWriter(_Writer):
     def write(self) -> _Writer | None:
         r = self.r
         if r._ts is not None and (self._expired or r._clock() - self._started >= r._max_age_s):
+            self._closed_as_expired = r._ts if self._expired else None
             r._continue_at(*r._stream_cut())  # before Slack ends the stream (~5 min)
         if r._ts is None:
             if not r._part_text() and not r._dirty:
@@ -463,6 +465,12 @@ class _NativeWriter(_Writer):
         """A new stream with `text` (and the steps so far); the writer to use instead if there is
         no start in this minute's budget or Slack refuses streaming."""
         r, job = self.r, self.r._job
+        if self._closed_as_expired is not None:
+            # A stop on another instance marks the stream Slack stopped; when that mark lands after
+            # our read-back, it lands on the message we closed: look again before going on.
+            closed, self._closed_as_expired = self._closed_as_expired, None
+            if stopped_or_deleted(r._slack, job.channel, job.reply_thread_ts, closed):
+                raise ReplyGone()
         if not self._prepaid and not r._budget.try_take(job.team, "chat.startStream", periodic=False):
             return r._choose(native=False)  # no native start left in this minute's budget
         self._prepaid = False
