@@ -153,9 +153,12 @@ class SecretStore:
 
     def _store(self, name: str, value: str) -> None:
         with self._lock:
+            old = self._values.get(name)
             self._values[name] = value
             self._loaded_at[name] = self._clock()
             self._failed.pop(name, None)
+        if old is not None and old != value:
+            logs.info("secret_rotated", secret=name)  # a rotation picked up, by TTL or after a refusal: the name only
 
     def _refresh_in_background(self, name: str) -> None:
         with self._lock:
