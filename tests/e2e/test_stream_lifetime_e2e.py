@@ -72,6 +72,22 @@ def test_a_stream_slack_ended_is_completed_with_chat_update_not_cut(slack, ops):
     assert not any(m.get("streaming") for m in msgs)
 
 
+def test_an_answer_that_ends_just_after_an_expiry_carries_its_final_mark(slack, ops):
+    """Slack ends the stream; the writer completes the message with chat.update and closes it
+    "continued", with nothing left over; the answer then ends. That message is the answer's last:
+    it gets the final mark (takeover counts the answer complete), not a part that never comes."""
+    ts, reply = reply_for(slack, ops, interval_s=0, stream_max_age_s=60)
+    reply.add("being written")
+    first = reply.message_ts[0]
+    slack.stream_lifetime_s = 0.0  # the next append finds the stream ended
+    wait_for(
+        lambda: reply.add(" more") or states([slack.messages[first]]) == ["continued"]
+    )  # each add writes at the budget's next turn
+    reply.finish()
+    [msg] = slack.bot_messages("D1", ts)
+    assert msg["text"] == reply.text and states([msg]) == ["done"] and msg["expired"]
+
+
 def test_expiry_at_the_final_write_still_writes_everything(slack, ops):
     slack.stream_lifetime_s = 0.2
     ts, reply = reply_for(slack, ops, interval_s=10, stream_max_age_s=60)

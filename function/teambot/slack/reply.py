@@ -142,6 +142,7 @@ class SlackReply:
         self.session_status_sent = False  # finish() carried an agent session status (chat.stopStream)
         self.message_ts: list[str] = []
         self._ts: str | None = None  # the message being written
+        self._closed_part: tuple[str, str] | None = None  # (ts, text) of the message closed "continued" last
         self._part_start = 0  # where in self.text the current message begins
         self._prefix = ""  # a reopened code fence carried into the current message
         self._shown = 0  # how much of self.text Slack has
@@ -249,7 +250,10 @@ class SlackReply:
     def _continue_at(self, cut: int, reopen: str) -> None:
         """Close the current message after text[:cut] (state "continued"); the rest goes on in a
         new message, which reopens a code fence cut in two."""
+        closed_text = _with_note(self._part_text(cut), FENCE_CLOSE if reopen else "")
         self._close(cut, FENCE_CLOSE if reopen else "", CONTINUED)
+        if self._ts is not None:
+            self._closed_part = (self._ts, closed_text)
         self._part_start, self._shown, self._ts, self._prefix = cut, cut, None, reopen
 
     def _close(self, upto: int, note: str, state: str) -> None:
@@ -417,6 +421,13 @@ class _NativeWriter(_Writer):
         ending = {"session_status": r._session_status} if r._session_status and state != CONTINUED else {}
         if r._ts is None:
             if upto == r._part_start and not note and not r._dirty:
+                if state != CONTINUED and r._closed_part is not None:
+                    # Nothing left for a new part: the message closed "continued" last is the
+                    # answer's last, and carries its final mark (else takeover and the feedback
+                    # buttons would wait for a part that never comes).
+                    self._check_closed_part()
+                    ts, text = r._closed_part
+                    r._update(text or "…", done, blocks, ts=ts)
                 return None
             nxt = self._start(_with_note(r._part_text(upto), note))
             if nxt is not None:
@@ -465,12 +476,7 @@ class _NativeWriter(_Writer):
         """A new stream with `text` (and the steps so far); the writer to use instead if there is
         no start in this minute's budget or Slack refuses streaming."""
         r, job = self.r, self.r._job
-        if self._closed_as_expired is not None:
-            # A stop on another instance marks the stream Slack stopped; when that mark lands after
-            # our read-back, it lands on the message we closed: look again before going on.
-            closed, self._closed_as_expired = self._closed_as_expired, None
-            if stopped_or_deleted(r._slack, job.channel, job.reply_thread_ts, closed):
-                raise ReplyGone()
+        self._check_closed_part()
         if not self._prepaid and not r._budget.try_take(job.team, "chat.startStream", periodic=False):
             return r._choose(native=False)  # no native start left in this minute's budget
         self._prepaid = False
@@ -497,6 +503,17 @@ class _NativeWriter(_Writer):
         r._dirty.clear()
         r._new_message(response["ts"])
         return None
+
+    def _check_closed_part(self) -> None:
+        """A stop on another instance marks the stream Slack stopped; when that mark lands after
+        our read-back took the stop for an expiry, it lands on the message we closed: look again
+        (once) before going on, and stop (ReplyGone) if it was a stop after all."""
+        if self._closed_as_expired is None:
+            return
+        r, job = self.r, self.r._job
+        closed, self._closed_as_expired = self._closed_as_expired, None
+        if stopped_or_deleted(r._slack, job.channel, job.reply_thread_ts, closed):
+            raise ReplyGone()
 
     def _call(self, method: str, **kwargs):
         """OK, EXPIRED (Slack ended the stream on its own), or the writer that takes over after
