@@ -39,6 +39,7 @@ def slack():
     fake = FakeSlack().start()
     yield fake
     fake.stop()
+    assert fake.never_released == [], "a held or gated call was never released"
 
 
 @pytest.fixture

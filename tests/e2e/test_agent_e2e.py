@@ -105,14 +105,24 @@ def test_a_native_stop_whose_mark_lands_after_the_writer_went_on_still_stops_the
     ts = slack.add_message("D1", "write a lot")
     writer.post_json(dm("write a lot", ts))
     wait_for(lambda: model.requests and model.requests[0].tokens_sent > 5)
+    # The order under test, made deterministic: the other instance reads the message (no mark yet)
+    # while the writer waits for its append's answer; its mark then waits until the writer has read
+    # the message back and gone on in a second part.
+    slack.held["chat.appendStream"] = appends = threading.Event()
     mark = threading.Event()
-    slack.gates.append(
-        ("chat.update", lambda p: (p.get("metadata") or {}).get("event_payload", {}).get("state") == STOPPED, mark)
-    )
+
+    def the_stop_mark(params) -> bool:
+        if (params.get("metadata") or {}).get("event_payload", {}).get("state") != STOPPED:
+            return False
+        appends.set()
+        return True
+
+    slack.gates.append(("chat.update", the_stop_mark, mark))
     try:
         assert other.post_json(slack.stop_click("D1", ts)).status == 200
         wait_for(lambda: any(m.get("streaming") for m in slack.bot_messages("D1", ts)[1:]))  # it went on
     finally:
+        appends.set()
         mark.set()
     wait_for(lambda: model.requests[0].hung_up, timeout=10)
     msgs = wait_for(lambda: [] if any(m.get("streaming") for m in slack.bot_messages("D1", ts)) else slack.bot_messages("D1", ts))

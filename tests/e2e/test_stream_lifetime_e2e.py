@@ -136,6 +136,28 @@ def test_a_stop_mark_that_lands_after_the_read_back_still_stops_the_writer(slack
     assert slack.count("chat.startStream") == 1 and [m["ts"] for m in slack.bot_messages("D1", ts)] == [first]
 
 
+def test_a_stop_mark_on_a_part_closed_for_length_after_an_expiry_still_stops_the_writer(slack, ops):
+    """The same late mark, on a part the writer closed because the message was full: that close
+    found the expiry, and the writer looks at the part again before it starts the next."""
+    ts, reply = reply_for(slack, ops, interval_s=0, stream_max_age_s=60, limit=60)
+    reply.add("being written")
+    first = reply.message_ts[0]
+    slack.messages[first]["streaming"] = False  # stopped by Slack, not marked yet
+    slack.held["chat.update"] = answered = threading.Event()
+
+    def mark_lands_late():
+        wait_for(lambda: states([slack.messages[first]]) == ["continued"])
+        with slack.lock:
+            slack.messages[first].update(text=slack.messages[first]["text"] + STOPPED_NOTE, metadata=answer_metadata("", STOPPED))
+        answered.set()
+
+    threading.Thread(target=mark_lands_late, daemon=True).start()
+    with pytest.raises(ReplyGone):
+        reply.add(" more words" * 10)  # past the 60-character limit: the part is closed, the next would start
+        wait_for(lambda: reply.add(" x"))
+    assert slack.count("chat.startStream") == 1 and [m["ts"] for m in slack.bot_messages("D1", ts)] == [first]
+
+
 def test_a_deleted_stream_is_gone_not_expired(slack, ops):
     ts, reply = reply_for(slack, ops, interval_s=0)
     reply.add("being written")

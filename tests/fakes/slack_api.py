@@ -73,6 +73,9 @@ def chunk_error(chunks) -> str | None:
     return None
 
 
+HOLD_LIMIT_S = 120.0
+
+
 class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, SocketModeApi, LoopbackServer):
     def __init__(self, *, token="xoxb-test", bot_user_id="UBOT", bot_id="BBOT", team="T1", limits: bool = True):
         self.valid_tokens = {token}
@@ -93,12 +96,13 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
         self.page_size = 200
         self.hang: dict[str, int] = {}  # method -> how many of the next calls stall for hang_s first
         self.hang_s = 2.0
-        # method -> an event its responses wait for (at most 10 s), set by the test: the call is
-        # applied and shown, its caller doesn't know yet (network latency, made deterministic)
+        # method -> an event its responses wait for, set by the test: the call is applied and
+        # shown, its caller doesn't know yet (network latency, made deterministic)
         self.held: dict[str, threading.Event] = {}
-        # (method, which calls, event): matching calls wait for the event (at most 10 s) before they
-        # are applied, set by the test: a request that is slow to arrive, made deterministic
+        # (method, which calls, event): matching calls wait for the event before they are applied,
+        # set by the test: a request that is slow to arrive, made deterministic
         self.gates: list[tuple[str, Callable[[dict], bool], threading.Event]] = []
+        self.never_released: list[str] = []  # held or gated calls whose event never came (the test's bug)
         self.user_teams: dict[str, str] = {}  # user id -> their own team (Slack Connect / Grid users)
         self.stream_lifetime_s = 300.0  # Slack ends a native stream after about 5 minutes (see _streaming)
         self.rng = random.Random(7)
@@ -229,13 +233,19 @@ class FakeSlack(SlackAppsApi, ViewsApi, SlackAssistantApi, SlackFilesApi, Socket
             return req.send_json(200, {"ok": False, "error": "unknown_method"})
         for gated, which, opened in list(self.gates):
             if gated == method and which(params):
-                opened.wait(10)
+                self._wait_for_the_test(opened, method)
         with self.lock:
             result = handler(params)
         record["ok"] = result.get("ok")
         if method in self.held:
-            self.held[method].wait(10)
+            self._wait_for_the_test(self.held[method], method)
         req.send_json(200, result)
+
+    def _wait_for_the_test(self, event: threading.Event, method: str) -> None:
+        """A bounded wait, so a test that forgets to release cannot hang the suite; the bound is
+        far past any load, and passing it is recorded: the `slack` fixture fails the test."""
+        if not event.wait(HOLD_LIMIT_S):
+            self.never_released.append(method)
 
     def _429(self, req, record, method: str, retry_after: int):
         record["status"] = 429

@@ -157,6 +157,57 @@ def test_a_native_stop_mark_the_writer_closed_over_is_written_again(slack, model
     assert [m["ts"] for m in slack.bot_messages("D1", root)] == [first]
 
 
+def test_a_native_stop_leaves_alone_the_answer_to_a_question_asked_since(slack, model):
+    """The user stops an answer and asks something else at once; its answer streams (natively,
+    unmarked) before the stop is handled here: it is not taken for the stopped answer's next part."""
+    ctx = make_context(slack, model)
+    root = slack.add_message("D1", "write a lot")
+    first = native_stream(slack, root, "word word")
+    processing_session(slack, "D1", root)
+    event = slack.stop_click("D1", root)
+    slack.add_message("D1", "something else", thread_ts=root)
+    other = native_stream(slack, root, "another answer")
+    run(ctx, event)
+    assert state(slack.messages[first]) == STOPPED
+    assert slack.messages[other]["streaming"] and slack.messages[other]["text"] == "another answer"
+
+
+def test_a_native_stop_of_a_part_closed_before_anything_followed_marks_it(slack, model):
+    """The writer's "continued" landed before the stop was handled, and it has not started the
+    next part: the closed part gets the mark, which the writer reads before it starts one."""
+    ctx = make_context(slack, model)
+    root = slack.add_message("D1", "write a lot")
+    first = native_stream(slack, root, "word word")
+    processing_session(slack, "D1", root)
+    event = slack.stop_click("D1", root)
+    slack.messages[first]["metadata"] = answer_metadata(root, CONTINUED)
+    run(ctx, event)
+    message = slack.messages[first]
+    assert message["text"] == "word word" + STOPPED_NOTE and message["metadata"] == answer_metadata(root, STOPPED)
+
+
+def test_a_failure_after_the_stop_mark_is_logged_and_the_stop_still_counts(slack, model, capsys):
+    ctx = make_context(slack, model)
+    root = slack.add_message("D1", "write a lot")
+    first = native_stream(slack, root, "word word")
+    processing_session(slack, "D1", root)
+    event = slack.stop_click("D1", root)
+
+    def reads_fail_from_now_on(params) -> bool:
+        if is_the_stop_mark(params):
+            slack.server_errors["conversations.replies"] = 10
+        return False
+
+    slack.gates.append(("chat.update", reads_fail_from_now_on, threading.Event()))
+    run(ctx, event)
+    assert state(slack.messages[first]) == STOPPED and slack.sessions[("D1", root)]["status"] == "active"
+    out = capsys.readouterr().out
+    [failed] = [r for r in log_records(out) if r.get("message") == "slack_read_failed"]
+    assert failed["degraded"] == "stop_not_followed" and failed["severity"] == "ERROR"
+    [stopped] = [r for r in log_records(out) if r.get("message") == "session_stopped"]
+    assert stopped["elsewhere"] == 1
+
+
 def test_a_native_stop_of_an_answer_written_here_cancels_it_without_touching_slacks_messages(slack, model):
     ctx = make_context(slack, model)
     root = slack.add_message("D1", "write a lot")

@@ -51,10 +51,12 @@ def agent_session_stopped(ctx: "Context", job: Job) -> None:
     # model had finished is complete and is left alone.
     cancelled = sum(generation.cancel() for generation in local)
     elsewhere = 0
-    if not local:
-        for ts in job.extra.get("streams") or []:
-            elsewhere += stop_message(ctx, job, ts) != "already_done"
-    agent_session.set_status(ctx, job, agent_session.ACTIVE)
+    try:
+        if not local:
+            for ts in job.extra.get("streams") or []:
+                elsewhere += stop_message(ctx, job, ts) != "already_done"
+    finally:  # out of "processing" even when a stop failed (the failure is shown and logged)
+        agent_session.set_status(ctx, job, agent_session.ACTIVE)
     logs.info(
         "session_stopped",
         local=cancelled,

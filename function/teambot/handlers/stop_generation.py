@@ -66,30 +66,41 @@ def _streaming_in_update_mode(job: Job) -> bool:
     return job.text.rstrip().endswith(CURSOR.strip())
 
 
-def _part_being_written(ctx: "Context", job: Job) -> Job | None:
-    """The answer's part after the closed one `job` targets that is still being written, if any:
-    our next message answering the same question, or unmarked (a native stream has no mark)."""
-    reply_to = (answer_mark(job.target) or {}).get("reply_to")
-    identity = ctx.slack.identity()
+def _next_part(ctx: "Context", job: Job) -> tuple[Job | None, bool]:
+    """After the closed (or stopped) part `job` targets: (the answer's part still being written,
+    or None; whether the answer has ended). The answer is the one of `job`'s mark (`reply_to`); a
+    native stream's stop mark names none, and then only our very next message counts.
+
+    An unmarked message (a native stream has no mark) is ours only if no person has written since
+    (takeover.py's rule): a quick second question's answer could be streaming there instead."""
+    reply_to = (answer_mark(job.target) or {}).get("reply_to") or None
+    identity, person_spoke = ctx.slack.identity(), False
     for message in ctx.slack.thread(job.channel, job.thread_ts or job.message_ts, team=job.team):
-        if float(message.get("ts") or 0) <= float(job.message_ts) or not is_own(message, *identity):
+        if float(message.get("ts") or 0) <= float(job.message_ts):
+            continue
+        if not is_own(message, *identity):
+            person_spoke = person_spoke or (not message.get("bot_id") and message.get("subtype") != "bot_message")
+            continue
+        if is_notice(message):
             continue
         mark = answer_mark(message)
-        if is_notice(message) or (mark is not None and mark.get("reply_to") != reply_to):
-            continue
-        if mark is not None and mark.get("state") == CONTINUED:
+        if mark is None:
+            return (None, False) if person_spoke else (_as_part(job, message), False)
+        if reply_to is not None and mark.get("reply_to") != reply_to:
+            continue  # another question's answer
+        if mark.get("state") == CONTINUED:
             continue  # another closed part: the one being written comes later
-        if mark is not None and mark.get("state") != STREAMING:
-            return None  # the answer has ended
-        return _as_part(job, message)
-    return None
+        if mark.get("state") == STREAMING and reply_to is not None:
+            return _as_part(job, message), False
+        return None, True  # the answer has ended (or, unattributed, another one follows)
+    return None, False
 
 
 def _stop_elsewhere(ctx: "Context", job: Job) -> str:
     from slack_sdk.errors import SlackApiError
 
     if (answer_mark(job.target) or {}).get("state") == CONTINUED:
-        part = _part_being_written(ctx, job)
+        part, _ = _next_part(ctx, job)
         if part is None:
             return "already_done"
         job = part
@@ -104,11 +115,8 @@ def _stop_elsewhere(ctx: "Context", job: Job) -> str:
                 metadata=answer_metadata("", STOPPED),
             )
             return "native_stream"
-        except SlackApiError:  # not a live native stream, and not an update-mode one either:
-            now = _as_part(job, _message(ctx, job, job.message_ts))
-            if now is not None and (answer_mark(now.target) or {}).get("state") == CONTINUED:
-                return _stop_elsewhere(ctx, now)  # its writer just closed it and goes on in a later part
-            return "already_done"
+        except SlackApiError:  # not a live native stream, and not an update-mode one either
+            return _quietly(ctx, job, lambda: _closed_meanwhile(ctx, job), "already_done")
     reply_to = (answer_mark(job.target) or {}).get("reply_to", "")
     ctx.slack.call("chat_delete", team=job.team, channel=job.channel, ts=job.message_ts)
     ctx.slack.call(
@@ -137,6 +145,8 @@ def stop_message(ctx: "Context", job: Job, ts: str) -> str:
     # mark below landed) and goes on in a later one: _stop_elsewhere stops the part being written.
     if mark is not None and mark.get("state") not in (STREAMING, CONTINUED, None):
         return "already_done"
+    if mark is not None and mark.get("state") == CONTINUED:
+        return _went_on(ctx, part) or "already_done"
     if mark is None:  # a native stream: stopped by Slack, or still open (then stopStream ends it)
         try:
             ctx.slack.call(
@@ -157,35 +167,61 @@ def stop_message(ctx: "Context", job: Job, ts: str) -> str:
                 markdown_text=strip_cursor(part.text) + STOPPED_NOTE,
                 metadata=answer_metadata("", STOPPED),
             )
-            return _went_on(ctx, part) or "marked"
+            return _quietly(ctx, part, lambda: _went_on(ctx, _as_part(part, _message(ctx, part, ts)) or part), "marked")
     return _stop_elsewhere(ctx, part)
 
 
-def _went_on(ctx: "Context", part: Job) -> str | None:
-    """After marking `part` stopped: stop the answer where its writer went on, if it did.
+def _quietly(ctx: "Context", job: Job, follow, fallback: str) -> str:
+    """`follow()` (how it stopped, or None) catches a race after the stop's own step is done; a
+    Slack failure in it is logged and the stop keeps `fallback` as its outcome."""
+    from slack_sdk.errors import SlackApiError
 
-    The writer may have read the message back before the mark landed, taken Slack's stop for an
-    expiry (stream_lifetime.py) and gone on in a later part: that part is stopped too. If it closed
-    this one over the mark ("continued") and has no later part yet, the mark is written again: the
-    writer looks at the message it closed before it starts the next part (slack/reply.py)."""
-    now = _as_part(part, _message(ctx, part, part.message_ts))
-    mark = (answer_mark(now.target) if now else None) or {}
-    reply_to = mark.get("reply_to", "")
-    anchor = replace(part, target={**part.target, "metadata": answer_metadata(reply_to, CONTINUED)})
-    later = _part_being_written(ctx, anchor)
+    from teambot.core import logs
+    from teambot.slack.client import slack_error
+
+    try:
+        return follow() or fallback
+    except (SlackApiError, OSError, TimeoutError) as exc:
+        error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+        logs.exception(
+            "slack_read_failed", exc, kind=job.kind, slack_error=error, channel=job.channel, degraded="stop_not_followed"
+        )
+        return fallback
+
+
+def _closed_meanwhile(ctx: "Context", job: Job) -> str | None:
+    """The stop found no live stream: if its writer has just closed it (a renewal before Slack's
+    age limit), the stop applies to the part it goes on in."""
+    now = _as_part(job, _message(ctx, job, job.message_ts))
+    if now is not None and (answer_mark(now.target) or {}).get("state") == CONTINUED:
+        return _stop_elsewhere(ctx, now)
+    return None
+
+
+def _went_on(ctx: "Context", part: Job) -> str | None:
+    """`part`, as Slack shows it now, is closed ("continued") or was just marked stopped: stop the
+    answer where its writer went on, if it did. How it stopped, or None if it had not gone on.
+
+    Slack's native stop ends the stream; if the writer reads the message back before the stop
+    mark lands, it takes the stop for an expiry (stream_lifetime.py), closes the part "continued"
+    and goes on in a later one: that part is stopped too. If there is none yet, the closed part
+    gets the mark (again, if the writer's "continued" landed over it): the writer looks at the part
+    it closed after an expiry before it starts the next (slack/reply.py)."""
+    later, ended = _next_part(ctx, part)
     if later is not None:
         return _stop_elsewhere(ctx, later)
-    if now is not None and mark.get("state") == CONTINUED:
-        ctx.slack.call(
-            "chat_update",
-            team=part.team,
-            channel=part.channel,
-            ts=part.message_ts,
-            markdown_text=strip_cursor(now.text) + STOPPED_NOTE,
-            metadata=answer_metadata(reply_to, STOPPED),
-        )
-        return "marked"
-    return None
+    mark = answer_mark(part.target) or {}
+    if ended or mark.get("state") != CONTINUED:
+        return None
+    ctx.slack.call(
+        "chat_update",
+        team=part.team,
+        channel=part.channel,
+        ts=part.message_ts,
+        markdown_text=strip_cursor(part.text) + STOPPED_NOTE,
+        metadata=answer_metadata(mark.get("reply_to", ""), STOPPED),
+    )
+    return "marked"
 
 
 def _message(ctx: "Context", job: Job, ts: str) -> dict | None:

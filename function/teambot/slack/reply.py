@@ -395,7 +395,6 @@ class _NativeWriter(_Writer):
     def write(self) -> _Writer | None:
         r = self.r
         if r._ts is not None and (self._expired or r._clock() - self._started >= r._max_age_s):
-            self._closed_as_expired = r._ts if self._expired else None
             r._continue_at(*r._stream_cut())  # before Slack ends the stream (~5 min)
         if r._ts is None:
             if not r._part_text() and not r._dirty:
@@ -464,6 +463,8 @@ class _NativeWriter(_Writer):
                         self._sent_session_status(ending, outcome)
             if self._expired:  # Slack ended the stream: chat.update writes what it missed
                 r._update(_with_note(r._part_text(upto), note) or "…", done, blocks)
+                if state == CONTINUED:  # closed after an expiry (at a renewal or a full message)
+                    self._closed_as_expired = r._ts
         r._dirty.clear()
         r._shown = upto
         return None
@@ -512,7 +513,7 @@ class _NativeWriter(_Writer):
             return
         r, job = self.r, self.r._job
         closed, self._closed_as_expired = self._closed_as_expired, None
-        if stopped_or_deleted(r._slack, job.channel, job.reply_thread_ts, closed):
+        if stopped_or_deleted(r._slack, job.channel, job.reply_thread_ts, closed, team=job.team):
             raise ReplyGone()
 
     def _call(self, method: str, **kwargs):
@@ -523,7 +524,9 @@ class _NativeWriter(_Writer):
             r._slack.call(method, team=job.team, channel=job.channel, ts=r._ts, **kwargs)
             return self.OK
         except SlackApiError as exc:
-            if slack_error(exc) == NOT_STREAMING and not stopped_or_deleted(r._slack, job.channel, job.reply_thread_ts, r._ts):
+            if slack_error(exc) == NOT_STREAMING and not stopped_or_deleted(
+                r._slack, job.channel, job.reply_thread_ts, r._ts, team=job.team
+            ):
                 return self.EXPIRED
             if slack_error(exc) in NATIVE_GONE:
                 raise ReplyGone() from None

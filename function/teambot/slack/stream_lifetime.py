@@ -33,10 +33,10 @@ class StreamExpired(Exception):
     """Slack ended the stream on its own: the message is still ours, through chat.update."""
 
 
-def stopped_or_deleted(slack: "SlackOps", channel: str, thread_ts: str, ts: str) -> bool:
+def stopped_or_deleted(slack: "SlackOps", channel: str, thread_ts: str, ts: str, *, team: str = "") -> bool:
     """After `message_not_in_streaming_state`: True when the stream was stopped (stop shortcut,
     a redelivery taking over) or deleted, False when Slack only ended it (expiry)."""
-    message = next((m for m in slack.thread(channel, thread_ts) if m.get("ts") == ts), None)
+    message = next((m for m in slack.thread(channel, thread_ts, team=team) if m.get("ts") == ts), None)
     if message is None:
         return True  # deleted
     if (answer_mark(message) or {}).get("state") == STOPPED:
