@@ -30,7 +30,7 @@ $(VENV)/.installed: $(BIN)/python $(POLICY_VENV)/bin/python $(REQUIREMENTS)
 $(POLICY_VENV)/bin/python:
 	$(PY) -m venv $(POLICY_VENV)
 
-# Measured on 2 cores: -n 3 161 s, -n 4 114 s, -n 6 103 s, -n 8 123 s (the tests mostly wait on loopback I/O).
+# Measured on 2 cores (2026-12-07): -n 4 79 s, -n 6 64-70 s, -n 8 75-80 s (the tests mostly wait on loopback I/O).
 TEST_WORKERS ?= 6
 test: install  ## the whole suite, offline (loopback fakes only); TEST_WORKERS=0 runs it in one process
 	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
