@@ -5,6 +5,7 @@ enforces a configurable lifetime; here it is a second or two.
 In-process: SlackReply against the loopback fake through the real SlackOps (the stage itself).
 End to end: the function process, with SLACK_STREAM_MAX_AGE_SECONDS set."""
 
+import json
 import threading
 import time
 
@@ -156,6 +157,45 @@ def test_a_stop_mark_on_a_part_closed_for_length_after_an_expiry_still_stops_the
         reply.add(" more words" * 10)  # past the 60-character limit: the part is closed, the next would start
         wait_for(lambda: reply.add(" x"))
     assert slack.count("chat.startStream") == 1 and [m["ts"] for m in slack.bot_messages("D1", ts)] == [first]
+
+
+@pytest.mark.parametrize("then", ["the answer ends", "more text comes"])
+def test_a_stop_mark_on_a_part_closed_by_a_renewal_stops_the_writer(slack, ops, then):
+    """The writer renewed its stream (closed the part "continued", nothing left over) just before
+    another instance handled a stop there and marked that part: the writer looks at the part it
+    closed before it gives it the final mark or starts the next, and stops."""
+    now = [0.0]
+    ts, reply = reply_for(slack, ops, interval_s=0, stream_max_age_s=10, clock=lambda: now[0])
+    reply.add("being written")
+    first = reply.message_ts[0]
+    now[0] = 11.0  # past the age limit: the next write renews the stream
+    wait_for(lambda: reply.add(" more") or states([slack.messages[first]]) == ["continued"])
+    with slack.lock:  # the other instance's mark (handlers/stop_generation.py, _went_on)
+        slack.messages[first].update(text=slack.messages[first]["text"] + STOPPED_NOTE, metadata=answer_metadata("", STOPPED))
+    with pytest.raises(ReplyGone):
+        if then == "the answer ends":
+            reply.finish()
+        else:
+            wait_for(lambda: reply.add(" and more"))
+    [msg] = slack.bot_messages("D1", ts)
+    assert states([msg]) == ["stopped"] and msg["text"].endswith(STOPPED_NOTE) and slack.count("chat.startStream") == 1
+
+
+def test_a_failed_look_at_the_closed_part_is_logged_and_the_answer_goes_on(slack, ops, capsys):
+    now = [0.0]
+    ts, reply = reply_for(slack, ops, interval_s=0, stream_max_age_s=10, clock=lambda: now[0])
+    reply.add("being written")
+    first = reply.message_ts[0]
+    now[0] = 11.0
+    wait_for(lambda: reply.add(" more") or states([slack.messages[first]]) == ["continued"])
+    slack.server_errors["conversations.replies"] = 10
+    wait_for(lambda: reply.add(" and more") or len(slack.bot_messages("D1", ts)) == 2)  # went on
+    slack.server_errors.clear()
+    reply.finish()
+    msgs = slack.bot_messages("D1", ts)
+    assert "".join(m["text"] for m in msgs) == reply.text and states(msgs)[-1] == "done"
+    failed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"slack_read_failed"' in line]
+    assert [(r["degraded"], r["severity"]) for r in failed] == [("stop_not_checked", "ERROR")]
 
 
 def test_a_deleted_stream_is_gone_not_expired(slack, ops):

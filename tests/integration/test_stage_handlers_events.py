@@ -202,8 +202,8 @@ def test_a_failure_after_the_stop_mark_is_logged_and_the_stop_still_counts(slack
     run(ctx, event)
     assert state(slack.messages[first]) == STOPPED and slack.sessions[("D1", root)]["status"] == "active"
     out = capsys.readouterr().out
-    [failed] = [r for r in log_records(out) if r.get("message") == "slack_read_failed"]
-    assert failed["degraded"] == "stop_not_followed" and failed["severity"] == "ERROR"
+    [failed] = [r for r in log_records(out) if r.get("message") == "stop_follow_up_failed"]
+    assert failed["severity"] == "ERROR" and failed["slack_error"] == "internal_error"
     [stopped] = [r for r in log_records(out) if r.get("message") == "session_stopped"]
     assert stopped["elsewhere"] == 1
 

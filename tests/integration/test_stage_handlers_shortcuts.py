@@ -148,6 +148,20 @@ def test_stop_on_a_native_part_its_writer_just_closed_stops_the_part_being_writt
     assert state(slack.messages[first]) == CONTINUED and said_to(slack, "U1") == [STOPPED_CONFIRMATION]
 
 
+def test_stop_on_an_earlier_part_finds_the_live_one_past_what_people_wrote_meanwhile(slack, model):
+    """A part's ts is when it started, so what people write while it streams comes before the next
+    part: with the answer known (its mark), that does not hide the part being written."""
+    ctx = make_context(slack, model)
+    q = slack.add_message("D1", "tell me a long story")
+    first = bot_answer(slack, "D1", q, "Once upon", mark=CONTINUED)
+    slack.add_message("D1", "go on, this is great", thread_ts=q, user="U2")
+    bot_answer(slack, "D1", q, " a time", mark=CONTINUED)
+    live = bot_answer(slack, "D1", q, " there was", mark=None, streaming=True, appends=1, stream_started=time.monotonic())
+    run(ctx, press(slack, "stop_generation", first))
+    assert not slack.messages[live]["streaming"] and state(slack.messages[live]) == STOPPED
+    assert said_to(slack, "U1") == [STOPPED_CONFIRMATION]
+
+
 @pytest.mark.parametrize("native", [True, False], ids=["native", "update"])
 def test_stop_on_an_answer_being_written_here_cancels_it_and_closes_the_model_stream(slack, model, native, capsys):
     ctx = make_context(slack, model)

@@ -68,11 +68,11 @@ def _streaming_in_update_mode(job: Job) -> bool:
 
 def _next_part(ctx: "Context", job: Job) -> tuple[Job | None, bool]:
     """After the closed (or stopped) part `job` targets: (the answer's part still being written,
-    or None; whether the answer has ended). The answer is the one of `job`'s mark (`reply_to`); a
-    native stream's stop mark names none, and then only our very next message counts.
-
-    An unmarked message (a native stream has no mark) is ours only if no person has written since
-    (takeover.py's rule): a quick second question's answer could be streaming there instead."""
+    or None; whether the answer has ended, or can't be followed). The answer is the one of `job`'s
+    mark (`reply_to`); a native stream's stop mark names none, and then only our very next
+    message counts, and only if no person has written since (takeover.py's rule): a quick second
+    question's answer could be streaming there instead. With `reply_to` known, people writing
+    while a part streams is ordinary (the next part comes after what they wrote)."""
     reply_to = (answer_mark(job.target) or {}).get("reply_to") or None
     identity, person_spoke = ctx.slack.identity(), False
     for message in ctx.slack.thread(job.channel, job.thread_ts or job.message_ts, team=job.team):
@@ -85,7 +85,9 @@ def _next_part(ctx: "Context", job: Job) -> tuple[Job | None, bool]:
             continue
         mark = answer_mark(message)
         if mark is None:
-            return (None, False) if person_spoke else (_as_part(job, message), False)
+            if reply_to is None and person_spoke:
+                return None, True  # can't tell it from another question's answer: not followed
+            return _as_part(job, message), False
         if reply_to is not None and mark.get("reply_to") != reply_to:
             continue  # another question's answer
         if mark.get("state") == CONTINUED:
@@ -183,9 +185,7 @@ def _quietly(ctx: "Context", job: Job, follow, fallback: str) -> str:
         return follow() or fallback
     except (SlackApiError, OSError, TimeoutError) as exc:
         error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
-        logs.exception(
-            "slack_read_failed", exc, kind=job.kind, slack_error=error, channel=job.channel, degraded="stop_not_followed"
-        )
+        logs.exception("stop_follow_up_failed", exc, kind=job.kind, slack_error=error, channel=job.channel)
         return fallback
 
 

@@ -371,7 +371,7 @@ class _NativeWriter(_Writer):
         self._prepaid = prepaid  # a chat.startStream slot already taken (SlackReply._choose)
         self._started = 0.0  # when the current stream began
         self._expired = False  # Slack ended the current stream: only chat.update reaches it
-        self._closed_as_expired: str | None = None  # that message, closed "continued": was it a stop after all?
+        self._closed_unchecked: str | None = None  # the part closed "continued" last: stopped meanwhile?
 
     def method(self) -> str:
         return "chat.appendStream" if self.r._ts else "chat.startStream"
@@ -463,8 +463,8 @@ class _NativeWriter(_Writer):
                         self._sent_session_status(ending, outcome)
             if self._expired:  # Slack ended the stream: chat.update writes what it missed
                 r._update(_with_note(r._part_text(upto), note) or "…", done, blocks)
-                if state == CONTINUED:  # closed after an expiry (at a renewal or a full message)
-                    self._closed_as_expired = r._ts
+        if state == CONTINUED:  # a renewal, a full message or an expiry: look again before going on
+            self._closed_unchecked = r._ts
         r._dirty.clear()
         r._shown = upto
         return None
@@ -506,14 +506,25 @@ class _NativeWriter(_Writer):
         return None
 
     def _check_closed_part(self) -> None:
-        """A stop on another instance marks the stream Slack stopped; when that mark lands after
-        our read-back took the stop for an expiry, it lands on the message we closed: look again
-        (once) before going on, and stop (ReplyGone) if it was a stop after all."""
-        if self._closed_as_expired is None:
+        """Another instance may have stopped the answer on the part we closed last: Slack's native
+        stop, its mark landing after our read-back took the stop for an expiry, or a stop on a
+        part we had just closed (handlers/stop_generation.py marks it then). Look once before
+        going on, and stop (ReplyGone) if so. A failed look is logged and the answer goes on."""
+        if self._closed_unchecked is None:
             return
         r, job = self.r, self.r._job
-        closed, self._closed_as_expired = self._closed_as_expired, None
-        if stopped_or_deleted(r._slack, job.channel, job.reply_thread_ts, closed, team=job.team):
+        closed, self._closed_unchecked = self._closed_unchecked, None
+        try:
+            stopped = stopped_or_deleted(r._slack, job.channel, job.reply_thread_ts, closed, team=job.team)
+        except (SlackApiError, OSError, TimeoutError) as exc:
+            from teambot.core import logs
+
+            error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+            logs.exception(
+                "slack_read_failed", exc, kind=job.kind, slack_error=error, channel=job.channel, degraded="stop_not_checked"
+            )
+            return
+        if stopped:
             raise ReplyGone()
 
     def _call(self, method: str, **kwargs):
