@@ -115,31 +115,12 @@ def test_a_stop_is_told_apart_from_an_expiry(slack, ops):
     assert msg["text"] == "being written" + STOPPED_NOTE
 
 
-def test_a_stop_mark_that_lands_after_the_read_back_still_stops_the_writer(slack, ops):
+@pytest.mark.parametrize("closed_by", ["the next append", "a full message"])
+def test_a_stop_mark_that_lands_after_the_read_back_still_stops_the_writer(slack, ops, closed_by):
     """Slack's native stop button ends the stream; the other instance's stop mark lands only after
-    the writer read the message back (no mark: an expiry, it seemed) and closed it "continued".
-    The writer looks at that message again before it starts the next part, and stops."""
-    ts, reply = reply_for(slack, ops, interval_s=0, stream_max_age_s=60)
-    reply.add("being written")
-    first = reply.message_ts[0]
-    slack.messages[first]["streaming"] = False  # stopped by Slack, not marked yet
-    slack.held["chat.update"] = answered = threading.Event()
-
-    def mark_lands_late():
-        wait_for(lambda: states([slack.messages[first]]) == ["continued"])
-        with slack.lock:
-            slack.messages[first].update(text="being written" + STOPPED_NOTE, metadata=answer_metadata("", STOPPED))
-        answered.set()
-
-    threading.Thread(target=mark_lands_late, daemon=True).start()
-    with pytest.raises(ReplyGone):  # each add writes once the budget's next turn has come
-        wait_for(lambda: reply.add(" more"))  # an append fails, the part is closed, the next would start
-    assert slack.count("chat.startStream") == 1 and [m["ts"] for m in slack.bot_messages("D1", ts)] == [first]
-
-
-def test_a_stop_mark_on_a_part_closed_for_length_after_an_expiry_still_stops_the_writer(slack, ops):
-    """The same late mark, on a part the writer closed because the message was full: that close
-    found the expiry, and the writer looks at the part again before it starts the next."""
+    the writer read the message back (no mark: an expiry, it seemed) and closed it "continued",
+    at its next append or because the message was full. The writer looks at that message again
+    before it starts the next part, and stops."""
     ts, reply = reply_for(slack, ops, interval_s=0, stream_max_age_s=60, limit=60)
     reply.add("being written")
     first = reply.message_ts[0]
@@ -153,9 +134,10 @@ def test_a_stop_mark_on_a_part_closed_for_length_after_an_expiry_still_stops_the
         answered.set()
 
     threading.Thread(target=mark_lands_late, daemon=True).start()
-    with pytest.raises(ReplyGone):
-        reply.add(" more words" * 10)  # past the 60-character limit: the part is closed, the next would start
-        wait_for(lambda: reply.add(" x"))
+    with pytest.raises(ReplyGone):  # each add writes once the budget's next turn has come
+        if closed_by == "a full message":
+            reply.add(" more words" * 10)  # past the 60-character limit
+        wait_for(lambda: reply.add(" x"))  # the part is closed, the next would start
     assert slack.count("chat.startStream") == 1 and [m["ts"] for m in slack.bot_messages("D1", ts)] == [first]
 
 
