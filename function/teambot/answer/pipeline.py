@@ -22,7 +22,7 @@ from teambot.core.steps import ERROR as STEP_FAILED
 from teambot.core.steps import Step
 from teambot.slack import agent_session
 from teambot.slack.blocks import feedback_block
-from teambot.slack.client import slack_error
+from teambot.slack.client import failure_name, slack_error
 from teambot.slack.marks import EMPTY_NOTE, ERROR, INTERRUPTED_NOTE, STOPPED, STOPPED_NOTE, notice_metadata
 from teambot.slack.reply import ReplyGone, SlackReply
 from teambot.slack.text import estimate_tokens
@@ -209,5 +209,4 @@ def _notice_quietly(ctx: Context, job: Job, text: str) -> None:
     try:
         post_notice(ctx, job, text)
     except Exception as exc:  # Slack itself is failing: the log is all that is left
-        error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
-        logs.error("notice_failed", error=error, channel=job.channel)
+        logs.error("notice_failed", error=failure_name(exc), channel=job.channel)

@@ -52,18 +52,17 @@ def read_thread_or_nothing(ctx: "Context", job: Job) -> list[dict]:
     from slack_sdk.errors import SlackApiError
 
     from teambot.core import logs
-    from teambot.slack.client import slack_error
+    from teambot.slack.client import failure_name
 
     try:
         return ctx.slack.thread(job.channel, job.thread_ts, team=job.team)
     except (SlackApiError, OSError, TimeoutError) as exc:
-        error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
         logs.exception(
             "slack_read_failed",
             exc,
             kind=job.kind,
             method="conversations.replies",
-            slack_error=error,
+            slack_error=failure_name(exc),
             channel=job.channel,
             degraded="greet_without_thread",
         )

@@ -179,13 +179,12 @@ def _quietly(ctx: "Context", job: Job, follow, fallback: str) -> str:
     from slack_sdk.errors import SlackApiError
 
     from teambot.core import logs
-    from teambot.slack.client import slack_error
+    from teambot.slack.client import failure_name
 
     try:
         return follow() or fallback
     except (SlackApiError, OSError, TimeoutError) as exc:
-        error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
-        logs.exception("stop_follow_up_failed", exc, kind=job.kind, slack_error=error, channel=job.channel)
+        logs.exception("stop_follow_up_failed", exc, kind=job.kind, slack_error=failure_name(exc), channel=job.channel)
         return fallback
 
 

@@ -43,6 +43,12 @@ def slack_error(exc: SlackApiError) -> str:
     return (exc.response.get("error") if exc.response is not None else None) or "unknown_error"
 
 
+def failure_name(exc: BaseException) -> str:
+    """What a failed Slack call says went wrong, for a log line: Slack's error code, else the
+    exception's type (a timeout, a refused connection)."""
+    return slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+
+
 def _retry_after(headers) -> float:
     """Retry-After in seconds from a header mapping (values may be lists); 1 s if absent or odd."""
     for key, value in (headers or {}).items():

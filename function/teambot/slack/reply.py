@@ -56,7 +56,7 @@ from slack_sdk.errors import SlackApiError
 from teambot.core.jobs import Job
 from teambot.core.steps import COMPLETE, ERROR, IN_PROGRESS, PENDING, Step
 from teambot.slack.blocks import with_blocks
-from teambot.slack.client import SlackOps, slack_error
+from teambot.slack.client import SlackOps, failure_name, slack_error
 from teambot.slack.marks import CONTINUED, CURSOR, DONE, STREAMING, answer_metadata
 from teambot.slack.stream_lifetime import DEFAULT_MAX_AGE_S, NOT_STREAMING, stopped_or_deleted, stream_cut
 from teambot.slack.stream_refusals import StreamRefusals
@@ -519,9 +519,13 @@ class _NativeWriter(_Writer):
         except (SlackApiError, OSError, TimeoutError) as exc:
             from teambot.core import logs
 
-            error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
             logs.exception(
-                "slack_read_failed", exc, kind=job.kind, slack_error=error, channel=job.channel, degraded="stop_not_checked"
+                "slack_read_failed",
+                exc,
+                kind=job.kind,
+                slack_error=failure_name(exc),
+                channel=job.channel,
+                degraded="stop_not_checked",
             )
             return
         if stopped:
