@@ -66,16 +66,17 @@ def _streaming_in_update_mode(job: Job) -> bool:
     return job.text.rstrip().endswith(CURSOR.strip())
 
 
-def _next_part(ctx: "Context", job: Job) -> tuple[Job | None, bool]:
+def _next_part(ctx: "Context", job: Job, thread: list[dict] | None = None) -> tuple[Job | None, bool]:
     """After the closed (or stopped) part `job` targets: (the answer's part still being written,
     or None; whether the answer has ended, or can't be followed). The answer is the one of `job`'s
     mark (`reply_to`); a native stream's stop mark names none, and then only our very next
     message counts, and only if no person has written since (takeover.py's rule): a quick second
     question's answer could be streaming there instead. With `reply_to` known, people writing
-    while a part streams is ordinary (the next part comes after what they wrote)."""
+    while a part streams is ordinary (the next part comes after what they wrote). `thread`: the
+    thread as just read, else it is read now."""
     reply_to = (answer_mark(job.target) or {}).get("reply_to") or None
     identity, person_spoke = ctx.slack.identity(), False
-    for message in ctx.slack.thread(job.channel, job.thread_ts or job.message_ts, team=job.team):
+    for message in _thread(ctx, job) if thread is None else thread:
         if float(message.get("ts") or 0) <= float(job.message_ts):
             continue
         if not is_own(message, *identity):
@@ -98,11 +99,11 @@ def _next_part(ctx: "Context", job: Job) -> tuple[Job | None, bool]:
     return None, False
 
 
-def _stop_elsewhere(ctx: "Context", job: Job) -> str:
+def _stop_elsewhere(ctx: "Context", job: Job, thread: list[dict] | None = None) -> str:
     from slack_sdk.errors import SlackApiError
 
     if (answer_mark(job.target) or {}).get("state") == CONTINUED:
-        part, _ = _next_part(ctx, job)
+        part, _ = _next_part(ctx, job, thread)
         if part is None:
             return "already_done"
         job = part
@@ -139,7 +140,8 @@ def stop_message(ctx: "Context", job: Job, ts: str) -> str:
     expiry); an update-mode answer is replaced, as by the shortcut. Returns how it stopped."""
     from slack_sdk.errors import SlackApiError
 
-    part = _as_part(job, _message(ctx, job, ts))
+    thread = _thread(ctx, job)
+    part = _as_part(job, _find(thread, ts))
     if part is None or not is_own(part.target, *ctx.slack.identity()):
         return "already_done"
     mark = answer_mark(part.target)
@@ -148,7 +150,7 @@ def stop_message(ctx: "Context", job: Job, ts: str) -> str:
     if mark is not None and mark.get("state") not in (STREAMING, CONTINUED, None):
         return "already_done"
     if mark is not None and mark.get("state") == CONTINUED:
-        return _went_on(ctx, part) or "already_done"
+        return _went_on(ctx, part, thread) or "already_done"
     if mark is None:  # a native stream: stopped by Slack, or still open (then stopStream ends it)
         try:
             ctx.slack.call(
@@ -169,7 +171,7 @@ def stop_message(ctx: "Context", job: Job, ts: str) -> str:
                 markdown_text=strip_cursor(part.text) + STOPPED_NOTE,
                 metadata=answer_metadata("", STOPPED),
             )
-            return _quietly(ctx, part, lambda: _went_on(ctx, _as_part(part, _message(ctx, part, ts)) or part), "marked")
+            return _quietly(ctx, part, lambda: _went_on(ctx, part), "marked")  # as Slack shows it after the mark
     return _stop_elsewhere(ctx, part)
 
 
@@ -191,22 +193,27 @@ def _quietly(ctx: "Context", job: Job, follow, fallback: str) -> str:
 def _closed_meanwhile(ctx: "Context", job: Job) -> str | None:
     """The stop found no live stream: if its writer has just closed it (a renewal before Slack's
     age limit), the stop applies to the part it goes on in."""
-    now = _as_part(job, _message(ctx, job, job.message_ts))
+    thread = _thread(ctx, job)
+    now = _as_part(job, _find(thread, job.message_ts))
     if now is not None and (answer_mark(now.target) or {}).get("state") == CONTINUED:
-        return _stop_elsewhere(ctx, now)
+        return _stop_elsewhere(ctx, now, thread)
     return None
 
 
-def _went_on(ctx: "Context", part: Job) -> str | None:
-    """`part`, as Slack shows it now, is closed ("continued") or was just marked stopped: stop the
-    answer where its writer went on, if it did. How it stopped, or None if it had not gone on.
+def _went_on(ctx: "Context", part: Job, thread: list[dict] | None = None) -> str | None:
+    """`part`, as Slack shows it in `thread` (read now when not given), is closed ("continued")
+    or was just marked stopped: stop the answer where its writer went on, if it did. How it
+    stopped, or None if it had not gone on.
 
     Slack's native stop ends the stream; if the writer reads the message back before the stop
     mark lands, it takes the stop for an expiry (stream_lifetime.py), closes the part "continued"
     and goes on in a later one: that part is stopped too. If there is none yet, the closed part
     gets the mark (again, if the writer's "continued" landed over it): the writer looks at the part
-    it closed after an expiry before it starts the next (slack/reply.py)."""
-    later, ended = _next_part(ctx, part)
+    it closed before it starts the next (slack/reply.py)."""
+    if thread is None:
+        thread = _thread(ctx, part)
+        part = _as_part(part, _find(thread, part.message_ts)) or part
+    later, ended = _next_part(ctx, part, thread)
     if later is not None:
         return _stop_elsewhere(ctx, later)
     mark = answer_mark(part.target) or {}
@@ -223,10 +230,12 @@ def _went_on(ctx: "Context", part: Job) -> str | None:
     return "marked"
 
 
-def _message(ctx: "Context", job: Job, ts: str) -> dict | None:
-    return next(
-        (m for m in ctx.slack.thread(job.channel, job.thread_ts or job.message_ts, team=job.team) if m.get("ts") == ts), None
-    )
+def _thread(ctx: "Context", job: Job) -> list[dict]:
+    return ctx.slack.thread(job.channel, job.thread_ts or job.message_ts, team=job.team)
+
+
+def _find(thread: list[dict], ts: str) -> dict | None:
+    return next((m for m in thread if m.get("ts") == ts), None)
 
 
 def _as_part(job: Job, message: dict | None) -> Job | None:

@@ -250,8 +250,9 @@ class SlackReply:
     def _continue_at(self, cut: int, reopen: str) -> None:
         """Close the current message after text[:cut] (state "continued"); the rest goes on in a
         new message, which reopens a code fence cut in two."""
-        closed_text = _with_note(self._part_text(cut), FENCE_CLOSE if reopen else "")
-        self._close(cut, FENCE_CLOSE if reopen else "", CONTINUED)
+        note = FENCE_CLOSE if reopen else ""
+        closed_text = _with_note(self._part_text(cut), note)
+        self._close(cut, note, CONTINUED)
         if self._ts is not None:
             self._closed_part = (self._ts, closed_text)
         self._part_start, self._shown, self._ts, self._prefix = cut, cut, None, reopen
@@ -371,7 +372,7 @@ class _NativeWriter(_Writer):
         self._prepaid = prepaid  # a chat.startStream slot already taken (SlackReply._choose)
         self._started = 0.0  # when the current stream began
         self._expired = False  # Slack ended the current stream: only chat.update reaches it
-        self._closed_unchecked: str | None = None  # the part closed "continued" last: stopped meanwhile?
+        self._closed_unchecked = False  # SlackReply._closed_part: stopped there meanwhile? not looked yet
 
     def method(self) -> str:
         return "chat.appendStream" if self.r._ts else "chat.startStream"
@@ -464,7 +465,7 @@ class _NativeWriter(_Writer):
             if self._expired:  # Slack ended the stream: chat.update writes what it missed
                 r._update(_with_note(r._part_text(upto), note) or "…", done, blocks)
         if state == CONTINUED:  # a renewal, a full message or an expiry: look again before going on
-            self._closed_unchecked = r._ts
+            self._closed_unchecked = True
         r._dirty.clear()
         r._shown = upto
         return None
@@ -510,12 +511,12 @@ class _NativeWriter(_Writer):
         stop, its mark landing after our read-back took the stop for an expiry, or a stop on a
         part we had just closed (handlers/stop_generation.py marks it then). Look once before
         going on, and stop (ReplyGone) if so. A failed look is logged and the answer goes on."""
-        if self._closed_unchecked is None:
-            return
         r, job = self.r, self.r._job
-        closed, self._closed_unchecked = self._closed_unchecked, None
+        if not self._closed_unchecked or r._closed_part is None:
+            return
+        self._closed_unchecked = False
         try:
-            stopped = stopped_or_deleted(r._slack, job.channel, job.reply_thread_ts, closed, team=job.team)
+            stopped = stopped_or_deleted(r._slack, job.channel, job.reply_thread_ts, r._closed_part[0], team=job.team)
         except (SlackApiError, OSError, TimeoutError) as exc:
             from teambot.core import logs
 
