@@ -112,7 +112,7 @@ def test_a_native_stop_whose_mark_lands_after_the_writer_went_on_still_stops_the
     mark = threading.Event()
 
     def the_stop_mark(params) -> bool:
-        if (params.get("metadata") or {}).get("event_payload", {}).get("state") != STOPPED:
+        if (answer_mark(params) or {}).get("state") != STOPPED:  # the call's metadata: not the stop mark
             return False
         appends.set()
         return True

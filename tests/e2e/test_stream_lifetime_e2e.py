@@ -5,7 +5,6 @@ enforces a configurable lifetime; here it is a second or two.
 In-process: SlackReply against the loopback fake through the real SlackOps (the stage itself).
 End to end: the function process, with SLACK_STREAM_MAX_AGE_SECONDS set."""
 
-import json
 import threading
 import time
 
@@ -21,6 +20,7 @@ from teambot.slack.reply import ReplyGone, SlackReply
 from tests.e2e.test_answer_e2e import finished
 from tests.fakes.openai_api import Plan, words
 from tests.harness import dm, wait_for
+from tests.integration.stage_helpers import log_records
 
 TEXT = " ".join(f"word{i}" + ("\n" if i % 7 == 6 else "") for i in range(60))
 
@@ -176,7 +176,7 @@ def test_a_failed_look_at_the_closed_part_is_logged_and_the_answer_goes_on(slack
     reply.finish()
     msgs = slack.bot_messages("D1", ts)
     assert "".join(m["text"] for m in msgs) == reply.text and states(msgs)[-1] == "done"
-    failed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"slack_read_failed"' in line]
+    failed = [r for r in log_records(capsys.readouterr().out) if r.get("message") == "slack_read_failed"]
     assert [(r["degraded"], r["severity"]) for r in failed] == [("stop_not_checked", "ERROR")]
 
 

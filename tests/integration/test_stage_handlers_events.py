@@ -105,10 +105,6 @@ def test_a_native_stop_of_an_answer_written_elsewhere_marks_it_stopped_and_ends_
     assert model.requests == []
 
 
-def is_the_stop_mark(params) -> bool:
-    return ((params.get("metadata") or {}).get("event_payload") or {}).get("state") == STOPPED
-
-
 def test_a_native_stop_whose_mark_lands_after_the_writer_went_on_stops_the_later_part(slack, model):
     """The writer read the message back before the mark landed, took Slack's stop for an expiry,
     closed the part ("continued") and went on in a new stream: that one is stopped too."""
@@ -120,7 +116,7 @@ def test_a_native_stop_whose_mark_lands_after_the_writer_went_on_stops_the_later
     later = []
 
     def writer_went_on(params) -> bool:  # just before the stop mark arrives, as the writer does it
-        if is_the_stop_mark(params) and not later:
+        if state(params) == STOPPED and not later:  # the call's metadata: the stop mark
             slack.messages[first]["metadata"] = answer_metadata(root, CONTINUED)
             later.append(native_stream(slack, root, " word"))
         return False
@@ -194,7 +190,7 @@ def test_a_failure_after_the_stop_mark_is_logged_and_the_stop_still_counts(slack
     event = slack.stop_click("D1", root)
 
     def reads_fail_from_now_on(params) -> bool:
-        if is_the_stop_mark(params):
+        if state(params) == STOPPED:
             slack.server_errors["conversations.replies"] = 10
         return False
 
