@@ -9,7 +9,7 @@ import pytest
 
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
-from tests.harness import SIGNING_SECRET, BotProcess, dm, settle, sign, wait_for
+from tests.harness import BotProcess, bot_env, dm, settle, sign, wait_for
 
 NOW = int(time.time())
 EVENT = json.dumps(dm("hello", "1700000000.000100")).encode()
@@ -19,16 +19,14 @@ EVENT = json.dumps(dm("hello", "1700000000.000100")).encode()
 def env():
     slack, model = FakeSlack().start(), FakeOpenAI().start()
     bot = BotProcess(
-        {
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "OPENAI_API_KEY": "sk-test",
-            "SLACK_API_URL": slack.url + "/api/",
-            "OPENAI_BASE_URL": model.url + "/v1",
-            "ALLOWED_TEAM_IDS": "T1",
-            "FUNCTION_URL": "https://r-p.cloudfunctions.net/slack-bot",
-            "TASKS_INVOKER_SA": "i@p.iam.gserviceaccount.com",
-        }
+        bot_env(
+            slack,
+            model,
+            OPENAI_MODEL=None,
+            ALLOWED_TEAM_IDS="T1",
+            FUNCTION_URL="https://r-p.cloudfunctions.net/slack-bot",
+            TASKS_INVOKER_SA="i@p.iam.gserviceaccount.com",
+        )
     ).start()
     yield bot, slack, model
     bot.stop()

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tests.fakes.openai_api import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
-from tests.harness import REPO, SIGNING_SECRET, BotProcess, sign
+from tests.harness import REPO, BotProcess, bot_env, sign
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 FIGURES = {"unsigned": {"inputs": 0, "5xx": 0}, "signed": {"inputs": 0, "5xx": 0}}
@@ -93,16 +93,7 @@ signatures = st.one_of(st.none(), header_text, st.from_regex(r"v0=[0-9a-f]{64}",
 @pytest.fixture(scope="module")
 def fuzz_env():
     slack, model = FakeSlack().start(), FakeOpenAI().start()
-    bot = BotProcess(
-        {
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "OPENAI_API_KEY": "sk-test",
-            "SLACK_API_URL": slack.url + "/api/",
-            "OPENAI_BASE_URL": model.url + "/v1",
-            "ALLOWED_TEAM_IDS": "T1",
-        }
-    ).start()
+    bot = BotProcess(bot_env(slack, model, OPENAI_MODEL=None, ALLOWED_TEAM_IDS="T1")).start()
     yield bot, slack, model
     bot.stop()
     slack.stop()

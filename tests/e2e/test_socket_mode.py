@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.test_answer_e2e import finished
 from tests.fakes.openai_api import Plan, words
 from tests.fakes.socket_mode import FakeSocketMode
-from tests.harness import REPO, dm, feedback_click, free_port, wait_for
+from tests.harness import REPO, bot_env, dm, feedback_click, free_port, wait_for
 
 VENV = Path(sys.executable).parent.parent  # the interpreter running the tests: the project's venv
 BASE_ENV = {
@@ -76,16 +76,7 @@ class Dev:
 
 @pytest.fixture
 def dev(slack, model, socket_fake):
-    started = Dev(
-        {
-            "SLACK_APP_TOKEN": APP_TOKEN,
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "OPENAI_API_KEY": "sk-test",
-            "SLACK_API_URL": slack.url + "/api/",
-            "OPENAI_BASE_URL": model.url + "/v1",
-            "OPENAI_MODEL": "test-model",
-        }
-    )
+    started = Dev(bot_env(slack, model, SLACK_SIGNING_SECRET=None, SLACK_APP_TOKEN=APP_TOKEN))  # Socket Mode: no signing
     yield started
     if started.proc.poll() is None:
         started.stop()
